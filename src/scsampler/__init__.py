@@ -1,0 +1,37 @@
+"""scsampler: sample salient clips from long videos, then classify only those.
+
+The public API is re-exported here; see the README for a tour.
+"""
+
+__version__ = "0.1.0"
+
+from scsampler.errors import ScsamplerError, UsageError, VideoError
+from scsampler.types import (
+    AudioInfo,
+    Clip,
+    ClipGrid,
+    ClipScores,
+    ClipSelection,
+    LabelProbability,
+    VideoInfo,
+    VideoPrediction,
+)
+from scsampler.video import clip_grid, decode_clips, probe
+
+__all__ = [
+    "__version__",
+    "ScsamplerError",
+    "UsageError",
+    "VideoError",
+    "AudioInfo",
+    "Clip",
+    "ClipGrid",
+    "ClipScores",
+    "ClipSelection",
+    "LabelProbability",
+    "VideoInfo",
+    "VideoPrediction",
+    "probe",
+    "clip_grid",
+    "decode_clips",
+]

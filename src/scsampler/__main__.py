@@ -1,0 +1,5 @@
+import sys
+
+from scsampler.cli import main
+
+sys.exit(main())

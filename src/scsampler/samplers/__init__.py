@@ -1,0 +1,7 @@
+"""Scoring and selecting clips: baselines, zero-training and learned samplers, AV combination."""
+
+from scsampler.samplers.base import ClipSampler, ScoringSampler
+from scsampler.samplers.registry import get_sampler, list_samplers, register_sampler
+from scsampler.samplers.selection import top_k
+
+__all__ = ["ClipSampler", "ScoringSampler", "get_sampler", "list_samplers", "register_sampler", "top_k"]

@@ -1,0 +1,175 @@
+"""``decode_clips``: decode only the frames of the selected clips to RGB."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from typing import Iterator
+
+import av
+import numpy as np
+import torch
+
+from scsampler.errors import UsageError, VideoError
+from scsampler.types import ClipGrid, VideoInfo
+from scsampler.video._container import decoder_messages, open_input
+from scsampler.video.probe import probe
+
+__all__ = ["decode_clips", "iter_frames", "VideoWarning"]
+
+
+class VideoWarning(UserWarning):
+    """A video could be used, but something in it is damaged or odd."""
+
+
+def decode_clips(
+    path: str | os.PathLike,
+    clips: ClipGrid,
+    *,
+    size: tuple[int, int] | None = (112, 112),
+    info: VideoInfo | None = None,
+) -> torch.Tensor:
+    """Decode exactly the frames of ``clips`` and return them as ``uint8 [K, 3, T, H, W]``.
+
+    ``clips`` is a :class:`ClipGrid` (often ``grid.subset(selected_indices)``);
+    the output follows its order. ``size`` is ``(height, width)`` to resize to
+    (bilinear, aspect ratio not kept), or None for the native size. Values are
+    uint8 RGB in [0, 255]; models normalise them (see
+    ``scsampler.models.preprocess``).
+
+    Only the frames the clips need are converted to RGB. For each run of
+    clips the decoder seeks to the keyframe at or before the first frame
+    needed, then decodes forward; clips that share a GOP, or follow each other
+    closely, share that one forward pass. A padded clip (video shorter than T
+    frames) repeats its last frame.
+
+    Raises:
+        VideoError: the file cannot be opened or none of the frames decode.
+    """
+    if size is not None and (len(size) != 2 or min(size) < 1):
+        raise UsageError(f"size must be (height, width) with positive values or None, got {size!r}.")
+    info = info if info is not None else probe(path)
+    if clips.video_frames != info.frames:
+        raise UsageError(
+            f"the clip grid was made for a video of {clips.video_frames} frames, but {path} has {info.frames}; "
+            "build the grid from this video's probe()."
+        )
+    height, width = size if size is not None else (info.height, info.width)
+    frames_per_clip = clips.frames_per_clip
+    output = torch.empty((len(clips), 3, frames_per_clip, height, width), dtype=torch.uint8)
+
+    # frame index -> list of (clip position, time position) that need it
+    wanted: dict[int, list[tuple[int, int]]] = {}
+    for position, clip in enumerate(clips):
+        for t, frame in enumerate(clip.frames):
+            wanted.setdefault(frame, []).append((position, t))
+    if not wanted:
+        return output
+
+    filled = 0
+    last_image: np.ndarray | None = None
+    with decoder_messages() as messages:
+        for index, image in iter_frames(path, sorted(wanted), info=info, size=(height, width)):
+            for position, t in wanted.pop(index):
+                output[position, :, t] = torch.from_numpy(image).permute(2, 0, 1)
+                filled += 1
+            last_image = image
+    if wanted:
+        if last_image is None:
+            raise VideoError(path, "no frame of the requested clips could be decoded.")
+        missing = sorted(wanted)
+        warnings.warn(
+            f"{path}: frames {missing[0]}..{missing[-1]} ({len(missing)} frames) could not be decoded "
+            "(damaged or truncated); the last decoded frame stands in for them.",
+            VideoWarning,
+            stacklevel=2,
+        )
+        for index in missing:
+            for position, t in wanted[index]:
+                output[position, :, t] = torch.from_numpy(last_image).permute(2, 0, 1)
+    for message in messages:
+        if "packed B-frames" in message or "excessive bitstream" in message:
+            continue  # harmless notes about old DivX/Xvid files
+        warnings.warn(f"{path}: decoder says {message}", VideoWarning, stacklevel=2)
+    return output
+
+
+def iter_frames(
+    path: str | os.PathLike,
+    frame_indices: list[int],
+    *,
+    info: VideoInfo,
+    size: tuple[int, int] | None = None,
+    pixel_format: str = "rgb24",
+) -> Iterator[tuple[int, np.ndarray]]:
+    """Yield ``(frame_index, HxWxC array)`` for the sorted ``frame_indices``.
+
+    Seeks to the keyframe before a wanted frame whenever that skips frames
+    that would otherwise be decoded for nothing. Frame numbers count decoded
+    frames from the keyframe reached, because some containers (AVI with packed
+    B-frames) label decoded frames with shuffled timestamps.
+    """
+    targets = sorted(set(int(i) for i in frame_indices))
+    if targets and (targets[0] < 0 or targets[-1] >= info.frames):
+        raise UsageError(f"frame indices must lie in [0, {info.frames}), got {targets[0]}..{targets[-1]}.")
+    height, width = size if size is not None else (info.height, info.width)
+    with open_input(path) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        position = 0  # index of the next frame the decoder will return
+        frames = _decoded_frames(container, stream)
+        cursor = 0
+        while cursor < len(targets):
+            target = targets[cursor]
+            keyframe = info.keyframe_at_or_before(target)
+            if target < position or keyframe > position:
+                position = _seek(container, stream, info, keyframe)
+                frames = _decoded_frames(container, stream)
+            for frame in frames:
+                index = position
+                if index == 0 or frame.key_frame:
+                    index = _resync(info, frame, index)
+                position = index + 1
+                if index == target:
+                    image = frame.to_ndarray(format=pixel_format, width=width, height=height)
+                    yield index, image
+                    cursor += 1
+                    break
+                if index > target:  # the decoder skipped it (damaged data): move on
+                    cursor += 1
+                    while cursor < len(targets) and targets[cursor] < index:
+                        cursor += 1
+                    if cursor < len(targets) and targets[cursor] == index:
+                        yield index, frame.to_ndarray(format=pixel_format, width=width, height=height)
+                        cursor += 1
+                    break
+            else:
+                return  # end of stream: the caller reports what is missing
+
+
+def _decoded_frames(container: av.container.InputContainer, stream: av.video.stream.VideoStream):
+    """Frames in display order; packets that fail to decode are skipped, not fatal."""
+    for packet in container.demux(stream):
+        try:
+            decoded = packet.decode()
+        except (av.error.InvalidDataError, av.error.PatchWelcomeError, av.error.UndefinedError, av.error.ValueError):
+            continue
+        yield from decoded
+
+
+def _seek(container: av.container.InputContainer, stream: av.video.stream.VideoStream, info: VideoInfo, keyframe: int) -> int:
+    if info.frame_pts is None:
+        container.seek(0)
+        return 0
+    container.seek(int(info.frame_pts[keyframe]), stream=stream, backward=True, any_frame=False)
+    return keyframe
+
+
+def _resync(info: VideoInfo, frame: av.VideoFrame, counted: int) -> int:
+    """Trust a keyframe's own timestamp to know where the decoder really is."""
+    if info.frame_pts is None or frame.pts is None:
+        return counted
+    found = int(np.searchsorted(info.frame_pts, frame.pts))
+    if found < info.frames and info.frame_pts[found] == frame.pts:
+        return found
+    return counted
