@@ -1,0 +1,26 @@
+"""Shared fixtures: the real footage folder and small videos made with PyAV."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.media import write_numbered_video
+
+SHARED_VIDEOS = Path(__file__).resolve().parents[2] / "shared" / "videos"
+
+
+@pytest.fixture(scope="session")
+def shared_videos() -> Path:
+    if not SHARED_VIDEOS.is_dir():
+        pytest.skip(f"real footage folder {SHARED_VIDEOS} is not here")
+    return SHARED_VIDEOS
+
+
+@pytest.fixture(scope="session")
+def numbered_video(tmp_path_factory) -> Path:
+    """An H.264 MP4 (B-frames, GOP 12) of 100 frames whose pixels encode their own frame number."""
+    path = tmp_path_factory.mktemp("numbered") / "numbered.mp4"
+    write_numbered_video(path, frames=100, fps=25, gop=12)
+    return path
