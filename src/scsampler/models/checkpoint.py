@@ -1,0 +1,130 @@
+"""The checkpoint format shared by the classifier trainer and inference, loaded safely.
+
+A checkpoint is a ``torch.save``d dict::
+
+    {"model_name": "r2plus1d_tiny", "model_args": {"num_classes": 5},
+     "classes": ["jump", "run", ...], "state_dict": {...},
+     # optional:
+     "optimizer": {...}, "epoch": 3, "metrics": {...}}
+
+It holds everything needed to rebuild the model from the file alone, and only
+tensors and plain containers, so it loads with ``torch.load(weights_only=True)``.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from scsampler.errors import ScsamplerError
+
+__all__ = ["save_checkpoint", "load_checkpoint", "read_state_dict", "load_classifier", "REQUIRED_KEYS"]
+
+REQUIRED_KEYS = ("model_name", "model_args", "classes", "state_dict")
+
+
+def save_checkpoint(
+    path: str | os.PathLike,
+    *,
+    model_name: str,
+    model: nn.Module,
+    classes: list[str],
+    model_args: dict[str, Any] | None = None,
+    optimizer: torch.optim.Optimizer | None = None,
+    epoch: int | None = None,
+    metrics: dict[str, Any] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> Path:
+    """Write a checkpoint atomically (temp file in the same folder, then ``os.replace``).
+
+    ``model_args`` defaults to ``{"num_classes": len(classes)}``. ``extra``
+    entries (plain types and tensors only) are stored beside the standard keys.
+    """
+    # Unwrap DistributedDataParallel so the keys match a plain model.
+    module = getattr(model, "module", model)
+    checkpoint: dict[str, Any] = {
+        "model_name": model_name,
+        "model_args": dict(model_args) if model_args is not None else {"num_classes": len(classes)},
+        "classes": [str(c) for c in classes],
+        "state_dict": module.state_dict(),
+    }
+    if optimizer is not None:
+        checkpoint["optimizer"] = optimizer.state_dict()
+    if epoch is not None:
+        checkpoint["epoch"] = int(epoch)
+    if metrics is not None:
+        checkpoint["metrics"] = metrics
+    if extra:
+        checkpoint.update(extra)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            torch.save(checkpoint, handle)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _torch_load(path: str | os.PathLike) -> Any:
+    text = os.fspath(path)
+    if not os.path.exists(text):
+        raise ScsamplerError(f"{text}: no such weights file.")
+    try:
+        return torch.load(text, map_location="cpu", weights_only=True)
+    except Exception as error:  # pickle/zip errors carry no useful type; report them as the file's problem
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ScsamplerError(
+            f"{text}: cannot be read as a PyTorch weights file with weights_only=True ({first})."
+        ) from None
+
+
+def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+    """Read a scsampler checkpoint safely and check that it has the standard keys."""
+    data = _torch_load(path)
+    if not isinstance(data, dict) or any(key not in data for key in REQUIRED_KEYS):
+        missing = [k for k in REQUIRED_KEYS if not isinstance(data, dict) or k not in data]
+        raise ScsamplerError(f"{os.fspath(path)}: not a scsampler checkpoint (missing {', '.join(missing)}).")
+    return data
+
+
+def read_state_dict(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], list[str] | None]:
+    """``(state_dict, classes)`` from a plain state dict file or a scsampler checkpoint.
+
+    ``classes`` is None for a plain state dict.
+    """
+    data = _torch_load(path)
+    if isinstance(data, dict) and "state_dict" in data and isinstance(data["state_dict"], dict):
+        classes = data.get("classes")
+        return data["state_dict"], (list(classes) if classes is not None else None)
+    if isinstance(data, dict) and data and all(isinstance(v, torch.Tensor) for v in data.values()):
+        return data, None
+    raise ScsamplerError(f"{os.fspath(path)}: holds neither a state dict nor a scsampler checkpoint.")
+
+
+def load_classifier(path: str | os.PathLike):
+    """Rebuild a classifier from a checkpoint alone: ``(model, spec, classes)``, model in eval mode."""
+    from scsampler.models.registry import get_model_entry
+
+    data = load_checkpoint(path)
+    entry = get_model_entry(str(data["model_name"]))
+    args = dict(data["model_args"])
+    model = entry.builder(**args)
+    from scsampler.models.registry import _load_state_dict
+
+    _load_state_dict(model, data["state_dict"], source=os.fspath(path), name=f"{entry.name}({args})")
+    classes = [str(c) for c in data["classes"]]
+    if len(classes) != model.fc.out_features:
+        raise ScsamplerError(
+            f"{os.fspath(path)}: lists {len(classes)} classes but the model has {model.fc.out_features} outputs."
+        )
+    model.eval()
+    return model, entry.spec, classes

@@ -1,0 +1,243 @@
+"""One registry of clip classifiers: typed builders, looked up by name.
+
+Every model is a plain builder function with typed keyword arguments
+(``r2plus1d_18(*, num_classes=400)``); :func:`register_model` records it with
+its :class:`ClassifierSpec` (the input it expects) and the pretrained weights it
+can load. :func:`get_model` is a thin name lookup over those builders.
+
+    >>> from scsampler.models import get_model, get_model_spec
+    >>> model = get_model("r2plus1d_tiny", num_classes=5)
+    >>> get_model_spec("r2plus1d_tiny").frames_per_clip
+    16
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+from torch import nn
+
+from scsampler.errors import ScsamplerError, UsageError
+from scsampler.models.weights import WeightsInfo
+
+__all__ = [
+    "ClassifierSpec",
+    "ModelEntry",
+    "register_model",
+    "list_models",
+    "get_model",
+    "get_model_spec",
+    "get_model_entry",
+    "get_weights_info",
+    "replace_head",
+    "num_classes_of",
+]
+
+# torchvision's Kinetics-400 normalisation (``VideoClassification`` preset).
+KINETICS_MEAN = (0.43216, 0.394666, 0.37645)
+KINETICS_STD = (0.22803, 0.22145, 0.216989)
+
+
+@dataclass(frozen=True)
+class ClassifierSpec:
+    """The input a clip classifier expects.
+
+    A clip of ``frames_per_clip`` frames is resized to ``resize_size``, then
+    centre-cropped to ``crop_size`` (height, width), scaled to [0, 1] and
+    normalised with ``mean``/``std``. ``resize_size`` is ``(height, width)``, or
+    ``(short_side,)`` to keep the aspect ratio with the shorter side at that
+    length. ``num_classes`` is the default width of the head.
+    """
+
+    name: str
+    frames_per_clip: int
+    crop_size: tuple[int, int]
+    resize_size: tuple[int, ...]
+    mean: tuple[float, float, float] = KINETICS_MEAN
+    std: tuple[float, float, float] = KINETICS_STD
+    num_classes: int = 400
+
+    def __post_init__(self) -> None:
+        if self.frames_per_clip < 1:
+            raise ValueError(f"{self.name}: frames_per_clip must be >= 1, got {self.frames_per_clip}.")
+        if len(self.crop_size) != 2 or min(self.crop_size) < 1:
+            raise ValueError(f"{self.name}: crop_size must be (height, width), got {self.crop_size}.")
+        if len(self.resize_size) not in (1, 2) or min(self.resize_size) < 1:
+            raise ValueError(f"{self.name}: resize_size must be (short_side,) or (height, width), got {self.resize_size}.")
+        if len(self.mean) != 3 or len(self.std) != 3 or min(self.std) <= 0:
+            raise ValueError(f"{self.name}: mean and std need three channels and std > 0.")
+
+    def resized_size(self, *, height: int, width: int) -> tuple[int, int]:
+        """``(height, width)`` after the resize step, for a frame of ``height`` x ``width``."""
+        if len(self.resize_size) == 2:
+            return int(self.resize_size[0]), int(self.resize_size[1])
+        short = int(self.resize_size[0])
+        if height <= width:
+            return short, max(short, round(width * short / height))
+        return max(short, round(height * short / width)), short
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """A registered builder, its input spec, and the pretrained weights it can load."""
+
+    name: str
+    builder: Callable[..., nn.Module]
+    spec: ClassifierSpec
+    weights: dict[str, WeightsInfo] = field(default_factory=dict)
+    description: str = ""
+
+
+_MODELS: dict[str, ModelEntry] = {}
+
+
+def register_model(
+    spec: ClassifierSpec, *, weights: dict[str, WeightsInfo] | None = None, description: str = ""
+) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
+    """Decorator: register a builder ``fn(*, num_classes) -> nn.Module`` under ``spec.name``.
+
+    The built model takes float ``[B, 3, T, H, W]`` and returns logits
+    ``[B, num_classes]``; its last layer is a ``nn.Linear`` called ``fc``.
+    """
+
+    def decorate(builder: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+        if spec.name in _MODELS:
+            raise ValueError(f"a model named {spec.name!r} is already registered.")
+        _MODELS[spec.name] = ModelEntry(spec.name, builder, spec, dict(weights or {}), description)
+        return builder
+
+    return decorate
+
+
+def _ensure_loaded() -> None:
+    # The builders register themselves when their module is imported.
+    import scsampler.models.video_classifiers  # noqa: F401
+
+
+def list_models() -> list[str]:
+    """Names accepted by :func:`get_model`, sorted."""
+    _ensure_loaded()
+    return sorted(_MODELS)
+
+
+def get_model_entry(name: str) -> ModelEntry:
+    """The registry entry of ``name``; a clear :class:`UsageError` for an unknown name."""
+    _ensure_loaded()
+    if name not in _MODELS:
+        raise UsageError(f"unknown classifier {name!r}; choose one of {', '.join(sorted(_MODELS))}.")
+    return _MODELS[name]
+
+
+def get_model_spec(name: str) -> ClassifierSpec:
+    """The input spec (clip length, sizes, normalisation, default classes) of model ``name``."""
+    return get_model_entry(name).spec
+
+
+def get_weights_info(name: str, weights: str) -> WeightsInfo:
+    """Metadata of the pretrained ``weights`` of model ``name`` (``"DEFAULT"`` allowed)."""
+    entry = get_model_entry(name)
+    key = weights.upper()
+    if key == "DEFAULT" and entry.weights:
+        key = next(iter(entry.weights))
+    if key not in entry.weights:
+        known = ", ".join(list(entry.weights) + (["DEFAULT"] if entry.weights else [])) or "none"
+        raise UsageError(
+            f"model {name!r} has no pretrained weights called {weights!r} (known: {known}); "
+            "give the path of a local weights file instead."
+        )
+    return entry.weights[key]
+
+
+def num_classes_of(model: nn.Module) -> int:
+    """Width of the model's head (``model.fc``)."""
+    return int(model.fc.out_features)
+
+
+def replace_head(model: nn.Module, num_classes: int) -> nn.Module:
+    """Replace ``model.fc`` by a fresh ``Linear`` with ``num_classes`` outputs (for fine-tuning)."""
+    _check_num_classes(num_classes)
+    old = model.fc
+    model.fc = nn.Linear(old.in_features, num_classes, bias=old.bias is not None)
+    nn.init.normal_(model.fc.weight, 0, 0.01)
+    if model.fc.bias is not None:
+        nn.init.zeros_(model.fc.bias)
+    return model
+
+
+def _check_num_classes(num_classes: int | None) -> None:
+    if num_classes is not None and (not isinstance(num_classes, int) or isinstance(num_classes, bool) or num_classes < 1):
+        raise UsageError(f"num_classes must be a positive integer, got {num_classes!r}.")
+
+
+def _is_path(weights: str | os.PathLike) -> bool:
+    text = os.fspath(weights)
+    return isinstance(weights, os.PathLike) or os.sep in text or text.endswith((".pt", ".pth", ".ckpt")) or Path(text).exists()
+
+
+def get_model(
+    name: str,
+    *,
+    weights: str | os.PathLike | None = None,
+    num_classes: int | None = None,
+) -> nn.Module:
+    """Build the clip classifier ``name``.
+
+    Args:
+        name: a name from :func:`list_models`.
+        weights: None for random initialisation; a pretrained weights name of
+            the model (``"KINETICS400_V1"`` or ``"DEFAULT"``, loaded through
+            torchvision's weights enums, which download once into the torch hub
+            cache); or the path of a local file: a state dict or a scsampler
+            checkpoint (loaded with ``weights_only=True``).
+        num_classes: width of the head. With weights whose head differs, the
+            weights are loaded first and the head is then replaced by a fresh
+            one of this width (fine-tuning).
+
+    Raises:
+        UsageError: unknown name or weights, or a bad ``num_classes``.
+        ScsamplerError: the weights cannot be downloaded or read.
+    """
+    _check_num_classes(num_classes)
+    entry = get_model_entry(name)
+    if weights is None:
+        return entry.builder(num_classes=num_classes or entry.spec.num_classes)
+
+    if _is_path(weights):
+        from scsampler.models.checkpoint import read_state_dict
+
+        state_dict, file_classes = read_state_dict(weights)
+        if "fc.weight" not in state_dict:
+            raise ScsamplerError(f"{os.fspath(weights)}: not weights of a {name} classifier (no 'fc.weight' in its state dict).")
+        model = entry.builder(num_classes=int(state_dict["fc.weight"].shape[0]))
+        _load_state_dict(model, state_dict, source=os.fspath(weights), name=name)
+    else:
+        from scsampler.models.weights import download_state_dict
+
+        info = get_weights_info(name, os.fspath(weights))
+        model = entry.builder(num_classes=len(info.categories))
+        _load_state_dict(model, download_state_dict(info), source=info.url or info.name, name=name)
+    if num_classes is not None and num_classes != num_classes_of(model):
+        replace_head(model, num_classes)
+    return model
+
+
+def _load_state_dict(model: nn.Module, state_dict: dict[str, torch.Tensor], *, source: str, name: str) -> None:
+    """Load strictly; on a mismatch, say how many keys differ and name a few (not the whole list)."""
+    expected = model.state_dict()
+    missing = [k for k in expected if k not in state_dict]
+    unexpected = [k for k in state_dict if k not in expected]
+    wrong_shape = [
+        k for k in expected if k in state_dict and tuple(state_dict[k].shape) != tuple(expected[k].shape)
+    ]
+    problems = []
+    for label, keys in (("missing", missing), ("unexpected", unexpected), ("wrong shape", wrong_shape)):
+        if keys:
+            more = f" and {len(keys) - 3} more" if len(keys) > 3 else ""
+            problems.append(f"{len(keys)} {label} keys: {', '.join(keys[:3])}{more}")
+    if problems:
+        raise ScsamplerError(f"{source}: these weights do not fit the {name} classifier ({'; '.join(problems)}).")
+    model.load_state_dict(state_dict, strict=True)
