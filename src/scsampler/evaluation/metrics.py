@@ -1,0 +1,80 @@
+"""Pure metrics over arrays: video-level accuracy and how well a sampler's choice agrees with the oracle."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+__all__ = [
+    "softmax",
+    "video_probabilities",
+    "topk_correct",
+    "precision_at_k",
+    "segment_precision",
+    "spearman",
+]
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise softmax of ``[L, C]`` logits, stable for large values."""
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    exp = np.exp(shifted)
+    return exp / exp.sum(axis=-1, keepdims=True)
+
+
+def video_probabilities(clip_logits: np.ndarray, chosen: Sequence[int] | np.ndarray) -> np.ndarray:
+    """The video's class probabilities: the mean softmax over the chosen clips (SPEC step 7)."""
+    chosen = np.asarray(chosen, dtype=np.int64)
+    if len(chosen) == 0:
+        raise ValueError("at least one clip must be chosen to predict a video's class.")
+    return softmax(clip_logits[chosen]).mean(axis=0)
+
+
+def topk_correct(probabilities: np.ndarray, label_index: int, k: int) -> bool:
+    """Whether ``label_index`` is among the ``k`` most probable classes (ties: lower class index first)."""
+    order = np.lexsort((np.arange(len(probabilities)), -probabilities))
+    return bool(label_index in order[:k])
+
+
+def precision_at_k(chosen: Sequence[int], reference_top: Sequence[int]) -> float:
+    """The fraction of ``chosen`` clips that are also among the reference's top clips."""
+    chosen = list(chosen)
+    if not chosen:
+        return float("nan")
+    return len(set(chosen) & set(reference_top)) / len(chosen)
+
+
+def segment_precision(
+    starts_s: np.ndarray, ends_s: np.ndarray, segments: Sequence[tuple[float, float]], *, min_overlap_s: float = 1e-6
+) -> float:
+    """The fraction of clips (given by their start and end seconds) that overlap a true action segment."""
+    if len(starts_s) == 0:
+        return float("nan")
+    hits = 0
+    for start, end in zip(starts_s, ends_s):
+        if any(min(end, seg_end) - max(start, seg_start) >= min_overlap_s for seg_start, seg_end in segments):
+            hits += 1
+    return hits / len(starts_s)
+
+
+def spearman(a: np.ndarray, b: np.ndarray) -> float:
+    """Spearman rank correlation (average ranks for ties); NaN when either side is constant."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if len(a) != len(b):
+        raise ValueError(f"spearman needs equal lengths, got {len(a)} and {len(b)}.")
+    ra, rb = _average_ranks(a), _average_ranks(b)
+    if ra.std() == 0 or rb.std() == 0:
+        return float("nan")
+    return float(np.corrcoef(ra, rb)[0, 1])
+
+
+def _average_ranks(values: np.ndarray) -> np.ndarray:
+    order = np.argsort(values, kind="mergesort")
+    ranks = np.empty(len(values), dtype=np.float64)
+    ranks[order] = np.arange(len(values), dtype=np.float64)
+    for value in np.unique(values):
+        tied = values == value
+        if tied.sum() > 1:
+            ranks[tied] = ranks[tied].mean()
+    return ranks
