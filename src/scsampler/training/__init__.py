@@ -1,0 +1,1 @@
+"""Training: saliency targets, the sampler losses, and the trainers (torchrun/DDP-aware)."""

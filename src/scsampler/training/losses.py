@@ -1,0 +1,127 @@
+"""The three sampler training objectives of SCSampler, and how each turns an output into saliency.
+
+Notation: ``s`` is the sampler's output, ``f`` the clip classifier, ``y`` the video label.
+
+* **AC** (action classification): ``s`` is a clip classifier over the C classes, trained with
+  cross-entropy on ``y``; saliency = max over classes of ``softmax(s)``.
+* **SAL-CL** (saliency classification): ``s`` is one logit for the binary target
+  "``f``'s top-1 on this clip equals ``y``"; binary cross-entropy; saliency = ``sigmoid(s)``.
+* **SAL-RANK** (saliency ranking): ``s`` is one scalar per clip. For every pair (i, j) of clips
+  of the *same video* whose classifier scores for the true class differ (``t_i > t_j``), the
+  hinge ``max(0, margin - (s_i - s_j))`` with ``margin = 1``; saliency = ``s``.
+
+These are our reading of the paper (only its supplementary material is at hand): the SAL-CL
+target, the SAL-RANK margin and the pair set (all ordered pairs within a video, ties skipped,
+averaged over pairs) are documented here and nowhere else, so they are easy to change.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from scsampler.errors import UsageError
+
+__all__ = [
+    "LOSSES",
+    "ac_loss",
+    "sal_cl_loss",
+    "sal_rank_loss",
+    "sal_rank_pairs",
+    "saliency_from_output",
+    "output_size",
+    "check_loss_name",
+]
+
+#: The loss names accepted everywhere (CLI, checkpoints, samplers).
+LOSSES: tuple[str, ...] = ("ac", "sal-cl", "sal-rank")
+
+#: Default SAL-RANK margin (our reading of the paper).
+RANK_MARGIN = 1.0
+
+
+def check_loss_name(loss_name: str) -> str:
+    """``loss_name`` if it is one of :data:`LOSSES`, else a UsageError that lists them."""
+    if loss_name not in LOSSES:
+        raise UsageError(f"unknown sampler loss {loss_name!r}; choose one of {', '.join(LOSSES)}.")
+    return loss_name
+
+
+def output_size(loss_name: str, *, num_classes: int) -> int:
+    """Width of the sampler's output head: C classes for AC, one scalar for SAL-CL and SAL-RANK."""
+    check_loss_name(loss_name)
+    return int(num_classes) if loss_name == "ac" else 1
+
+
+
+def _scalar_output(output: torch.Tensor, name: str) -> torch.Tensor:
+    """[B] from an output of shape [B] or [B, 1]."""
+    if output.dim() == 2 and output.shape[1] == 1:
+        return output[:, 0]
+    if output.dim() == 1:
+        return output
+    raise ValueError(f"{name} needs one scalar per clip ([B] or [B, 1]), got shape {tuple(output.shape)}.")
+
+
+def ac_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy of the sampler's class logits [B, C] against the video labels [B] (mean)."""
+    if logits.dim() != 2:
+        raise ValueError(f"AC needs class logits of shape [B, C], got {tuple(logits.shape)}.")
+    return F.cross_entropy(logits, labels.long())
+
+
+def sal_cl_loss(logits: torch.Tensor, correct: torch.Tensor) -> torch.Tensor:
+    """Binary cross-entropy of one logit per clip against "the classifier is right here" (0/1)."""
+    logits = _scalar_output(logits, "SAL-CL")
+    return F.binary_cross_entropy_with_logits(logits, correct.to(logits.dtype))
+
+
+def sal_rank_pairs(target: torch.Tensor, group: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Index pairs (hi, lo) of clips in the same ``group`` (video) with ``target[hi] > target[lo]``.
+
+    Clips with equal targets form no pair: there is no order to learn between them.
+    """
+    if target.shape != group.shape or target.dim() != 1:
+        raise ValueError(
+            f"SAL-RANK targets and groups must be 1-D of equal length, got {tuple(target.shape)} and {tuple(group.shape)}."
+        )
+    same = group[:, None] == group[None, :]
+    above = target[:, None] > target[None, :]
+    hi, lo = torch.nonzero(same & above, as_tuple=True)
+    return hi, lo
+
+
+def sal_rank_loss(
+    scores: torch.Tensor,
+    target: torch.Tensor,
+    group: torch.Tensor,
+    *,
+    margin: float = RANK_MARGIN,
+) -> torch.Tensor:
+    """Margin ranking (hinge) loss over the ordered pairs of clips of the same video.
+
+    ``scores`` [B] (or [B, 1]) are the sampler's outputs, ``target`` [B] the clip classifier's
+    probability of the true class, ``group`` [B] a video id per clip. For every pair with
+    ``target[i] > target[j]`` the loss is ``max(0, margin - (scores[i] - scores[j]))``; the
+    result is the mean over pairs. A batch with no ordered pair gives a zero that still carries
+    a gradient path (so DDP sees every parameter used).
+    """
+    scores = _scalar_output(scores, "SAL-RANK")
+    hi, lo = sal_rank_pairs(target, group)
+    if len(hi) == 0:
+        return scores.sum() * 0.0
+    return F.relu(margin - (scores[hi] - scores[lo])).mean()
+
+
+def saliency_from_output(loss_name: str, output: torch.Tensor) -> torch.Tensor:
+    """Saliency per clip [B] (higher = more salient) from the output of a sampler trained with ``loss_name``.
+
+    AC: max softmax probability; SAL-CL: ``sigmoid`` (P(salient)); SAL-RANK: the scalar itself.
+    """
+    check_loss_name(loss_name)
+    if loss_name == "ac":
+        if output.dim() != 2:
+            raise ValueError(f"AC outputs class logits [B, C], got {tuple(output.shape)}.")
+        return output.float().softmax(dim=1).amax(dim=1)
+    scalar = _scalar_output(output, loss_name.upper()).float()
+    return torch.sigmoid(scalar) if loss_name == "sal-cl" else scalar
