@@ -3,10 +3,12 @@
     >>> from scsampler.models import list_models, get_model, get_model_spec, load_classifier
 """
 
+from scsampler.models.classifier import Classifier
 from scsampler.models.checkpoint import load_checkpoint, load_classifier, read_state_dict, save_checkpoint
 from scsampler.models.preprocess import center_crop, decode_size, preprocess
 from scsampler.models.registry import (
     ClassifierSpec,
+    build_model,
     get_model,
     get_model_entry,
     get_model_spec,
@@ -19,6 +21,8 @@ from scsampler.models.registry import (
 from scsampler.models.weights import WeightsInfo
 
 __all__ = [
+    "Classifier",
+    "build_model",
     "ClassifierSpec",
     "WeightsInfo",
     "list_models",

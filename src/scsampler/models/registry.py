@@ -30,6 +30,7 @@ __all__ = [
     "register_model",
     "list_models",
     "get_model",
+    "build_model",
     "get_model_spec",
     "get_model_entry",
     "get_weights_info",
@@ -201,15 +202,28 @@ def get_model(
         UsageError: unknown name or weights, or a bad ``num_classes``.
         ScsamplerError: the weights cannot be downloaded or read.
     """
+    return build_model(name, weights=weights, num_classes=num_classes)[0]
+
+
+def build_model(
+    name: str,
+    *,
+    weights: str | os.PathLike | None = None,
+    num_classes: int | None = None,
+) -> tuple[nn.Module, list[str] | None]:
+    """:func:`get_model`, also returning the class names the weights came with (None if unknown).
+
+    The class names are dropped (None) when ``num_classes`` replaces the head.
+    """
     _check_num_classes(num_classes)
     entry = get_model_entry(name)
     if weights is None:
-        return entry.builder(num_classes=num_classes or entry.spec.num_classes)
+        return entry.builder(num_classes=num_classes or entry.spec.num_classes), None
 
     if _is_path(weights):
         from scsampler.models.checkpoint import read_state_dict
 
-        state_dict, file_classes = read_state_dict(weights)
+        state_dict, classes = read_state_dict(weights)
         if "fc.weight" not in state_dict:
             raise ScsamplerError(f"{os.fspath(weights)}: not weights of a {name} classifier (no 'fc.weight' in its state dict).")
         model = entry.builder(num_classes=int(state_dict["fc.weight"].shape[0]))
@@ -220,9 +234,11 @@ def get_model(
         info = get_weights_info(name, os.fspath(weights))
         model = entry.builder(num_classes=len(info.categories))
         _load_state_dict(model, download_state_dict(info), source=info.url or info.name, name=name)
+        classes = list(info.categories)
     if num_classes is not None and num_classes != num_classes_of(model):
         replace_head(model, num_classes)
-    return model
+        classes = None
+    return model, classes
 
 
 def _load_state_dict(model: nn.Module, state_dict: dict[str, torch.Tensor], *, source: str, name: str) -> None:

@@ -1,0 +1,119 @@
+"""``Classifier``: a clip classifier ready for inference (model + input spec + class names).
+
+Follows the Ray Data batch-inference pattern: the model is loaded once in the
+constructor, and calling the object maps a batch of decoded clips to logits
+under ``torch.inference_mode()``. The same object runs in a plain loop.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+
+import torch
+from torch import nn
+
+from scsampler.errors import ScsamplerError, UsageError
+from scsampler.models.checkpoint import REQUIRED_KEYS, load_classifier
+from scsampler.models.preprocess import decode_size, preprocess
+from scsampler.models.registry import ClassifierSpec, build_model, num_classes_of
+
+__all__ = ["Classifier"]
+
+
+class Classifier:
+    """A clip classifier in eval mode on ``device``, with its input spec and class names.
+
+    Args:
+        model: takes float ``[B, 3, T, H, W]``, returns logits ``[B, C]``.
+        spec: the input it expects (clip length, sizes, normalisation).
+        classes: ``C`` class names, in the order of the model's outputs.
+        name: the registry name (for reports).
+        pretrained: False when the weights are a random initialisation.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        spec: ClassifierSpec,
+        classes: list[str],
+        *,
+        name: str | None = None,
+        device: str | torch.device = "cpu",
+        pretrained: bool = True,
+    ) -> None:
+        if len(classes) != num_classes_of(model):
+            raise UsageError(f"got {len(classes)} class names for a model with {num_classes_of(model)} outputs.")
+        self.device = torch.device(device)
+        self.model = model.to(self.device).eval()
+        self.spec = spec
+        self.classes = [str(c) for c in classes]
+        self.name = name or spec.name
+        self.pretrained = pretrained
+
+    @classmethod
+    def load(
+        cls,
+        name: str | None,
+        *,
+        weights: str | os.PathLike | None = None,
+        num_classes: int | None = None,
+        device: str | torch.device = "cpu",
+    ) -> "Classifier":
+        """Build from a registry ``name`` and ``weights`` (see ``get_model``), or from a checkpoint.
+
+        With ``name=None``, ``weights`` must be a scsampler checkpoint, which
+        names its model. Without weights the model is randomly initialised
+        (a warning says so) and its classes are called ``class_0``, ...
+        """
+        if name is None:
+            if weights is None:
+                raise UsageError("give a classifier name, or the path of a scsampler checkpoint as weights.")
+            return cls.from_checkpoint(weights, device=device)
+        if weights is not None and _is_checkpoint(weights):
+            classifier = cls.from_checkpoint(weights, device=device)
+            if classifier.name != name:
+                raise ScsamplerError(
+                    f"{os.fspath(weights)}: is a checkpoint of {classifier.name}, not {name}; "
+                    f"use --classifier {classifier.name} (or leave the name out)."
+                )
+            if num_classes is None or num_classes == len(classifier.classes):
+                return classifier
+        model, classes = build_model(name, weights=weights, num_classes=num_classes)
+        if weights is None:
+            warnings.warn(f"no weights given for {name}: its predictions come from a random initialisation.", stacklevel=2)
+        if classes is None:
+            classes = [f"class_{i}" for i in range(num_classes_of(model))]
+        from scsampler.models.registry import get_model_spec
+
+        return cls(model, get_model_spec(name), classes, name=name, device=device, pretrained=weights is not None)
+
+    @classmethod
+    def from_checkpoint(cls, path: str | os.PathLike, *, device: str | torch.device = "cpu") -> "Classifier":
+        """Rebuild a classifier from a scsampler checkpoint alone (loaded with ``weights_only=True``)."""
+        model, spec, classes = load_classifier(path)
+        return cls(model, spec, classes, name=spec.name, device=device)
+
+    @property
+    def frames_per_clip(self) -> int:
+        return self.spec.frames_per_clip
+
+    def decode_size(self, *, height: int, width: int) -> tuple[int, int]:
+        """The ``(height, width)`` to decode a ``height`` x ``width`` video at for this classifier."""
+        return decode_size(self.spec, height=height, width=width)
+
+    def __call__(self, clips: torch.Tensor) -> torch.Tensor:
+        """uint8 ``[B, 3, T, H, W]`` clips -> float32 logits ``[B, C]`` on the CPU."""
+        with torch.inference_mode():
+            batch = preprocess(clips, self.spec).to(self.device)
+            return self.model(batch).float().cpu()
+
+
+def _is_checkpoint(weights: str | os.PathLike) -> bool:
+    """True when ``weights`` is a file holding a scsampler checkpoint (not a plain state dict)."""
+    if not os.path.isfile(os.fspath(weights)):
+        return False
+    from scsampler.models.checkpoint import _torch_load
+
+    data = _torch_load(weights)
+    return isinstance(data, dict) and all(key in data for key in REQUIRED_KEYS)
