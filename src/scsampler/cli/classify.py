@@ -1,0 +1,102 @@
+"""``scsampler classify VIDEO...``: a video-level label from K sampled clips."""
+
+from __future__ import annotations
+
+import av
+
+from scsampler.cli._common import add_command, add_output_flags, print_json, progress
+from scsampler.errors import ScsamplerError
+from scsampler.inference import AGGREGATES, classify_video
+from scsampler.models import Classifier, list_models
+from scsampler.samplers import get_sampler, list_samplers
+
+
+def register(subparsers) -> None:
+    parser = add_command(
+        subparsers,
+        "classify",
+        help="classify videos from K sampled clips: top-5 labels, clips used, time spent",
+        description="For each VIDEO: choose K clips with the sampler, decode only those, run the clip "
+        "classifier on them and average its softmax into top-5 video labels. A file that fails is "
+        "reported on its own line and the others still run; the exit status is 1 when any failed.",
+        example="scsampler classify ../shared/videos/vtest.avi --classifier r2plus1d_18 "
+        "--weights r2plus1d_18-91a641e6.pth --sampler uniform --k 10 --json",
+    )
+    parser.add_argument("videos", nargs="+", metavar="VIDEO", help="video files")
+    parser.add_argument(
+        "--classifier",
+        metavar="NAME",
+        help=f"clip classifier: one of {', '.join(list_models())}; may be left out when --weights is a "
+        "scsampler checkpoint (it names its model)",
+    )
+    parser.add_argument(
+        "--weights",
+        metavar="PATH",
+        help="a local weights file (state dict or scsampler checkpoint), or KINETICS400_V1 / DEFAULT to use "
+        "torchvision's pretrained weights (downloaded once; needs network). Without it the classifier is "
+        "randomly initialised.",
+    )
+    parser.add_argument(
+        "--sampler",
+        default="uniform",
+        metavar="NAME",
+        help=f"how to choose clips: {', '.join(n for n in list_samplers() if n != 'oracle')}, or a saved "
+        "sampler's path (default: uniform)",
+    )
+    parser.add_argument("--k", type=int, default=10, help="clips to classify per video (default: 10)")
+    parser.add_argument("--stride", type=int, default=1, help="sampling stride N: score every N-th clip (default: 1)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the random sampler (default: 0)")
+    parser.add_argument(
+        "--aggregate",
+        choices=AGGREGATES,
+        default="softmax_mean",
+        help="how clip outputs become the video's: mean of softmax (default) or softmax of mean logits",
+    )
+    parser.add_argument("--batch-size", type=int, default=8, help="clips per classifier batch (default: 8)")
+    parser.add_argument("--device", default="cpu", help="torch device for the classifier (default: cpu)")
+    add_output_flags(parser)
+    parser.set_defaults(handler=run)
+
+
+def run(args) -> int:
+    classifier = Classifier.load(args.classifier, weights=args.weights, device=args.device)
+    sampler = get_sampler(args.sampler, **({"seed": args.seed} if args.sampler == "random" else {}))
+    failed = 0
+    for path in progress(args.videos, total=len(args.videos), desc="classify", quiet=args.quiet):
+        try:
+            prediction = classify_video(
+                path,
+                classifier=classifier,
+                sampler=sampler,
+                k=args.k,
+                stride=args.stride,
+                aggregate=args.aggregate,
+                batch_size=args.batch_size,
+            )
+        except (ScsamplerError, av.FFmpegError, OSError) as error:
+            failed += 1
+            message = str(error) if isinstance(error, ScsamplerError) else f"{path}: {error}"
+            result = {"path": path, "top5": [], "clips": [], "seconds": {}, "error": message}
+        else:
+            result = prediction.to_dict()
+            result.update(classifier=classifier.name, sampler=sampler.name or args.sampler, k=args.k, stride=args.stride)
+        if args.json:
+            print_json(result)
+        else:
+            _print_result(result)
+    return 1 if failed else 0
+
+
+def _print_result(result: dict) -> None:
+    if result["error"]:
+        print(f"error: {result['error']}")
+        return
+    seconds = result["seconds"]
+    timing = ", ".join(f"{name} {seconds[name]:.3f} s" for name in ("sampler", "decode", "classifier"))
+    print(f"{result['path']}  ({result['sampler']}: {len(result['clips'])} clips; {timing})")
+    for rank, entry in enumerate(result["top5"], start=1):
+        print(f"  {rank}. {entry['label']:<32} {entry['prob']:.3f}")
+    clips = sorted(result["clips"], key=lambda c: c["index"])
+    shown = ", ".join(f"#{c['index']} {c['start_s']:.1f}-{c['end_s']:.1f}s" for c in clips[:12])
+    more = f", ... ({len(clips) - 12} more)" if len(clips) > 12 else ""
+    print(f"  clips: {shown}{more}")

@@ -1,0 +1,159 @@
+"""``classify_video``: sample clips, decode only those, classify them, average into a video label.
+
+    >>> from scsampler.inference import classify_video
+    >>> prediction = classify_video("match.mp4", classifier="r2plus1d_18", weights="weights.pth",
+    ...                             sampler="uniform", k=10)
+    >>> prediction.label, prediction.seconds
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Literal
+
+import numpy as np
+import torch
+
+from scsampler.errors import UsageError
+from scsampler.models.classifier import Classifier
+from scsampler.samplers.base import ClipSampler, check_k_and_stride
+from scsampler.samplers.registry import get_sampler
+from scsampler.types import ClipSelection, LabelProbability, VideoPrediction
+from scsampler.video import clip_grid, decode_clips, probe
+
+__all__ = ["classify_video", "aggregate_clip_logits", "classify_clips", "AGGREGATES"]
+
+Aggregate = Literal["softmax_mean", "logit_mean"]
+AGGREGATES: tuple[str, ...] = ("softmax_mean", "logit_mean")
+
+
+def aggregate_clip_logits(logits: torch.Tensor | np.ndarray, *, aggregate: Aggregate = "softmax_mean") -> np.ndarray:
+    """Video-level class probabilities ``[C]`` from clip logits ``[K, C]``.
+
+    ``"softmax_mean"`` averages the clips' softmax (the paper's rule);
+    ``"logit_mean"`` takes the softmax of the mean logits.
+    """
+    if aggregate not in AGGREGATES:
+        raise UsageError(f"aggregate must be one of {', '.join(AGGREGATES)}, got {aggregate!r}.")
+    logits = torch.as_tensor(np.asarray(logits), dtype=torch.float64)
+    if logits.ndim != 2 or logits.shape[0] < 1:
+        raise UsageError(f"clip logits must be [K, C] with K >= 1, got shape {tuple(logits.shape)}.")
+    if aggregate == "softmax_mean":
+        probs = torch.softmax(logits, dim=1).mean(dim=0)
+    else:
+        probs = torch.softmax(logits.mean(dim=0), dim=0)
+    return probs.numpy()
+
+
+def classify_clips(
+    path: str | os.PathLike,
+    selection: ClipSelection,
+    *,
+    classifier: Classifier,
+    grid=None,
+    info=None,
+    batch_size: int = 8,
+) -> tuple[torch.Tensor, float, float]:
+    """Decode the selected clips in batches and classify them: ``(logits [K, C], decode_s, classifier_s)``.
+
+    Clips are decoded in file order (so one forward pass of the decoder serves
+    neighbouring clips) and the logits are returned in the selection's order.
+    """
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise UsageError(f"batch_size must be a positive integer, got {batch_size!r}.")
+    info = info if info is not None else probe(path)
+    grid = grid if grid is not None else clip_grid(info, frames_per_clip=classifier.frames_per_clip)
+    size = classifier.decode_size(height=info.height, width=info.width)
+    in_file_order = np.sort(selection.index)
+    logits_by_index: dict[int, torch.Tensor] = {}
+    decode_s = classifier_s = 0.0
+    for start in range(0, len(in_file_order), batch_size):
+        chunk = in_file_order[start : start + batch_size]
+        began = time.perf_counter()
+        clips = decode_clips(path, grid.subset(chunk), size=size, info=info)
+        decoded = time.perf_counter()
+        logits = classifier(clips)
+        classified = time.perf_counter()
+        decode_s += decoded - began
+        classifier_s += classified - decoded
+        logits_by_index.update({int(i): row for i, row in zip(chunk, logits)})
+    ordered = torch.stack([logits_by_index[int(i)] for i in selection.index])
+    return ordered, decode_s, classifier_s
+
+
+def classify_video(
+    path: str | os.PathLike,
+    *,
+    classifier: Classifier | str,
+    sampler: ClipSampler | str = "uniform",
+    k: int | None = 10,
+    stride: int = 1,
+    weights: str | os.PathLike | None = None,
+    aggregate: Aggregate = "softmax_mean",
+    batch_size: int = 8,
+    device: str = "cpu",
+) -> VideoPrediction:
+    """Classify a video from ``k`` clips chosen by ``sampler``.
+
+    Steps: probe the file; cut it into clips of the classifier's length; let
+    the sampler choose ``k`` clips (scoring every ``stride``-th clip); decode
+    only those, at the classifier's input size; run the classifier under
+    ``torch.inference_mode()``; average the clips' softmax (``aggregate``).
+
+    Args:
+        path: the video file.
+        classifier: a loaded :class:`Classifier`, or a registry name (then
+            ``weights`` and ``device`` are used to load it; loading once and
+            passing the object is faster for many videos).
+        sampler: a :class:`ClipSampler` or a registered name (or saved sampler path).
+        k: clips to classify (None: all of them).
+        stride: sampling stride N (the sampler scores clips 0, N, 2N, ...).
+
+    Returns:
+        A :class:`VideoPrediction`: top-5 labels with probabilities, all class
+        probabilities (in ``classifier.classes`` order), the clips used, and
+        ``seconds`` split into ``probe``, ``sampler``, ``decode`` and ``classifier``.
+
+    Raises:
+        VideoError: the file cannot be read or decoded.
+        UsageError: bad arguments; a sampler that needs the label (Oracle).
+    """
+    check_k_and_stride(k, stride)
+    if aggregate not in AGGREGATES:
+        raise UsageError(f"aggregate must be one of {', '.join(AGGREGATES)}, got {aggregate!r}.")
+    if isinstance(classifier, str):
+        classifier = Classifier.load(classifier, weights=weights, device=device)
+    if isinstance(sampler, str):
+        sampler = get_sampler(sampler)
+    if sampler.needs_label:
+        raise UsageError(
+            f"the {sampler.name or type(sampler).__name__} sampler needs the ground-truth label (an upper bound for "
+            "evaluation); choose a sampler that does not, e.g. uniform."
+        )
+
+    began = time.perf_counter()
+    info = probe(path)
+    grid = clip_grid(info, frames_per_clip=classifier.frames_per_clip)
+    probed = time.perf_counter()
+    selection = sampler.select(info, grid, k=k, stride=stride)
+    sampled = time.perf_counter()
+    if len(selection) == 0:
+        raise UsageError(f"{os.fspath(path)}: the {sampler.name} sampler chose no clips.")
+    logits, decode_s, classifier_s = classify_clips(
+        path, selection, classifier=classifier, grid=grid, info=info, batch_size=batch_size
+    )
+    probabilities = aggregate_clip_logits(logits, aggregate=aggregate)
+    top = np.argsort(-probabilities, kind="stable")[:5]
+    return VideoPrediction(
+        path=os.fspath(path),
+        top5=tuple(LabelProbability(classifier.classes[i], float(probabilities[i])) for i in top),
+        probabilities=probabilities,
+        selection=selection,
+        seconds={
+            "probe": probed - began,
+            "sampler": sampled - probed,
+            "decode": decode_s,
+            "classifier": classifier_s,
+        },
+    )
