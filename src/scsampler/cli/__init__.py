@@ -18,6 +18,7 @@ from scsampler.errors import ScsamplerError
 # Subcommand modules, in the order `scsampler --help` lists them.
 COMMAND_MODULES = (
     "info",
+    "synth",
     "classify",
 )
 
