@@ -18,8 +18,15 @@ from scsampler.errors import ScsamplerError
 # Subcommand modules, in the order `scsampler --help` lists them.
 COMMAND_MODULES = (
     "info",
+    "signals",
     "synth",
+    "select",
     "classify",
+    "train_classifier",
+    "label",
+    "train_sampler",
+    "evaluate",
+    "report",
 )
 
 
