@@ -19,6 +19,7 @@ from scsampler.errors import ScsamplerError
 COMMAND_MODULES = (
     "info",
     "signals",
+    "signals",
     "synth",
     "select",
     "classify",

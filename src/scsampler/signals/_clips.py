@@ -1,0 +1,67 @@
+"""Streaming per-clip means: frames arrive one by one, clips are finished as soon as they end.
+
+Per-frame values are NumPy arrays (small: a thread pool costs more than it saves).
+Only the clips that are still open hold a float32 sum, so memory stays bounded by the
+number of overlapping clips, not by the length of the video.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from scsampler.types import ClipGrid
+
+
+class ClipMeans:
+    """Mean of per-frame tensors over each clip's frames, written into a float16 output."""
+
+    def __init__(self, grid: ClipGrid, shape: tuple[int, ...]) -> None:
+        self.grid = grid
+        self.output = np.zeros((len(grid), *shape), dtype=np.float16)
+        self.counts = np.zeros(len(grid), dtype=np.int64)
+        self._sums: dict[int, np.ndarray] = {}
+        self._positions = frame_to_positions(grid)
+        self._last_frame = {p: int(e) - 1 for p, e in enumerate(grid.end_frame)}
+
+    def wants(self, frame: int) -> bool:
+        return frame in self._positions
+
+    def add(self, frame: int, value: np.ndarray | None) -> None:
+        """Add ``value`` (None: the frame carries nothing to average, e.g. an intra frame)."""
+        for position in self._positions.get(frame, ()):
+            if value is not None:
+                if position in self._sums:
+                    self._sums[position] += value
+                else:
+                    self._sums[position] = value.astype(np.float32)  # a copy
+                self.counts[position] += 1
+            if frame == self._last_frame[position]:
+                self._finish(position)
+
+    def _finish(self, position: int) -> None:
+        total = self._sums.pop(position, None)
+        if total is not None:
+            self.output[position] = (total / float(self.counts[position])).astype(np.float16)
+
+    def finish(self) -> torch.Tensor:
+        """The output; clips cut short by the end of the stream keep the mean of what arrived."""
+        for position in list(self._sums):
+            self._finish(position)
+        return torch.from_numpy(self.output)
+
+
+def frame_to_positions(grid: ClipGrid) -> dict[int, list[int]]:
+    """Frame index -> positions in ``grid`` of the clips that hold it."""
+    mapping: dict[int, list[int]] = {}
+    for position, (start, end) in enumerate(zip(grid.start_frame.tolist(), grid.end_frame.tolist())):
+        for frame in range(start, end):
+            mapping.setdefault(frame, []).append(position)
+    return mapping
+
+
+def needed_frames(grid: ClipGrid) -> np.ndarray:
+    """Sorted unique frame indices covered by the clips of ``grid``."""
+    if len(grid) == 0:
+        return np.zeros(0, dtype=np.int64)
+    return np.unique(np.concatenate([np.arange(s, e) for s, e in zip(grid.start_frame, grid.end_frame)]))

@@ -1,0 +1,219 @@
+"""Audio per clip: mono 16 kHz, a log-MEL spectrogram of 40 bands x 200 frames per clip window.
+
+The first audio stream is decoded and resampled (``av.AudioResampler``) in one streaming
+pass; a clip's spectrogram is computed as soon as the stream has passed its end, and
+samples no remaining clip needs are dropped, so memory is bounded by the longest clip
+window, not by the length of the file.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import av
+import numpy as np
+import torch
+
+from scsampler.signals.types import MEL_FRAMES, N_MELS
+from scsampler.types import ClipGrid, VideoInfo
+from scsampler.video._container import decoder_messages, open_input
+
+__all__ = [
+    "AudioResult",
+    "extract_audio",
+    "log_mel",
+    "mel_filterbank",
+    "hz_to_mel",
+    "SAMPLE_RATE",
+    "WINDOW_SAMPLES",
+    "N_FFT",
+    "F_MIN_HZ",
+    "F_MAX_HZ",
+    "LOG_OFFSET",
+]
+
+SAMPLE_RATE = 16_000
+WINDOW_SAMPLES = 400  # 25 ms Hann window, as in VGGish
+N_FFT = 512
+F_MIN_HZ = 125.0  # VGGish's band edges, so AudioSet-pretrained weights see familiar inputs
+F_MAX_HZ = 7_500.0
+LOG_OFFSET = 1e-6  # log(mel power + offset): silence maps to log(1e-6), about -13.8
+_BATCH = 64
+
+
+@dataclass(frozen=True)
+class AudioResult:
+    mel: torch.Tensor | None  # float32 [L, 40, 200]
+    absent_reason: str | None
+
+
+def hz_to_mel(hz: np.ndarray | float) -> np.ndarray:
+    """HTK mel scale."""
+    return 2595.0 * np.log10(1.0 + np.asarray(hz, dtype=np.float64) / 700.0)
+
+
+def _mel_to_hz(mel: np.ndarray) -> np.ndarray:
+    return 700.0 * (10.0 ** (np.asarray(mel) / 2595.0) - 1.0)
+
+
+def mel_filterbank(
+    *, n_mels: int = N_MELS, n_fft: int = N_FFT, sample_rate: int = SAMPLE_RATE, f_min_hz: float = F_MIN_HZ, f_max_hz: float = F_MAX_HZ
+) -> torch.Tensor:
+    """``float32 [n_mels, n_fft // 2 + 1]``: triangular filters evenly spaced on the HTK mel scale.
+
+    Band ``m`` rises from edge ``m`` to a peak at centre ``m + 1`` and falls to edge ``m + 2``
+    of ``n_mels + 2`` edges between ``f_min_hz`` and ``f_max_hz``.
+    """
+    frequencies = np.linspace(0.0, sample_rate / 2.0, n_fft // 2 + 1)
+    edges = _mel_to_hz(np.linspace(hz_to_mel(f_min_hz), hz_to_mel(f_max_hz), n_mels + 2))
+    lower, centre, upper = edges[:-2, None], edges[1:-1, None], edges[2:, None]
+    rising = (frequencies[None] - lower) / (centre - lower)
+    falling = (upper - frequencies[None]) / (upper - centre)
+    return torch.from_numpy(np.maximum(0.0, np.minimum(rising, falling)).astype(np.float32))
+
+
+def mel_band_centres_hz(*, n_mels: int = N_MELS, f_min_hz: float = F_MIN_HZ, f_max_hz: float = F_MAX_HZ) -> np.ndarray:
+    """The peak frequency of each band of :func:`mel_filterbank`."""
+    return _mel_to_hz(np.linspace(hz_to_mel(f_min_hz), hz_to_mel(f_max_hz), n_mels + 2))[1:-1]
+
+
+def log_mel(windows: torch.Tensor, *, n_frames: int = MEL_FRAMES, filterbank: torch.Tensor | None = None) -> torch.Tensor:
+    """``float32 [B, n_mels, n_frames]`` log-MEL of ``B`` equal-length sample windows ``[B, S]``.
+
+    The hop is ``S / n_frames`` (fractional when needed): frame ``j`` is a 25 ms Hann
+    window centred at sample ``(j + 0.5) * S / n_frames``, the signal reflected at both ends,
+    so every clip window maps to exactly ``n_frames`` frames whatever its duration.
+    """
+    filterbank = mel_filterbank() if filterbank is None else filterbank
+    batch, samples = windows.shape
+    half = WINDOW_SAMPLES // 2
+    pad_mode = "reflect" if samples > half else "replicate"
+    padded = torch.nn.functional.pad(windows[:, None], (half, half), mode=pad_mode)[:, 0]
+    centres = torch.floor((torch.arange(n_frames, dtype=torch.float64) + 0.5) * samples / n_frames).to(torch.int64)
+    index = centres[:, None] + torch.arange(WINDOW_SAMPLES)[None]  # in padded coordinates (centre - half + half)
+    frames = padded[:, index] * torch.hann_window(WINDOW_SAMPLES, periodic=True)  # [B, n_frames, W]
+    power = torch.fft.rfft(frames, n=N_FFT).abs().square()  # [B, n_frames, N_FFT/2+1]
+    mel = power @ filterbank.T  # [B, n_frames, n_mels]
+    return torch.log(mel + LOG_OFFSET).transpose(1, 2).contiguous().to(torch.float32)
+
+
+def extract_audio(path: str | os.PathLike, grid: ClipGrid, *, info: VideoInfo, n_frames: int = MEL_FRAMES) -> AudioResult:
+    """Log-MEL ``[L, 40, n_frames]`` of each clip's ``[start_s, end_s)``, or the reason there is none.
+
+    Times are on the video's clock (``frame_times_s``): the audio stream's start is
+    aligned to the first video frame using both streams' start timestamps. The hop is
+    the window's length over ``n_frames``, so clips of unequal duration (variable frame
+    rate) get different hops but the same shape.
+    Parts of a window the audio track does not cover (it ends early) are silence.
+    """
+    if info.audio is None:
+        return AudioResult(None, "no audio track")
+    if len(grid) == 0:
+        return AudioResult(torch.zeros((0, N_MELS, n_frames), dtype=torch.float32), None)
+    starts = np.round(grid.start_s * SAMPLE_RATE).astype(np.int64)
+    ends = np.maximum(np.round(grid.end_s * SAMPLE_RATE).astype(np.int64), starts + 1)
+    order = np.argsort(starts, kind="stable")
+    output = torch.empty((len(grid), N_MELS, n_frames), dtype=torch.float32)
+    filterbank = mel_filterbank()
+    buffer = _SampleBuffer()
+    pending: list[int] = []
+    cursor = 0  # next clip (in ``order``) not yet computed
+    received = 0
+
+    def flush(final: bool = False) -> None:
+        nonlocal pending
+        if pending and (final or len(pending) >= _BATCH):
+            groups: dict[int, list[int]] = {}  # equal window lengths share one batched transform
+            for position in pending:
+                groups.setdefault(int(ends[position] - starts[position]), []).append(position)
+            for positions in groups.values():
+                windows = torch.from_numpy(np.stack([buffer.window(int(starts[p]), int(ends[p])) for p in positions]))
+                output[positions] = log_mel(windows, n_frames=n_frames, filterbank=filterbank)
+            pending = []
+
+    with open_input(path) as container, decoder_messages():
+        stream = container.streams.audio[0]
+        video = container.streams.video[0]
+        resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
+        buffer.origin = _audio_offset_samples(stream, video)
+        for chunk in _resampled(container, stream, resampler):
+            buffer.append(chunk)
+            received += len(chunk)
+            # compute every clip whose window the stream has passed
+            while cursor < len(order) and ends[order[cursor]] <= buffer.end:
+                pending.append(int(order[cursor]))
+                cursor += 1
+            flush()
+            keep_from = int(starts[order[cursor]]) if cursor < len(order) else buffer.end
+            if pending:
+                keep_from = min(keep_from, int(starts[pending].min()))
+            buffer.drop_before(keep_from)
+        if received == 0:
+            return AudioResult(None, f"the {info.audio.codec} audio track holds no decodable samples")
+        while cursor < len(order):  # the audio ended before these windows: the rest is silence
+            pending.append(int(order[cursor]))
+            cursor += 1
+        flush(final=True)
+    return AudioResult(output, None)
+
+
+class _SampleBuffer:
+    """Samples ``[start, end)`` of the 16 kHz stream (sample 0 = the first video frame)."""
+
+    def __init__(self) -> None:
+        self.origin = 0  # stream sample index of the first decoded sample
+        self.start = 0
+        self.end = 0
+        self._chunks: list[np.ndarray] = []
+
+    def append(self, chunk: np.ndarray) -> None:
+        if not self._chunks and self.end == 0:
+            self.start = self.end = self.origin
+        self._chunks.append(chunk)
+        self.end += len(chunk)
+
+    def drop_before(self, sample: int) -> None:
+        while self._chunks and self.start + len(self._chunks[0]) <= sample:
+            self.start += len(self._chunks[0])
+            self._chunks.pop(0)
+
+    def window(self, start: int, end: int) -> np.ndarray:
+        """Samples ``[start, end)``; what the stream does not cover is silence."""
+        out = np.zeros(end - start, dtype=np.float32)
+        data = np.concatenate(self._chunks) if len(self._chunks) > 1 else (self._chunks[0] if self._chunks else out[:0])
+        if len(self._chunks) > 1:
+            self._chunks = [data]
+        lo, hi = max(start, self.start), min(end, self.start + len(data))
+        if hi > lo:
+            out[lo - start : hi - start] = data[lo - self.start : hi - self.start]
+        return out
+
+
+def _audio_offset_samples(audio: av.audio.stream.AudioStream, video: av.video.stream.VideoStream) -> int:
+    """Where the audio starts relative to the first video frame, in 16 kHz samples."""
+    if audio.start_time is None or video.start_time is None or not audio.time_base or not video.time_base:
+        return 0
+    offset_s = float(audio.start_time * audio.time_base) - float(video.start_time * video.time_base)
+    return int(round(offset_s * SAMPLE_RATE))
+
+
+def _resampled(container, stream, resampler: av.AudioResampler):
+    """Mono float32 chunks at 16 kHz, in stream order; damaged packets are skipped."""
+
+    def convert(frames) -> list[np.ndarray]:
+        return [frame.to_ndarray().reshape(-1).astype(np.float32, copy=False) for frame in frames]
+
+    try:
+        for packet in container.demux(stream):
+            try:
+                decoded = packet.decode()
+            except av.error.FFmpegError:
+                continue
+            for frame in decoded:
+                for chunk in convert(resampler.resample(frame)):
+                    yield chunk
+    except av.error.FFmpegError:
+        pass  # a truncated file: keep what was read
+    for chunk in convert(resampler.resample(None)):
+        yield chunk

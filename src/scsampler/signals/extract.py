@@ -1,0 +1,136 @@
+"""``extract_signals``: the cheap signals of a video's clips, one streaming pass per signal."""
+
+from __future__ import annotations
+
+import os
+from typing import Iterable
+
+import torch
+import torch.nn.functional as F
+
+from scsampler.errors import UsageError
+from scsampler.signals.audio import extract_audio
+from scsampler.signals.cache import cache_key, load_entry, save_entry
+from scsampler.signals.keyframes import extract_iframes
+from scsampler.signals.motion import extract_motion
+from scsampler.signals.types import MEL_FRAMES, SIGNAL_NAMES, ClipSignals
+from scsampler.types import ClipGrid, VideoInfo
+from scsampler.video import probe
+
+__all__ = ["extract_signals", "parse_signal_names", "DEFAULT_SIGNALS"]
+
+DEFAULT_SIGNALS = ("iframe", "motion", "audio")
+_ALIASES = {"mv": "motion", "mvs": "motion", "keyframe": "iframe", "i-frame": "iframe"}
+
+
+def parse_signal_names(signals: str | Iterable[str]) -> tuple[str, ...]:
+    """Canonical signal names from ``"iframe,mv"`` or an iterable; ``mv`` means ``motion``."""
+    items = signals.split(",") if isinstance(signals, str) else list(signals)
+    names: list[str] = []
+    for item in items:
+        name = _ALIASES.get(str(item).strip().lower(), str(item).strip().lower())
+        if not name:
+            continue
+        if name not in SIGNAL_NAMES:
+            raise UsageError(
+                f"unknown signal {item!r}; choose from {', '.join(SIGNAL_NAMES)} (mv is an alias of motion), "
+                "for example --signals iframe,motion,audio."
+            )
+        if name not in names:
+            names.append(name)
+    if not names:
+        raise UsageError(f"no signal requested (got {signals!r}); choose from {', '.join(SIGNAL_NAMES)}.")
+    return tuple(names)
+
+
+def extract_signals(
+    path: str | os.PathLike,
+    grid: ClipGrid,
+    *,
+    signals: str | Iterable[str] = DEFAULT_SIGNALS,
+    info: VideoInfo | None = None,
+    iframe_size: tuple[int, int] = (112, 112),
+    motion_size: tuple[int, int] | None = None,
+    mel_frames: int = MEL_FRAMES,
+    cache_dir: str | os.PathLike | None = None,
+    thread_type: str = "SLICE",
+) -> ClipSignals:
+    """The requested cheap signals of every clip of ``grid`` (see :class:`ClipSignals`).
+
+    ``signals`` names any of ``iframe``, ``motion`` (alias ``mv``), ``residual`` and
+    ``audio``; the others stay None. Each signal is one streaming pass over the file
+    (motion and residual share theirs), holding only the frames and samples of the
+    clips in progress. ``motion_size`` (h, w) pools the native macroblock grid to a fixed
+    size (adaptive average); None keeps it. ``cache_dir`` stores each signal on disk,
+    keyed by the file's path, size and modification time, the grid, and the parameters;
+    a hit returns the stored tensors without touching the video.
+
+    Raises:
+        VideoError: the file cannot be read.
+        UsageError: an unknown signal, a bad size, or a grid made for another video.
+    """
+    names = parse_signal_names(signals)
+    if len(iframe_size) != 2 or min(iframe_size) < 1:
+        raise UsageError(f"iframe_size must be (height, width) with positive values, got {iframe_size!r}.")
+    if motion_size is not None and (len(motion_size) != 2 or min(motion_size) < 1):
+        raise UsageError(f"motion_size must be (height, width) with positive values or None, got {motion_size!r}.")
+    if mel_frames != MEL_FRAMES:
+        raise UsageError(f"mel_frames must be {MEL_FRAMES} (the audio sampler's input), got {mel_frames!r}.")
+    if thread_type not in ("NONE", "SLICE", "FRAME", "AUTO"):
+        raise UsageError(f"thread_type must be NONE, SLICE, FRAME or AUTO, got {thread_type!r}.")
+    info = info if info is not None else probe(path)
+    if grid.video_frames != info.frames:
+        raise UsageError(
+            f"the clip grid was made for a video of {grid.video_frames} frames, but {path} has {info.frames}; "
+            "build the grid from this video's probe()."
+        )
+    params = {
+        "iframe": {"size": list(iframe_size)},
+        "motion": {"size": list(motion_size) if motion_size else None},
+        "residual": {},
+        "audio": {"mel_frames": mel_frames},
+    }
+    found: dict[str, dict] = {}
+    keys: dict[str, str] = {}
+    for name in names:
+        if cache_dir is not None:
+            keys[name] = cache_key(path, grid, name, params[name])
+            entry = load_entry(cache_dir, name, keys[name])
+            if entry is not None:
+                found[name] = entry
+
+    def store(name: str, tensor: torch.Tensor | None, meta: dict) -> None:
+        found[name] = {"tensor": tensor, "meta": meta}
+        if cache_dir is not None:
+            save_entry(cache_dir, name, keys[name], tensor=tensor, meta=meta)
+
+    if "iframe" in names and "iframe" not in found:
+        store("iframe", extract_iframes(path, grid, info=info, size=tuple(iframe_size)), {})
+    want_motion = "motion" in names and "motion" not in found
+    want_residual = "residual" in names and "residual" not in found
+    if want_motion or want_residual:
+        result = extract_motion(path, grid, info=info, motion=want_motion, residual=want_residual, thread_type=thread_type)
+        if want_motion:
+            motion = result.motion
+            if motion_size is not None:
+                motion = F.adaptive_avg_pool2d(motion.float(), tuple(motion_size)).to(torch.float16)
+            store("motion", motion, {"source": result.source})
+        if want_residual:
+            store("residual", result.residual, {"source": result.source})
+    if "audio" in names and "audio" not in found:
+        audio = extract_audio(path, grid, info=info, n_frames=mel_frames)
+        store("audio", audio.mel, {"absent_reason": audio.absent_reason})
+
+    def tensor(name: str) -> torch.Tensor | None:
+        return found[name]["tensor"] if name in found else None
+
+    return ClipSignals(
+        path=os.fspath(path),
+        grid=grid,
+        iframe=tensor("iframe"),
+        motion=tensor("motion"),
+        motion_source=found["motion"]["meta"]["source"] if "motion" in found else None,
+        residual=tensor("residual"),
+        audio=tensor("audio"),
+        audio_absent_reason=found["audio"]["meta"]["absent_reason"] if "audio" in found else None,
+    )
