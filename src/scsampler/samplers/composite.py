@@ -1,0 +1,258 @@
+"""One sampler object: a visual and/or an audio sampler, their combination, K and the stride N.
+
+.. code-block:: python
+
+    sampler = CompositeSampler(get_sampler("motion"), get_sampler("loudness"),
+                               combination="union", k=10, k_prime=8, stride=2)
+    selection = sampler.select(info, grid)        # K and N are the sampler's own
+    save_sampler(sampler, "runs/av-sampler")      # one bundle; load_sampler() gives it back
+
+A video without an audio track falls back to the visual ranking. The
+combinations are defined in :mod:`scsampler.samplers.combine`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from scsampler.errors import UsageError
+from scsampler.samplers.base import ClipSampler, ScoringSampler, strided_positions
+from scsampler.samplers.bundle import BundleReader, BundleWriter, register_bundle_kind
+from scsampler.samplers.combine import (
+    DEFAULT_ALPHA,
+    default_k_prime,
+    check_alpha,
+    check_combination,
+    check_k_prime,
+    combine_scores,
+    normalise_scores,
+)
+from scsampler.samplers.selection import DEFAULT_K, check_k, check_min_gap_s, check_stride, top_k
+from scsampler.types import ClipGrid, ClipScores, ClipSelection, VideoInfo
+
+__all__ = ["CompositeSampler", "score_and_select", "OWN"]
+
+
+class _Own:
+    """The default of ``k``/``stride`` in :meth:`CompositeSampler.select`: use the sampler's own."""
+
+    def __repr__(self) -> str:
+        return "OWN"
+
+
+#: Pass (or leave) ``k=OWN`` / ``stride=OWN`` to use the values the sampler was built with.
+OWN: Any = _Own()
+
+_SETTINGS = ("combination", "k", "stride", "k_prime", "alpha", "normalisation", "min_gap_s")
+
+
+def _check_component(sampler: object, role: str) -> None:
+    if sampler is not None and not isinstance(sampler, ScoringSampler):
+        name = getattr(sampler, "name", type(sampler).__name__)
+        raise UsageError(
+            f"the {role} sampler must score clips (a ScoringSampler), got {name!r}, which chooses clips without "
+            f"scores; use a scoring sampler such as motion or loudness as the {role} sampler, or use {name!r} alone."
+        )
+
+
+@register_bundle_kind
+class CompositeSampler(ScoringSampler):
+    """Scores clips with a visual and/or an audio sampler, combines them, and keeps the top K.
+
+    Args:
+        visual: the visual sampler (any :class:`ScoringSampler`), or None.
+        audio: the audio sampler, or None. At least one of the two is needed.
+        combination: ``union``, ``intersect``, ``convex-list`` or
+            ``convex-score`` (see :mod:`scsampler.samplers.combine`); used when
+            both samplers are given. Defaults to ``union``.
+        k: clips to select (None: every scored clip).
+        stride: sampling stride N: only clips 0, N, 2N, ... are scored, by both samplers.
+        k_prime: K' of AV-union-list (at most ``k``); None: 80% of K, rounded
+            (the paper's best, K'=8 of K=10), see ``default_k_prime``.
+        alpha: weight of the visual side in the convex combinations.
+        normalisation: per-video score normalisation of AV-convex-score.
+        min_gap_s: minimum seconds between two chosen clips (0: none).
+        name: how the sampler is reported; built from its parts by default.
+
+    Without an audio track a video is ranked by the visual sampler alone (the
+    audio sampler is not called). A composite with an audio sampler only
+    leaves such a video to that sampler (``loudness`` spreads its choice
+    uniformly).
+    """
+
+    bundle_kind = "composite"
+
+    def __init__(
+        self,
+        visual: ScoringSampler | None = None,
+        audio: ScoringSampler | None = None,
+        *,
+        combination: str | None = None,
+        k: int | None = DEFAULT_K,
+        stride: int = 1,
+        k_prime: int | None = None,
+        alpha: float = DEFAULT_ALPHA,
+        normalisation: str = "minmax",
+        min_gap_s: float = 0.0,
+        name: str = "",
+    ) -> None:
+        if visual is None and audio is None:
+            raise UsageError(
+                "a composite sampler needs a visual sampler, an audio sampler or both, got neither; "
+                "pass visual=get_sampler('motion') for example."
+            )
+        _check_component(visual, "visual")
+        _check_component(audio, "audio")
+        if combination is None:
+            combination = "union"
+        check_combination(combination)
+        check_k(k)
+        check_stride(stride)
+        if k_prime is not None:
+            check_k_prime(k_prime, k=k)
+        check_alpha(alpha)
+        normalise_scores(np.zeros(1), method=normalisation)  # validates the name
+        check_min_gap_s(min_gap_s)
+        self.visual = visual
+        self.audio = audio
+        self.combination = combination
+        self.k = None if k is None else int(k)
+        self.stride = int(stride)
+        self.k_prime = None if k_prime is None else int(k_prime)
+        self.alpha = float(alpha)
+        self.normalisation = normalisation
+        self.min_gap_s = float(min_gap_s)
+        self.name = name or self._default_name()
+        self.needs_label = any(getattr(s, "needs_label", False) for s in (visual, audio) if s is not None)
+
+    def _default_name(self) -> str:
+        if self.visual is not None and self.audio is not None:
+            detail = {
+                "union": "union" if self.k_prime is None else f"union(k'={self.k_prime})",
+                "intersect": "intersect",
+                "convex-list": f"convex-list(alpha={self.alpha:g})",
+                "convex-score": f"convex-score(alpha={self.alpha:g})",
+            }[self.combination]
+            return f"{self.visual.name}+{self.audio.name}:{detail}"
+        return (self.visual or self.audio).name
+
+    def settings(self) -> dict:
+        """K, N and the combination's parameters, JSON-ready."""
+        return {name: getattr(self, name) for name in _SETTINGS}
+
+    def replace(self, **changes: Any) -> "CompositeSampler":
+        """A copy with some of ``visual``, ``audio`` and the settings changed (``None`` values are ignored
+        for the settings, so CLI options left out keep the saved ones)."""
+        unknown = sorted(set(changes) - set(_SETTINGS) - {"visual", "audio", "name"})
+        if unknown:
+            raise UsageError(
+                f"unknown composite sampler settings {unknown}; choose from visual, audio, {', '.join(_SETTINGS)}."
+            )
+        arguments = {"visual": self.visual, "audio": self.audio, **self.settings()}
+        arguments.update({key: value for key, value in changes.items() if value is not None or key in ("visual", "audio")})
+        if "name" not in changes and self.name != self._default_name():
+            arguments["name"] = self.name
+        return CompositeSampler(**arguments)
+
+    def _resolve(self, k: Any, stride: Any) -> tuple[int | None, int]:
+        k = self.k if k is OWN else k
+        stride = self.stride if stride is OWN else stride
+        check_k(k)
+        check_stride(stride)
+        if self.k_prime is not None and self.visual is not None and self.audio is not None and self.combination == "union":
+            check_k_prime(self.k_prime, k=k)
+        return k, stride
+
+    def _k_prime_for(self, k: int | None) -> int:
+        return default_k_prime(k) if self.k_prime is None else self.k_prime
+
+    def score(self, video: VideoInfo, grid: ClipGrid, *, stride: int = OWN, k: int | None = OWN) -> ClipScores:
+        """Combined scores of the clips at grid positions 0, N, 2N, ... (N: ``stride``, the sampler's own by default).
+
+        ``k`` matters only to AV-union-list with the default K' (80% of K).
+        """
+        k, stride = self._resolve(k, stride)
+        scored = grid.index[strided_positions(grid, stride)]
+        # Without a sound track the visual ranking decides; an audio sampler alone handles it its own way.
+        use_audio = self.audio is not None and (video.audio is not None or self.visual is None)
+        # Narrowing to the strided clips keeps the guarantee even for a component that ignores stride.
+        visual = None if self.visual is None else self.visual.score(video, grid, stride=stride).subset(scored)
+        audio = self.audio.score(video, grid, stride=stride).subset(scored) if use_audio else None
+        if visual is None:
+            return audio
+        if audio is None:
+            return visual
+        return combine_scores(
+            visual,
+            audio,
+            combination=self.combination,
+            k_prime=self._k_prime_for(k),
+            alpha=self.alpha,
+            normalisation=self.normalisation,
+        )
+
+    def select_from_scores(self, scores: ClipScores, *, k: int | None = OWN) -> ClipSelection:
+        """The selection that :meth:`select` makes from the scores :meth:`score` returned."""
+        k, _ = self._resolve(k, 1)
+        return top_k(scores, k=k, strategy=self.name, min_gap_s=self.min_gap_s)
+
+    def select(self, video: VideoInfo, grid: ClipGrid, *, k: int | None = OWN, stride: int = OWN) -> ClipSelection:
+        """The top ``k`` clips among those scored under ``stride`` (both the sampler's own unless given)."""
+        k, stride = self._resolve(k, stride)
+        return self.select_from_scores(self.score(video, grid, stride=stride, k=k), k=k)
+
+    # --- bundle protocol -------------------------------------------------------------------------
+
+    def to_bundle(self, bundle: BundleWriter) -> dict:
+        return {
+            "visual": None if self.visual is None else bundle.save(self.visual, "visual"),
+            "audio": None if self.audio is None else bundle.save(self.audio, "audio"),
+            "name": self.name if self.name != self._default_name() else "",
+            **self.settings(),
+        }
+
+    @classmethod
+    def from_bundle(cls, config: dict, bundle: BundleReader, **options: Any) -> "CompositeSampler":
+        own = {key: options.pop(key) for key in list(options) if key in _SETTINGS}
+        visual = None if config.get("visual") is None else bundle.load(config["visual"], "visual", **options)
+        audio = None if config.get("audio") is None else bundle.load(config["audio"], "audio", **options)
+        settings = {key: config[key] for key in _SETTINGS if key in config}
+        settings.update(own)
+        return cls(visual, audio, name=config.get("name", ""), **settings)
+
+    def __repr__(self) -> str:
+        return f"CompositeSampler({self.name!r}, k={self.k}, stride={self.stride}, min_gap_s={self.min_gap_s:g})"
+
+
+@dataclass(frozen=True)
+class SampledClips:
+    """A selection with the scores it was made from (None for samplers that choose without scores)."""
+
+    selection: ClipSelection
+    scores: ClipScores | None
+
+
+def score_and_select(
+    sampler: ClipSampler, video: VideoInfo, grid: ClipGrid, *, k: int | None = OWN, stride: int = OWN
+) -> SampledClips:
+    """Run ``sampler`` on one video and keep its scores, scoring each clip once.
+
+    ``k``/``stride`` default to a composite sampler's own settings, and to
+    K=10, N=1 for any other sampler.
+    """
+    if isinstance(sampler, CompositeSampler):
+        k, stride = sampler._resolve(k, stride)
+        scores = sampler.score(video, grid, stride=stride, k=k)
+        return SampledClips(sampler.select_from_scores(scores, k=k), scores)
+    k = DEFAULT_K if k is OWN else k
+    stride = 1 if stride is OWN else stride
+    check_k(k)
+    check_stride(stride)
+    if isinstance(sampler, ScoringSampler) and type(sampler).select is ScoringSampler.select:
+        scores = sampler.score(video, grid, stride=stride)
+        return SampledClips(top_k(scores, k=k, strategy=sampler.name), scores)
+    return SampledClips(sampler.select(video, grid, k=k, stride=stride), None)
+
