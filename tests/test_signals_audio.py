@@ -1,0 +1,61 @@
+"""Log-MEL audio per clip window: the right band, the right shape, absent when there is no audio."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from scsampler.signals import extract_signals, log_mel, mel_band_centres_hz, mel_filterbank
+from scsampler.video import clip_grid, probe
+
+from tests.signals_media import SHARED_VIDEOS, moving_block_video
+
+
+def _nearest_band(hz: float) -> int:
+    return int(np.argmin(np.abs(mel_band_centres_hz() - hz)))
+
+
+@pytest.mark.parametrize("tone_hz", [440.0, 1000.0, 3000.0])
+def test_log_mel_of_a_tone_peaks_in_its_band(tone_hz):
+    time_s = np.arange(8533) / 16000.0  # one 16-frame clip at 30 fps
+    tone = torch.from_numpy(np.sin(2 * np.pi * tone_hz * time_s).astype(np.float32))[None]
+    mel = log_mel(tone)
+    assert mel.shape == (1, 40, 200) and mel.dtype == torch.float32
+    assert int(mel[0].mean(dim=1).argmax()) == _nearest_band(tone_hz)
+
+
+def test_filterbank_bands_are_triangles_on_the_mel_scale():
+    bank = mel_filterbank()
+    assert bank.shape == (40, 257)
+    assert torch.all(bank >= 0) and torch.all(bank.max(dim=1).values > 0)
+    peaks = bank.argmax(dim=1)
+    assert torch.all(peaks[1:] >= peaks[:-1])  # centres rise with the band index
+
+
+def test_audio_of_a_video_with_a_tone(tmp_path):
+    path = moving_block_video(tmp_path / "tone.mp4", frames=48, tone_hz=1000.0)
+    info = probe(path)
+    grid = clip_grid(info)
+    signals = extract_signals(path, grid, signals=("audio",), info=info)
+    assert signals.audio.shape == (len(grid), 40, 200) and signals.audio.dtype == torch.float32
+    assert signals.audio_absent_reason is None
+    assert torch.all(signals.audio.mean(dim=2).argmax(dim=1) == _nearest_band(1000.0))
+
+
+def test_no_audio_track_gives_an_absent_signal(tmp_path):
+    path = moving_block_video(tmp_path / "silent.mp4", frames=16)
+    info = probe(path)
+    signals = extract_signals(path, clip_grid(info), signals=("audio",), info=info)
+    assert signals.audio is None
+    assert signals.audio_absent_reason == "no audio track"
+
+
+@pytest.mark.skipif(not (SHARED_VIDEOS / "Megamind.avi").exists(), reason="shared videos are missing")
+def test_ac3_audio_of_real_footage():
+    path = SHARED_VIDEOS / "Megamind.avi"
+    info = probe(path)
+    signals = extract_signals(path, clip_grid(info), signals=("audio",), info=info)
+    assert signals.audio.shape[1:] == (40, 200)
+    assert torch.isfinite(signals.audio).all()
+    assert float(signals.audio.std()) > 0.1  # real sound varies
