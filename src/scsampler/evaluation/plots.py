@@ -21,6 +21,7 @@ import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.ticker import FuncFormatter  # noqa: E402
 
 from scsampler.errors import UsageError  # noqa: E402
 
@@ -39,6 +40,7 @@ __all__ = [
 
 ALL_CLIPS = -1  # K = -1 in accuracy_vs_k.csv means "every clip of the video"
 _DPI = 110
+_BASELINES = {"dense", "uniform", "random"}
 _HIGHLIGHT = "scsampler"
 # boxplot's ``vert`` became ``orientation`` in matplotlib 3.10 (``vert`` is deprecated from 3.11)
 _HORIZONTAL = {"orientation": "horizontal"} if tuple(map(int, matplotlib.__version__.split(".")[:2])) >= (3, 10) else {"vert": False}  # strategies whose name contains this are drawn as the method's points
@@ -66,7 +68,7 @@ def plot_main_table(table: pd.DataFrame, out_png: Path) -> Path:
     ax_acc.set_xlim(0, 100)
     _stacked_seconds(ax_time, table, positions)
     ax_time.set_xlabel("seconds per video")
-    k_values = table["k"].dropna().unique() if "k" in table.columns else []
+    k_values = [k for k in table["k"].dropna().unique() if k != ALL_CLIPS] if "k" in table.columns else []
     fig.suptitle("Main table" + (f" (K={_k_label(k_values[0])})" if len(k_values) == 1 else ""))
     return _save(fig, out_png)
 
@@ -98,6 +100,7 @@ def plot_accuracy_vs_k(table: pd.DataFrame, out_png: Path) -> Path:
     k_values = sorted(set(int(k) for k in table["k"]), key=lambda k: (k == ALL_CLIPS, k))
     position = {k: i for i, k in enumerate(k_values)}
     fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    _colors_for(ax, table)
     for strategy, rows in _groups(table, "strategy"):
         rows = rows.assign(_x=[position[int(k)] for k in rows["k"]]).sort_values("_x")
         ax.plot(rows["_x"], 100 * rows["top1"], **_line_style(strategy))
@@ -106,7 +109,7 @@ def plot_accuracy_vs_k(table: pd.DataFrame, out_png: Path) -> Path:
     ax.set_ylabel("video top-1 accuracy (%)")
     ax.set_title("Accuracy vs K")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="best")
+    _legend_outside(ax)
     return _save(fig, out_png)
 
 
@@ -136,21 +139,26 @@ def plot_accuracy_vs_runtime(table: pd.DataFrame, out_png: Path) -> Path:
     """
     _require(table, ["strategy", "k", "total_s", "top1"], "accuracy_vs_runtime")
     fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    _colors_for(ax, table)
     for strategy, rows in _groups(table, "strategy"):
         rows = rows.sort_values("total_s")
         style = _line_style(strategy)
         if _is_method(strategy) and len(rows) == 1:
             style["linestyle"] = "none"
         ax.plot(rows["total_s"], 100 * rows["top1"], **style)
+        if not (_is_method(strategy) or str(strategy).lower() in _BASELINES):
+            continue  # label K on the baselines and the method only, or the labels pile up
         for total, top1, k in zip(rows["total_s"], rows["top1"], rows["k"]):
             ax.annotate(f"K={_k_label(k)}", (total, 100 * top1), textcoords="offset points", xytext=(4, 4), fontsize=7)
     if (table["total_s"] > 0).all():
         ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(FuncFormatter(_plain_log_label))
+        ax.xaxis.set_minor_formatter(FuncFormatter(_plain_log_label))
     ax.set_xlabel("seconds per video (sampler + decoding + classifier)")
     ax.set_ylabel("video top-1 accuracy (%)")
     ax.set_title("Accuracy vs runtime per video")
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=8, loc="best")
+    _legend_outside(ax)
     return _save(fig, out_png)
 
 
@@ -158,6 +166,7 @@ def plot_accuracy_vs_stride(table: pd.DataFrame, out_png: Path) -> Path:
     """Top-1 accuracy against the sampler's stride N (supplementary Fig. 4), clips scored per video on the right."""
     _require(table, ["strategy", "stride", "top1"], "accuracy_vs_stride")
     fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    _colors_for(ax, table)
     right = ax.twinx() if "scored_per_video" in table.columns else None
     for strategy, rows in _groups(table, "strategy"):
         rows = rows.sort_values("stride")
@@ -170,7 +179,7 @@ def plot_accuracy_vs_stride(table: pd.DataFrame, out_png: Path) -> Path:
         right.set_ylabel("clips scored per video (dotted)")
     ax.set_title("Accuracy vs sampler stride N")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="best")
+    _legend_outside(ax, right_axis=right is not None)
     return _save(fig, out_png)
 
 
@@ -231,7 +240,7 @@ def plot_timeline(table: pd.DataFrame, out_png: Path, *, title: str | None = Non
     ax.bar(start[~selected], (np.nan_to_num(score, nan=base) - base)[~selected], width=width[~selected],
            bottom=base, align="edge", color="tab:gray", alpha=0.7, label="clip score")
     ax.bar(start[selected], (np.nan_to_num(score, nan=base) - base)[selected], width=width[selected],
-           bottom=base, align="edge", color="tab:orange", label="selected (K)")
+           bottom=base, align="edge", color="tab:orange", label="selected")
     ax.set_xlim(start.min() if len(start) else 0, (start + width).max() if len(start) else 1)
     top = np.nanmax(score) if finite.any() else 1.0
     ax.set_ylim(base, top + 0.3 * max(top - base, 1e-6))  # headroom for the legend
@@ -294,6 +303,25 @@ def _stacked_seconds(ax, table: pd.DataFrame, positions: np.ndarray) -> None:
     ax.legend(fontsize=8, loc="lower right")
 
 
+def _colors_for(ax, table: pd.DataFrame) -> None:
+    """tab10 repeats after 10 lines; with more strategies use tab20 so each keeps its own colour."""
+    if table["strategy"].nunique() > 10:
+        ax.set_prop_cycle(color=plt.get_cmap("tab20").colors)
+
+
+def _legend_outside(ax, *, right_axis: bool = False) -> None:
+    """Legend to the right of the axes: with many strategies it would hide the lines."""
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.14 if right_axis else 1.02, 1.0), borderaxespad=0)
+
+
+def _plain_log_label(value: float, _position: object) -> str:
+    """0.2, 0.5, 1, 2, 5, 10 ... on a log axis, instead of 2x10^-1 (other ticks unlabelled)."""
+    if value <= 0:
+        return ""
+    mantissa = round(value / 10 ** np.floor(np.log10(value)), 6)
+    return f"{value:g}" if mantissa in (1, 2, 5) else ""
+
+
 def _k_label(k: object) -> str:
     try:
         return "all" if int(k) == ALL_CLIPS else str(int(k))
@@ -322,7 +350,7 @@ def _save(fig: Figure, out_png: Path) -> Path:
     handle, temp = tempfile.mkstemp(prefix=f".{out_png.stem}.", suffix=".png", dir=out_png.parent)
     try:
         with os.fdopen(handle, "wb") as stream:
-            fig.savefig(stream, format="png", dpi=_DPI)
+            fig.savefig(stream, format="png", dpi=_DPI, bbox_inches="tight")  # keeps outside legends
         os.chmod(temp, 0o644)  # mkstemp makes it private
         os.replace(temp, out_png)
     except BaseException:

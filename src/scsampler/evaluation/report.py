@@ -294,9 +294,9 @@ def _section_main(builder: _PageBuilder, table: pd.DataFrame | None, note: str |
     if table is None:
         return _section("main", _note(note or "no main table."))
     shown = table.copy()
-    k = pd.unique(shown["k"]) if "k" in shown.columns else []
+    k = [v for v in pd.unique(shown["k"]) if v != plots.ALL_CLIPS] if "k" in shown.columns else []
     lead = (f"<p>Video-level accuracy and seconds per video (sampler, decoding, classifier) at "
-            f"K={_format_cell('k', k[0])}.</p>") if len(k) == 1 else ""
+            f"K={_format_cell('k', k[0])} (Dense: every clip).</p>") if len(k) == 1 else ""
     figure = builder.figure(plots.plot_main_table, table, "main_table.png", alt="main table: accuracy and runtime")
     return _section("main", lead, _html_table(shown), figure)
 
@@ -363,7 +363,7 @@ def _section_videos(builder: _PageBuilder, table: pd.DataFrame | None, note: str
     paths = list(pd.unique(table["path"]))
     shown = paths if max_videos is None else paths[:max_videos]
     parts = ["<p>Saliency of each clip under the default sampler over time; orange clips are those SCSampler "
-             "kept (K=10); green spans overlap a true action segment where known. Below each timeline, one "
+             "kept; green spans overlap a true action segment where known. Below each timeline, one "
              "middle frame of the 3 highest- and the 3 lowest-scored clips.</p>"]
     if len(shown) < len(paths):
         parts.append(_note(f"Showing {len(shown)} of {len(paths)} videos."))
