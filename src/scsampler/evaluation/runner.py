@@ -146,7 +146,9 @@ def evaluate(
     }
     for name, table in tables.items():
         result.tables[name] = _write_csv(table, run_dir / f"{name}.csv")
-    result.tables["timelines"] = _write_parquet(_timelines(records, strategies, config), run_dir / "timelines.parquet")
+    result.tables["timelines"] = _write_parquet(
+        _timelines(records, strategies, config, classes=list(classifier.classes)), run_dir / "timelines.parquet"
+    )
     result.tables["clips"] = _write_parquet(_clip_table(records), run_dir / "clips.parquet")
 
     scsampler = _composite_for(config, samplers)
@@ -376,7 +378,7 @@ def _sampler_quality(records, strategies, config) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["strategy", "path", "precision_vs_oracle", "precision_vs_segments"])
 
 
-def _timelines(records, strategies, config) -> pd.DataFrame:
+def _timelines(records, strategies, config, *, classes: list[str]) -> pd.DataFrame:
     default = next(s for s in strategies if s.name == "scsampler")
     rows = []
     for record in records:
@@ -388,7 +390,7 @@ def _timelines(records, strategies, config) -> pd.DataFrame:
             rows.append({
                 "path": dense.path,
                 "label": dense.label,
-                "predicted_index": predicted_index,
+                "predicted": classes[predicted_index] if predicted_index >= 0 else "",
                 "clip_index": i,
                 "start_s": float(dense.start_s[i]),
                 "end_s": float(dense.end_s[i]),
