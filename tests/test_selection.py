@@ -35,7 +35,14 @@ class WaveSampler(ScoringSampler):
     def score(self, video: VideoInfo, grid: ClipGrid, *, stride: int = 1) -> ClipScores:
         self.strides.append(stride)
         scored = grid.subset(grid.index[::stride])
-        return ClipScores.for_grid(scored, np.sin(scored.index * self.frequency + self.phase), source=self.name)
+        return ClipScores(
+            index=scored.index,
+            scores=np.sin(scored.index * self.frequency + self.phase),
+            start_s=scored.start_s,
+            end_s=scored.end_s,
+            num_clips=len(grid),
+            source=self.name,
+        )
 
     def to_bundle(self, bundle: BundleWriter) -> dict:
         return {"frequency": self.frequency, "phase": self.phase, "name": self.name}

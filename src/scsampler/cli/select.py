@@ -12,6 +12,7 @@ from scsampler.errors import ScsamplerError
 from scsampler.samplers.combine import COMBINATIONS
 from scsampler.samplers.composite import OWN, CompositeSampler, score_and_select
 from scsampler.samplers.registry import get_sampler
+from scsampler.samplers.selection import check_k, check_stride
 from scsampler.types import ClipScores, ClipSelection
 from scsampler.video import clip_grid, probe
 
@@ -74,6 +75,10 @@ def run(args) -> int:
     is_composite = isinstance(sampler, CompositeSampler)
     k = OWN if (args.k is None and is_composite) else (10 if args.k is None else args.k)
     stride = OWN if (args.stride is None and is_composite) else (1 if args.stride is None else args.stride)
+    if k is not OWN:  # bad options stop before any video is read
+        check_k(k)
+    if stride is not OWN:
+        check_stride(stride)
     show_timeline = not args.json and sys.stdout.isatty()
     failed = 0
     for path in progress(args.videos, total=len(args.videos), desc="select", quiet=args.quiet):

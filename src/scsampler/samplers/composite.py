@@ -178,9 +178,8 @@ class CompositeSampler(ScoringSampler):
         scored = grid.index[strided_positions(grid, stride)]
         # Without a sound track the visual ranking decides; an audio sampler alone handles it its own way.
         use_audio = self.audio is not None and (video.audio is not None or self.visual is None)
-        # Narrowing to the strided clips keeps the guarantee even for a component that ignores stride.
-        visual = None if self.visual is None else self.visual.score(video, grid, stride=stride).subset(scored)
-        audio = self.audio.score(video, grid, stride=stride).subset(scored) if use_audio else None
+        visual = None if self.visual is None else _on_grid(self.visual.score(video, grid, stride=stride), grid, scored)
+        audio = _on_grid(self.audio.score(video, grid, stride=stride), grid, scored) if use_audio else None
         if visual is None:
             return audio
         if audio is None:
@@ -225,6 +224,33 @@ class CompositeSampler(ScoringSampler):
 
     def __repr__(self) -> str:
         return f"CompositeSampler({self.name!r}, k={self.k}, stride={self.stride}, min_gap_s={self.min_gap_s:g})"
+
+
+def _on_grid(scores: ClipScores, grid: ClipGrid, scored: np.ndarray) -> ClipScores:
+    """A component's scores narrowed to the strided clips and counted against the whole grid.
+
+    Narrowing keeps "only scored clips are chosen" even for a component that
+    ignores the stride; the clip count guards against scores built from a
+    narrowed grid (whose count stops at its last clip).
+    """
+    scores = scores.subset(scored)
+    num_clips = max(scores.num_clips, int(grid.index.max()) + 1 if len(grid) else 0)
+    if len(scores) != len(scored):
+        missing = sorted(set(scored.tolist()) - set(scores.index.tolist()))[:5]
+        raise UsageError(
+            f"the sampler {scores.source!r} left out clips it was asked to score (the first: {missing}); "
+            "a sampler must score every clip at grid positions 0, N, 2N, ... of its stride N."
+        )
+    if num_clips == scores.num_clips:
+        return scores
+    return ClipScores(
+        index=scores.index,
+        scores=scores.scores,
+        start_s=scores.start_s,
+        end_s=scores.end_s,
+        num_clips=num_clips,
+        source=scores.source,
+    )
 
 
 @dataclass(frozen=True)
