@@ -8,6 +8,7 @@ window, not by the length of the file.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 
@@ -39,7 +40,7 @@ N_FFT = 512
 F_MIN_HZ = 125.0  # VGGish's band edges, so AudioSet-pretrained weights see familiar inputs
 F_MAX_HZ = 7_500.0
 LOG_OFFSET = 1e-6  # log(mel power + offset): silence maps to log(1e-6), about -13.8
-_BATCH = 64
+_BATCH = 32
 
 
 @dataclass(frozen=True)
@@ -132,7 +133,7 @@ def extract_audio(path: str | os.PathLike, grid: ClipGrid, *, info: VideoInfo, n
                 output[positions] = log_mel(windows, n_frames=n_frames, filterbank=filterbank)
             pending = []
 
-    with open_input(path) as container, decoder_messages():
+    with open_input(path) as container, decoder_messages(), _one_torch_thread():
         stream = container.streams.audio[0]
         video = container.streams.video[0]
         resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
@@ -156,6 +157,17 @@ def extract_audio(path: str | os.PathLike, grid: ClipGrid, *, info: VideoInfo, n
             cursor += 1
         flush(final=True)
     return AudioResult(output, None)
+
+
+@contextlib.contextmanager
+def _one_torch_thread():
+    """Run the small per-batch transforms on one thread: a pool costs more than it saves here."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 class _SampleBuffer:
