@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from scsampler.errors import UsageError
@@ -114,6 +114,7 @@ def test_convex_score_hand_example() -> None:
 # --- properties ---------------------------------------------------------------------------------------
 
 
+@settings(deadline=None)  # a shared CI machine can be slow; no timing in tests
 @given(two_modalities(), ks, st.data())
 def test_union_holds_the_visual_top_k_prime(pair, k: int, data) -> None:
     visual, audio = pair
@@ -128,6 +129,7 @@ def test_union_holds_the_visual_top_k_prime(pair, k: int, data) -> None:
     assert chosen[head:] == audio_order[: len(chosen) - head]
 
 
+@settings(deadline=None)  # a shared CI machine can be slow; no timing in tests
 @given(two_modalities(), ks)
 def test_intersect_takes_clips_in_both_top_lists(pair, k: int) -> None:
     visual, audio = pair
@@ -140,6 +142,7 @@ def test_intersect_takes_clips_in_both_top_lists(pair, k: int) -> None:
     assert top_list(visual, depth - 1) & top_list(audio, depth - 1) <= chosen
 
 
+@settings(deadline=None)  # a shared CI machine can be slow; no timing in tests
 @given(two_modalities(), ks)
 def test_alpha_one_gives_the_visual_ranking_and_zero_the_audio_ranking(pair, k: int) -> None:
     visual, audio = pair
@@ -150,6 +153,7 @@ def test_alpha_one_gives_the_visual_ranking_and_zero_the_audio_ranking(pair, k: 
         assert combination(visual, audio, k=k, alpha=0.0).index.tolist() == audio_choice
 
 
+@settings(deadline=None)  # a shared CI machine can be slow; no timing in tests
 @given(two_modalities(), ks, st.sampled_from(COMBINATIONS), st.floats(min_value=0, max_value=1))
 def test_the_same_input_gives_the_same_selection(pair, k: int, combination: str, alpha: float) -> None:
     visual, audio = pair
@@ -161,12 +165,14 @@ def test_the_same_input_gives_the_same_selection(pair, k: int, combination: str,
     assert len(first) == min(k, len(visual)) and first.scored == len(visual)
 
 
+@settings(deadline=None)  # a shared CI machine can be slow; no timing in tests
 @given(two_modalities(), ks, st.sampled_from(COMBINATIONS))
 def test_no_audio_falls_back_to_the_visual_ranking(pair, k: int, combination: str) -> None:
     visual, _ = pair
     assert combine(visual, None, combination=combination, k=k).index.tolist() == top_k(visual, k=k).index.tolist()
 
 
+@settings(deadline=None)  # a shared CI machine can be slow; no timing in tests
 @given(two_modalities(), st.floats(min_value=0, max_value=1))
 def test_convex_score_reports_the_convex_combination(pair, alpha: float) -> None:
     visual, audio = pair
@@ -176,6 +182,7 @@ def test_convex_score_reports_the_convex_combination(pair, alpha: float) -> None
     assert np.allclose(combined.scores, expected, rtol=0, atol=1e-12)
 
 
+@settings(deadline=None)  # a shared CI machine can be slow; no timing in tests
 @given(two_modalities(), st.sampled_from(COMBINATIONS), st.floats(min_value=0, max_value=1))
 def test_list_scores_follow_the_combined_list(pair, combination: str, alpha: float) -> None:
     visual, audio = pair
@@ -186,6 +193,7 @@ def test_list_scores_follow_the_combined_list(pair, combination: str, alpha: flo
         assert selection.scores.tolist() == pytest.approx([1 - p / n for p in range(n)])
 
 
+@settings(deadline=None)  # a shared CI machine can be slow; no timing in tests
 @given(st.lists(score_values, min_size=1, max_size=30), st.sampled_from(["minmax", "zscore"]))
 def test_normalisation_keeps_the_order(values, method: str) -> None:
     values = np.array(values)
