@@ -59,6 +59,7 @@ def test_grid_covers_whole_clips_in_order(info, frames_per_clip, stride):
         # one more clip would not fit
         assert grid.start_frame[-1] + step + frames_per_clip > info.frames
     assert grid.start_frame[0] == 0
+    assert grid.num_clips == len(grid) == grid.subset(grid.index[::3]).num_clips
     assert np.all(grid.start_s == info.frame_times_s[grid.start_frame])
     assert np.all(grid.end_s > grid.start_s)
     assert np.all(np.diff(grid.start_s) > 0)

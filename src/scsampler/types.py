@@ -185,6 +185,13 @@ class ClipGrid:
     def __len__(self) -> int:
         return len(self.index)
 
+    @property
+    def num_clips(self) -> int:
+        """Clips in the video's full grid (a narrowed grid may hold fewer)."""
+        if self.padded:
+            return 1
+        return (self.video_frames - self.frames_per_clip) // self.stride_frames + 1
+
     def clip(self, position: int) -> Clip:
         """The clip at ``position`` in this grid (not necessarily its ``index``)."""
         start, end = int(self.start_frame[position]), int(self.end_frame[position])
@@ -266,7 +273,7 @@ class ClipScores:
             scores=np.asarray(scores, dtype=np.float64),
             start_s=grid.start_s,
             end_s=grid.end_s,
-            num_clips=int(grid.index.max()) + 1 if len(grid) else 0,
+            num_clips=grid.num_clips,
             source=source,
         )
 

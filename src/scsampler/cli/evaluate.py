@@ -29,7 +29,8 @@ def register(subparsers) -> None:
     parser.add_argument(
         "--samplers",
         default="motion,loudness",
-        help="comma-separated sampler names or saved-sampler paths to evaluate (default: motion,loudness)",
+        help="comma-separated samplers to evaluate: registered names or saved-sampler paths, each optionally "
+        "named as NAME=SAMPLER (default: motion,loudness)",
     )
     parser.add_argument("--visual", metavar="NAME", help="the visual sampler of the default 'scsampler' row (one of --samplers)")
     parser.add_argument("--audio", metavar="NAME", help="the audio sampler of the default 'scsampler' row (one of --samplers)")

@@ -47,7 +47,8 @@ Progress = Callable[[Iterable, int, str], Iterable]
 
 @dataclass
 class EvaluationConfig:
-    """What ``evaluate`` runs. ``samplers`` are names or saved-sampler paths.
+    """What ``evaluate`` runs. ``samplers`` are names or saved-sampler paths, each
+    optionally given a display name as ``NAME=SAMPLER`` (``visual=runs/v/sampler``).
 
     ``visual`` and ``audio`` name the two samplers (among ``samplers``) that
     the ``scsampler`` row combines with AV-union-list (K' of K); with only
@@ -67,14 +68,26 @@ class EvaluationConfig:
     max_videos: int | None = None
 
     def __post_init__(self) -> None:
+        names = list(self.sampler_specs())
+        if len(set(names)) != len(names):
+            raise UsageError(f"sampler names must be unique, got {names}; name them with NAME=SAMPLER.")
         for role in ("visual", "audio"):
             name = getattr(self, role)
-            if name is not None and name not in self.samplers:
-                raise UsageError(f"the {role} sampler {name!r} must be one of the evaluated samplers {self.samplers}.")
+            if name is not None and name not in names:
+                raise UsageError(f"the {role} sampler {name!r} must be one of the evaluated samplers {names}.")
         if self.k < 1:
             raise UsageError(f"k must be a positive integer, got {self.k}.")
         if not 0 <= self.k_prime <= self.k:
             raise UsageError(f"k_prime must lie in [0, k={self.k}], got {self.k_prime}.")
+
+
+    def sampler_specs(self) -> dict[str, str]:
+        """Display name -> sampler name or path."""
+        specs = {}
+        for entry in self.samplers:
+            name, _, spec = entry.partition("=") if "=" in entry else (entry, "", entry)
+            specs[name.strip()] = spec.strip()
+        return specs
 
 
 @dataclass
@@ -110,7 +123,7 @@ def evaluate(
     segments_file = Path(manifest_path).parent / "segments.csv"
     segments = read_segments(segments_file) if segments_file.exists() else {}
 
-    samplers = {name: get_sampler(name) for name in config.samplers}
+    samplers = {name: get_sampler(spec) for name, spec in config.sampler_specs().items()}
     for name, sampler in samplers.items():
         if not isinstance(sampler, ScoringSampler):
             raise UsageError(f"sampler {name!r} does not score clips; baselines (dense, uniform, random, oracle) are always evaluated.")
@@ -259,7 +272,7 @@ def _strategies(config: EvaluationConfig, samplers: dict) -> list[Strategy]:
 def _default_strategy(config: EvaluationConfig) -> Strategy:
     if config.visual and config.audio:
         return Strategy("scsampler", "combination", visual=config.visual, audio=config.audio, combination="union", k_prime=config.k_prime)
-    single = config.visual or config.audio or (config.samplers[0] if config.samplers else None)
+    single = config.visual or config.audio or next(iter(config.sampler_specs()), None)
     if single is None:
         return Strategy("scsampler", "uniform")
     return Strategy("scsampler", "sampler", visual=single)
