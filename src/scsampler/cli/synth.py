@@ -35,6 +35,7 @@ def register(subparsers) -> None:
     parser.add_argument("--size", type=_size, default=(160, 120), metavar="WxH", help="frame size (160x120)")
     parser.add_argument("--fps", type=int, default=16, help="frames per second (16: a 16-frame clip lasts 1 s)")
     parser.add_argument("--gop", type=int, default=32, help="frames between keyframes (32)")
+    parser.add_argument("--workers", type=int, default=1, help="videos encoded at once, one process each (1)")
     add_output_flags(parser)
     parser.set_defaults(handler=run)
 
@@ -53,6 +54,7 @@ def run(args) -> int:
             size=args.size,
             fps=args.fps,
             gop=args.gop,
+            workers=args.workers,
             progress=lambda done, total: bar.update(done - bar.n),
         )
     finally:

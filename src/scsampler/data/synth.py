@@ -18,14 +18,18 @@ uninformative but busy: a textured background that the camera pans over now
 and then, a neutral grey object that moves throughout (sometimes fast), pixel
 noise, background noise, random clicks, and loud class-agnostic sounds.
 
+Measured (benchmarks/synth_speed.py): loudness and frame-difference motion
+energy pick action clips far less often than a cue that only actions carry
+(saturated colour); see the benchmark for the figures.
+
 Kinds in ``segments.csv``:
 
 * ``action``: the class's action, with its sound.
 * ``action_silent``: the class's action without sound (about 20% of actions,
   and every action of a video without an audio track).
-* ``distractor_sound``: a loud class-agnostic sound (noise burst, whoosh or
-  frequency sweep, 1 to 3 s), always in the background, 0.5 s or more from
-  any action.
+* ``distractor_sound``: a class-agnostic sound (noise burst, whoosh or
+  frequency sweep, 1 to 3 s, mostly louder than actions; about one per 30 s
+  of background), always in the background, 0.5 s or more from any action.
 * ``camera_pan``: the camera pans (the whole frame moves), in the background
   and during actions alike.
 
@@ -45,6 +49,7 @@ rerun into the same folder with other settings is refused.
 
 from __future__ import annotations
 
+import concurrent.futures
 import csv
 import io
 import json
@@ -84,6 +89,7 @@ def make_synthetic_benchmark(
     gop: int = 32,
     background_fraction: float = 0.8,
     progress: Callable[[int, int], None] | None = None,
+    workers: int = 1,
 ) -> Path:
     """Write the benchmark into ``out_dir`` and return the path of its ``manifest.csv``.
 
@@ -92,6 +98,8 @@ def make_synthetic_benchmark(
     are whole seconds drawn from ``[min_seconds, max_seconds]``. ``progress``,
     when given, is called as ``progress(done, total)`` after each video
     (including videos skipped because a previous run finished them).
+    ``workers`` > 1 encodes that many videos at once in separate processes
+    (the files are the same as with one worker).
 
     Raises:
         UsageError: a setting is out of range (the message says the rule and a
@@ -112,12 +120,28 @@ def make_synthetic_benchmark(
         videos=videos, classes=classes, seed=seed, min_seconds=min_seconds, max_seconds=max_seconds,
         size=size, fps=fps, background_fraction=background_fraction,
     )
-    for done, plan in enumerate(plans, start=1):
-        target = out / "videos" / plan.name
-        if not target.is_file():  # finished videos are renamed into place only when complete
-            write_video(target, plan, styles[plan.label_index], size=size, gop=gop)
-        if progress is not None:
-            progress(done, len(plans))
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise UsageError(f"workers must be a whole number >= 1, got {workers!r}.")
+    # finished videos are renamed into place only when complete, so an existing file is a finished one
+    todo = [plan for plan in plans if not (out / "videos" / plan.name).is_file()]
+    done = len(plans) - len(todo)
+    if progress is not None and done:
+        progress(done, len(plans))
+    jobs = [(out / "videos" / plan.name, plan, styles[plan.label_index]) for plan in todo]
+    if workers == 1 or len(jobs) < 2:
+        for target, plan, style in jobs:
+            write_video(target, plan, style, size=size, gop=gop)
+            done += 1
+            if progress is not None:
+                progress(done, len(plans))
+    else:
+        with concurrent.futures.ProcessPoolExecutor(max_workers=min(workers, len(jobs))) as pool:
+            futures = [pool.submit(write_video, target, plan, style, size=size, gop=gop) for target, plan, style in jobs]
+            for future in concurrent.futures.as_completed(futures):
+                future.result()
+                done += 1
+                if progress is not None:
+                    progress(done, len(plans))
 
     _write_text(out / "classes.txt", "".join(f"{style.name}\n" for style in styles))
     _write_text(out / "segments.csv", _segments_csv(plans))

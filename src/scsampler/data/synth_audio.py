@@ -1,9 +1,10 @@
 """Sound of a synthetic video, one second at a time: noise, clicks, distractor sounds, the action's tone.
 
 Loudness is deliberately not saliency: the class-agnostic distractor sounds
-(noise bursts, whooshes, frequency sweeps) are two to four times louder
-(RMS) than the action's harmonic tone, and clicks have high peaks
-everywhere. What marks an action is its steady, class-specific pitch.
+(noise bursts, whooshes, frequency sweeps; RMS 0.05 to 0.28) are mostly
+louder than the action's harmonic tone (RMS 0.06 to 0.11), and clicks have
+high peaks everywhere. What marks an action is its steady, class-specific
+pitch.
 """
 
 from __future__ import annotations

@@ -41,7 +41,7 @@ ACTION_MAX_S = 6
 MAX_ACTIONS = 3
 NO_AUDIO_PROBABILITY = 0.15
 SILENT_ACTION_PROBABILITY = 0.2
-SECONDS_PER_DISTRACTOR_SOUND = 20.0  # about one loud class-agnostic sound per 20 s of background
+SECONDS_PER_DISTRACTOR_SOUND = 30.0  # about one class-agnostic sound per 30 s of background
 SOUND_MARGIN_S = 0.5  # distractor sounds keep this far from actions
 
 
@@ -255,23 +255,23 @@ def _plan_distractor_sounds(rng: np.random.Generator, actions: list[ActionEvent]
             continue
         taken.append((start, end))
         sounds.append(
-            SoundEvent(start, end, DISTRACTOR_SOUNDS[int(rng.integers(len(DISTRACTOR_SOUNDS)))], float(rng.uniform(0.16, 0.28)), int(rng.integers(2**62)))
+            SoundEvent(start, end, DISTRACTOR_SOUNDS[int(rng.integers(len(DISTRACTOR_SOUNDS)))], float(rng.uniform(0.05, 0.28)), int(rng.integers(2**62)))
         )
     return sorted(sounds, key=lambda s: s.start_frame)
 
 
 def _plan_pans(rng: np.random.Generator, *, frames: int, fps: int, width: int) -> list[PanEvent]:
-    """Alternate static stretches (2..10 s) and pans (2..8 s) over the whole video, actions or not."""
+    """Alternate static stretches (4..16 s) and pans (2..6 s) over the whole video, actions or not."""
     pans = []
     position = 0
-    panning = bool(rng.random() < 0.4)
+    panning = bool(rng.random() < 0.25)
     scale = width / 160.0
     while position < frames:
-        length = int(rng.integers(2 * fps, (8 if panning else 10) * fps + 1))
+        length = int(rng.integers((2 if panning else 4) * fps, (6 if panning else 16) * fps + 1))
         end = min(frames, position + length)
         if panning:
             angle = rng.uniform(0, 2 * math.pi)
-            speed = rng.uniform(1.5, 5.0) * scale
+            speed = rng.uniform(0.5, 4.0) * scale
             pans.append(PanEvent(position, end, float(speed * math.cos(angle)), float(speed * math.sin(angle))))
         position = end
         panning = not panning
