@@ -6,7 +6,11 @@
 The videos are made once with PyAV (480x360, 30 fps, H.264 GOP 250 + AAC 44.1 kHz stereo)
 and kept in benchmarks/results/ (git-ignored). Every measurement runs in its own
 subprocess, so its peak resident memory (``ru_maxrss``) is its own; the figure includes
-the Python + torch + PyAV runtime, measured alone as ``import-only``.
+the Python + torch + PyAV runtime, measured alone as ``import-only``. Times are wall
+seconds and CPU seconds (user + system) of the work alone (imports excluded; probing the
+file included); on a shared machine the CPU figures are the steadier ones. The RGB
+baseline decodes with frame threads (as ``decode_clips`` does); the signals use slice
+threading unless the name says frame threads.
 """
 
 from __future__ import annotations
@@ -93,6 +97,7 @@ def measure(what: str, video: str) -> dict:
     from scsampler.video import clip_grid, probe
 
     started = time.perf_counter()
+    cpu_started = _cpu_s()
     extra = {}
     if what == "rgb112-every-frame":
         with av.open(video) as container:
@@ -111,8 +116,15 @@ def measure(what: str, video: str) -> dict:
         extra["clips"] = len(grid)
         extra["motion_source"] = signals.motion_source
     seconds = time.perf_counter() - started
+    cpu_s = _cpu_s() - cpu_started
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"what": what, "seconds": round(seconds, 3), "peak_mb": round(peak_mb, 1), **extra}
+    return {"what": what, "seconds": round(seconds, 3), "cpu_s": round(cpu_s, 3), "peak_mb": round(peak_mb, 1), **extra}
+
+
+def _cpu_s() -> float:
+    """CPU seconds of this process (user + system): steadier than wall time on a shared machine."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def run_in_subprocess(what: str, video: Path) -> dict:
@@ -124,12 +136,17 @@ def run_in_subprocess(what: str, video: Path) -> dict:
 
 def report(video: Path, names: list[str]) -> list[dict]:
     rows = [run_in_subprocess(name, video) for name in names]
-    base = next((r["seconds"] for r in rows if r["what"] == "rgb112-every-frame"), None)
+    base = next((r for r in rows if r["what"] == "rgb112-every-frame"), None)
     print(f"\n{video.name}")
-    print(f"  {'measurement':<28} {'seconds':>9} {'x of RGB':>9} {'peak MB':>9}")
+    print(f"  {'measurement':<28} {'wall s':>8} {'x RGB':>7} {'CPU s':>8} {'x RGB':>7} {'peak MB':>8}")
     for row in rows:
-        ratio = f"{row['seconds'] / base:.3f}" if base and row["what"] != "import-only" else ""
-        print(f"  {row['what']:<28} {row['seconds']:>9.2f} {ratio:>9} {row['peak_mb']:>9.0f}", flush=True)
+        ratios = ("", "")
+        if base and row["what"] != "import-only":
+            ratios = (f"{row['seconds'] / base['seconds']:.3f}", f"{row['cpu_s'] / base['cpu_s']:.3f}")
+        print(
+            f"  {row['what']:<28} {row['seconds']:>8.2f} {ratios[0]:>7} {row['cpu_s']:>8.2f} {ratios[1]:>7} {row['peak_mb']:>8.0f}",
+            flush=True,
+        )
     return rows
 
 

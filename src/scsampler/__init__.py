@@ -17,6 +17,7 @@ from scsampler.types import (
     VideoPrediction,
 )
 from scsampler.video import clip_grid, decode_clips, probe
+from scsampler.signals import ClipSignals, extract_signals
 
 __all__ = [
     "__version__",
@@ -34,4 +35,6 @@ __all__ = [
     "probe",
     "clip_grid",
     "decode_clips",
+    "ClipSignals",
+    "extract_signals",
 ]

@@ -94,7 +94,8 @@ def log_mel(windows: torch.Tensor, *, n_frames: int = MEL_FRAMES, filterbank: to
     centres = torch.floor((torch.arange(n_frames, dtype=torch.float64) + 0.5) * samples / n_frames).to(torch.int64)
     index = centres[:, None] + torch.arange(WINDOW_SAMPLES)[None]  # in padded coordinates (centre - half + half)
     frames = padded[:, index] * torch.hann_window(WINDOW_SAMPLES, periodic=True)  # [B, n_frames, W]
-    power = torch.fft.rfft(frames, n=N_FFT).abs().square()  # [B, n_frames, N_FFT/2+1]
+    spectrum = torch.view_as_real(torch.fft.rfft(frames, n=N_FFT))
+    power = spectrum.square().sum(dim=-1)  # [B, n_frames, N_FFT/2+1]; no square root to undo
     mel = power @ filterbank.T  # [B, n_frames, n_mels]
     return torch.log(mel + LOG_OFFSET).transpose(1, 2).contiguous().to(torch.float32)
 

@@ -15,7 +15,10 @@ from scsampler.signals.warnings import SignalWarning
 from scsampler.types import ClipGrid, VideoInfo
 from scsampler.video._container import decoder_messages, open_input
 
-__all__ = ["extract_iframes", "clip_keyframes"]
+__all__ = ["extract_iframes", "clip_keyframes", "SEEK_GAP_FRAMES"]
+
+# Seek to the next keyframe wanted when it lies further ahead than this; read packets otherwise.
+SEEK_GAP_FRAMES = 60
 
 _DECODE_ERRORS = (av.error.FFmpegError,)  # a damaged packet is skipped, not fatal
 
@@ -35,9 +38,10 @@ def extract_iframes(
 ) -> torch.Tensor:
     """``uint8 [L, 3, H, W]``: the keyframe covering each clip of ``grid``, resized to ``size``.
 
-    The video packets are demuxed (cheap) and only the keyframe packets that some clip
-    needs are sent to the decoder, which also runs with ``skip_frame="NONKEY"``; so no
-    predicted frame is ever decoded, whatever the codec. A keyframe that fails to decode
+    Only the keyframe packets that some clip needs are sent to the decoder, which also
+    runs with ``skip_frame="NONKEY"``; so no predicted frame is ever decoded, whatever
+    the codec. Packets are read in order, with a seek whenever the next keyframe wanted
+    lies more than ``SEEK_GAP_FRAMES`` ahead (long GOPs, sparse clips). A keyframe that fails to decode
     is replaced by the nearest earlier decoded one (a :class:`SignalWarning` says so).
     """
     if len(size) != 2 or min(size) < 1:
@@ -49,7 +53,6 @@ def extract_iframes(
     if info.frame_pts is None:
         raise VideoError(path, "the probe holds no frame timestamps, so keyframes cannot be located.")
     pts_to_index = {int(p): i for i, p in enumerate(info.frame_pts)}
-    last_needed = max(needed) if needed else -1
 
     with open_input(path) as container, decoder_messages():
         stream = container.streams.video[0]
@@ -70,27 +73,51 @@ def extract_iframes(
                     frame.to_ndarray(format="rgb24", width=width, height=height)
                 ).permute(2, 0, 1)
 
-        try:
-            for packet in container.demux(stream):
-                if packet.size == 0 or not packet.is_keyframe:
-                    continue
-                timestamp = packet.pts if packet.pts is not None else packet.dts
-                index = pts_to_index.get(int(timestamp)) if timestamp is not None else None
-                if index is None or index not in needed:
-                    if index is not None and index > last_needed:
-                        break
-                    continue
-                sent.append(index)
-                try:
-                    collect(stream.decode(packet))
-                except _DECODE_ERRORS:
-                    continue
+        def drain() -> None:
+            """Take the frames the decoder still holds, and make it ready for more packets."""
             try:
-                collect(stream.decode(None))  # flush frames the decoder still holds
+                collect(stream.decode(None))
             except _DECODE_ERRORS:
                 pass
+            stream.codec_context.flush_buffers()
+
+        try:
+            targets = sorted(needed)
+            cursor = 0  # next target keyframe
+            read_up_to = -1  # frame index of the last packet read
+            last_sought = None  # never seek twice for one target (a coarse index may land far before it)
+            while cursor < len(targets):
+                target = targets[cursor]
+                if target - read_up_to > SEEK_GAP_FRAMES and target != last_sought:
+                    # far ahead: jump there rather than read every packet in between
+                    drain()
+                    container.seek(int(info.frame_pts[target]), stream=stream, backward=True, any_frame=False)
+                    last_sought = target
+                for packet in container.demux(stream):
+                    if packet.size == 0:
+                        continue
+                    timestamp = packet.pts if packet.pts is not None else packet.dts
+                    index = pts_to_index.get(int(timestamp)) if timestamp is not None else None
+                    if index is None:
+                        continue
+                    read_up_to = max(read_up_to, index)
+                    if packet.is_keyframe and index in needed and index not in images and index not in sent:
+                        sent.append(index)
+                        try:
+                            collect(stream.decode(packet))
+                        except _DECODE_ERRORS:
+                            pass
+                    while cursor < len(targets) and targets[cursor] <= read_up_to:
+                        cursor += 1
+                    if cursor >= len(targets):
+                        break
+                    if targets[cursor] - read_up_to > SEEK_GAP_FRAMES and targets[cursor] != last_sought:
+                        break
+                else:
+                    break  # end of stream
+            drain()
         except av.error.FFmpegError:
-            pass  # a truncated file: keep what was decoded
+            pass  # a truncated or unseekable file: keep what was decoded
 
     return _fill(path, wanted, images, height=height, width=width)
 
