@@ -18,8 +18,14 @@ from scsampler.types import (
 )
 from scsampler.video import clip_grid, decode_clips, probe
 from scsampler.signals import ClipSignals, extract_signals
+from scsampler.inference import classify_video
+from scsampler.models import Classifier, get_model, list_models
 
 __all__ = [
+    "classify_video",
+    "Classifier",
+    "get_model",
+    "list_models",
     "__version__",
     "ScsamplerError",
     "UsageError",

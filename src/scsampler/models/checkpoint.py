@@ -23,7 +23,11 @@ from torch import nn
 
 from scsampler.errors import ScsamplerError
 
-__all__ = ["save_checkpoint", "load_checkpoint", "read_state_dict", "load_classifier", "REQUIRED_KEYS"]
+__all__ = [
+    "save_checkpoint",
+    "load_checkpoint",
+    "is_checkpoint",
+    "classifier_from_checkpoint", "read_state_dict", "load_classifier", "REQUIRED_KEYS"]
 
 REQUIRED_KEYS = ("model_name", "model_args", "classes", "state_dict")
 
@@ -89,11 +93,19 @@ def _torch_load(path: str | os.PathLike) -> Any:
 
 def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     """Read a scsampler checkpoint safely and check that it has the standard keys."""
-    data = _torch_load(path)
+    return _check_checkpoint(_torch_load(path), path)
+
+
+def _check_checkpoint(data: Any, path: str | os.PathLike) -> dict[str, Any]:
     if not isinstance(data, dict) or any(key not in data for key in REQUIRED_KEYS):
         missing = [k for k in REQUIRED_KEYS if not isinstance(data, dict) or k not in data]
         raise ScsamplerError(f"{os.fspath(path)}: not a scsampler checkpoint (missing {', '.join(missing)}).")
     return data
+
+
+def is_checkpoint(data: Any) -> bool:
+    """True when ``data`` (a loaded file) has the keys of a scsampler checkpoint."""
+    return isinstance(data, dict) and all(key in data for key in REQUIRED_KEYS)
 
 
 def read_state_dict(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], list[str] | None]:
@@ -112,12 +124,21 @@ def read_state_dict(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], l
 
 def load_classifier(path: str | os.PathLike):
     """Rebuild a classifier from a checkpoint alone: ``(model, spec, classes)``, model in eval mode."""
+    return classifier_from_checkpoint(load_checkpoint(path), source=path)
+
+
+def classifier_from_checkpoint(data: dict[str, Any], *, source: str | os.PathLike = "checkpoint"):
+    """:func:`load_classifier` for a checkpoint dict already read from ``source``."""
     from scsampler.models.registry import get_model_entry
 
-    data = load_checkpoint(path)
+    path = source
+    data = _check_checkpoint(data, source)
     entry = get_model_entry(str(data["model_name"]))
     args = dict(data["model_args"])
-    model = entry.builder(**args)
+    try:
+        model = entry.builder(**args)
+    except TypeError as error:  # model_args that the builder does not take
+        raise ScsamplerError(f"{os.fspath(path)}: model_args {args} do not fit {entry.name} ({error}).") from None
     from scsampler.models.registry import _load_state_dict
 
     _load_state_dict(model, data["state_dict"], source=os.fspath(path), name=f"{entry.name}({args})")

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from scsampler.errors import ScsamplerError, UsageError
-from scsampler.models.checkpoint import REQUIRED_KEYS, load_classifier
+from scsampler.models.checkpoint import _torch_load, classifier_from_checkpoint, is_checkpoint, load_classifier
 from scsampler.models.preprocess import decode_size, preprocess
 from scsampler.models.registry import ClassifierSpec, build_model, num_classes_of
 
@@ -70,15 +70,18 @@ class Classifier:
             if weights is None:
                 raise UsageError("give a classifier name, or the path of a scsampler checkpoint as weights.")
             return cls.from_checkpoint(weights, device=device)
-        if weights is not None and _is_checkpoint(weights):
-            classifier = cls.from_checkpoint(weights, device=device)
-            if classifier.name != name:
-                raise ScsamplerError(
-                    f"{os.fspath(weights)}: is a checkpoint of {classifier.name}, not {name}; "
-                    f"use --classifier {classifier.name} (or leave the name out)."
-                )
-            if num_classes is None or num_classes == len(classifier.classes):
-                return classifier
+        if weights is not None and os.path.isfile(os.fspath(weights)):
+            data = _torch_load(weights)
+            if is_checkpoint(data):
+                model, spec, classes = classifier_from_checkpoint(data, source=weights)
+                if spec.name != name:
+                    raise ScsamplerError(
+                        f"{os.fspath(weights)}: is a checkpoint of {spec.name}, not {name}; "
+                        f"use --classifier {spec.name} (or leave the name out)."
+                    )
+                if num_classes is None or num_classes == len(classes):
+                    return cls(model, spec, classes, name=name, device=device)
+            del data  # a plain state dict (or a head to replace): build_model reads it
         model, classes = build_model(name, weights=weights, num_classes=num_classes)
         if weights is None:
             warnings.warn(f"no weights given for {name}: its predictions come from a random initialisation.", stacklevel=2)
@@ -108,12 +111,3 @@ class Classifier:
             batch = preprocess(clips, self.spec).to(self.device)
             return self.model(batch).float().cpu()
 
-
-def _is_checkpoint(weights: str | os.PathLike) -> bool:
-    """True when ``weights`` is a file holding a scsampler checkpoint (not a plain state dict)."""
-    if not os.path.isfile(os.fspath(weights)):
-        return False
-    from scsampler.models.checkpoint import _torch_load
-
-    data = _torch_load(weights)
-    return isinstance(data, dict) and all(key in data for key in REQUIRED_KEYS)
