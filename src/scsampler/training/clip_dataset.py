@@ -4,8 +4,8 @@
 On an untrimmed video most clips show nothing of the action, so when a
 ``segments.csv`` sits beside the manifest (the synthetic benchmark writes one:
 ``path,start_s,end_s,kind``) training clips are drawn only from inside the
-labelled action segments (kinds starting with ``action``; ``distractor_*`` rows
-are ignored). A video without segments (or with no segment file at all: a
+labelled action segments (``Segment.is_action``: kinds ``action`` and
+``action_silent``; distractor and camera-pan rows are ignored). A video without segments (or with no segment file at all: a
 trimmed dataset such as Kinetics) gives clips drawn uniformly over the whole
 video. Every epoch, each video gives ``clips_per_video`` clips at fresh random
 start frames (temporal jitter).
@@ -304,6 +304,7 @@ def _save_npy_atomically(file: Path, array: np.ndarray) -> None:
     try:
         with os.fdopen(handle, "wb") as out:
             np.save(out, array)
+        os.chmod(temp, 0o644)  # mkstemp makes owner-only files
         os.replace(temp, file)
     except BaseException:
         Path(temp).unlink(missing_ok=True)

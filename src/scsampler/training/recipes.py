@@ -86,6 +86,23 @@ RECIPES: dict[str, Recipe] = {
         cache="disk",
         workers=0,
     ),
+    # The fastest sanity check (tests): shorter clips, smaller frames. The checkpoint records this
+    # geometry ("geometry"); evaluate such a model with it, not with the registry's defaults.
+    "cpu-micro": Recipe(
+        name="cpu-micro",
+        epochs=6,
+        lr=0.05,
+        warmup_epochs=1,
+        decay_every_epochs=3,
+        batch_size=8,
+        clips_per_video=6,
+        frames_per_clip=8,
+        resize_size=(54, 72),
+        crop_size=(48, 48),
+        val_clips_per_video=5,
+        cache="disk",
+        workers=0,
+    ),
 }
 
 

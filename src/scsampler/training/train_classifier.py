@@ -351,6 +351,7 @@ def _rewrite_metrics(path: Path, history: list[dict[str, Any]]) -> None:
         with os.fdopen(handle, "w", encoding="utf-8") as out:
             for metrics in history:
                 out.write(json.dumps(metrics) + "\n")
+        os.chmod(temp, 0o644)  # mkstemp makes owner-only files; metrics are for everyone to read
         os.replace(temp, path)
     except BaseException:
         Path(temp).unlink(missing_ok=True)
