@@ -59,3 +59,20 @@ def test_ac3_audio_of_real_footage():
     assert signals.audio.shape[1:] == (40, 200)
     assert torch.isfinite(signals.audio).all()
     assert float(signals.audio.std()) > 0.1  # real sound varies
+
+
+def test_sample_buffer_stays_bounded_while_streaming():
+    from scsampler.signals.audio import _SampleBuffer
+
+    buffer = _SampleBuffer()
+    rng = np.random.default_rng(0)
+    stream = rng.standard_normal(100 * 1024).astype(np.float32)
+    for start in range(0, len(stream), 1024):
+        buffer.append(stream[start : start + 1024])
+        window = buffer.window(buffer.end - 3000, buffer.end - 1000) if buffer.end >= 3000 else None
+        if window is not None:
+            assert np.array_equal(window, stream[buffer.end - 3000 : buffer.end - 1000])
+            buffer.drop_before(buffer.end - 3000)
+        assert buffer.held <= 3000 + 1024
+    # what the stream does not cover reads as silence
+    assert np.all(buffer.window(buffer.end, buffer.end + 10) == 0)

@@ -187,9 +187,18 @@ class _SampleBuffer:
         self.end += len(chunk)
 
     def drop_before(self, sample: int) -> None:
+        """Forget the samples before ``sample``: memory stays bounded by the windows in progress."""
         while self._chunks and self.start + len(self._chunks[0]) <= sample:
             self.start += len(self._chunks[0])
             self._chunks.pop(0)
+        if self._chunks and self.start < sample:  # the first chunk straddles: keep only its tail (a copy, not a view)
+            self._chunks[0] = self._chunks[0][sample - self.start :].copy()
+            self.start = sample
+
+    @property
+    def held(self) -> int:
+        """How many samples the buffer holds."""
+        return self.end - self.start
 
     def window(self, start: int, end: int) -> np.ndarray:
         """Samples ``[start, end)``; what the stream does not cover is silence."""
