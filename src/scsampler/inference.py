@@ -19,7 +19,7 @@ from scsampler.errors import UsageError
 from scsampler.models.classifier import Classifier
 from scsampler.samplers.base import ClipSampler, check_k_and_stride
 from scsampler.samplers.registry import get_sampler
-from scsampler.types import ClipSelection, LabelProbability, VideoPrediction
+from scsampler.types import ClipGrid, ClipSelection, LabelProbability, VideoInfo, VideoPrediction
 from scsampler.video import clip_grid, decode_clips, probe
 
 __all__ = ["classify_video", "aggregate_clip_logits", "classify_clips", "AGGREGATES"]
@@ -51,8 +51,8 @@ def classify_clips(
     selection: ClipSelection,
     *,
     classifier: Classifier,
-    grid=None,
-    info=None,
+    grid: ClipGrid | None = None,
+    info: VideoInfo | None = None,
     batch_size: int = 8,
 ) -> tuple[torch.Tensor, float, float]:
     """Decode the selected clips in batches and classify them: ``(logits [K, C], decode_s, classifier_s)``.
