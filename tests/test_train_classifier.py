@@ -29,7 +29,9 @@ from scsampler.types import VideoInfo
 CLASSES = 3
 MODEL = "r2plus1d_tiny"
 RECIPE = "cpu-micro"
-FAST = ["--recipe", RECIPE, "--clips-per-video", "1"]  # for the runs that test the mechanics, not accuracy
+# One torch thread: on a shared 2-core machine, two threads that wait for each other are several times slower.
+THREADS = ["--threads", "1"]
+FAST = ["--recipe", RECIPE, "--clips-per-video", "1", *THREADS]  # for the runs that test the mechanics, not accuracy
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +46,7 @@ def trained_run(synth_manifest, tmp_path_factory) -> Path:
     """The command with the fastest CPU recipe (8-frame clips at 48x48), trained once for the module."""
     run_dir = tmp_path_factory.mktemp("runs") / "tiny"
     status = main(
-        ["train-classifier", str(synth_manifest), "-o", str(run_dir), "--model", MODEL, "--recipe", RECIPE, "--quiet"]
+        ["train-classifier", str(synth_manifest), "-o", str(run_dir), "--model", MODEL, "--recipe", RECIPE, *THREADS, "--quiet"]
     )
     assert status == 0
     return run_dir

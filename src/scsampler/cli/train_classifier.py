@@ -36,6 +36,10 @@ def register(subparsers) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of the initialisation and of the clips drawn (0)")
     parser.add_argument("--device", choices=("cpu", "cuda"), default=None, help="cpu or cuda (cuda when available)")
     parser.add_argument(
+        "--threads", type=int, default=None,
+        help="CPU threads for torch (default: torch's choice; 1 is often fastest on a busy, shared CPU)",
+    )
+    parser.add_argument(
         "--resume", action=argparse.BooleanOptionalAction, default=True,
         help="continue from RUN_DIR/last.pt when it exists (default); --no-resume starts over",
     )
@@ -61,6 +65,7 @@ def run(args) -> int:
         resume=args.resume,
         progress=not args.quiet,
         device=args.device,
+        threads=args.threads,
     )
     on_epoch = None if (args.json or args.quiet) else _print_epoch
     result = train_classifier(config, on_epoch=on_epoch)

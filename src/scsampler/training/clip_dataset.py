@@ -220,7 +220,8 @@ class ClipDataset(Dataset):
         clip = clip[:, top : top + crop_h, left : left + crop_w]
         if self.flip and rng.random() < 0.5:
             clip = clip[:, :, ::-1]
-        tensor = torch.from_numpy(np.ascontiguousarray(clip)).permute(3, 0, 1, 2)  # [3, T, h, w]
+        # [3, T, h, w], contiguous: convolutions on a permuted (channels-last) layout are far slower on a CPU
+        tensor = torch.from_numpy(np.ascontiguousarray(clip)).permute(3, 0, 1, 2).contiguous()
         return tensor, video.label_index
 
     def build_cache(self, video_indices: list[int] | range | None = None) -> None:

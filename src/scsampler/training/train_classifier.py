@@ -76,6 +76,7 @@ class TrainConfig:
     resume: bool = True
     progress: bool = True  # a progress bar on a terminal (rank 0 only)
     device: str | None = None  # "cpu", "cuda", or None (CUDA when available)
+    threads: int | None = None  # CPU threads for torch (None: torch's default); restored afterwards
 
 
 @dataclass
@@ -102,11 +103,18 @@ def train_classifier(config: TrainConfig, *, on_epoch: Callable[[dict[str, Any]]
             checkpoint in ``run_dir`` from a different model or class list.
     """
     started = time.perf_counter()
+    if config.threads is not None and config.threads < 1:
+        raise UsageError(f"threads must be >= 1 or None (torch's default), got {config.threads}.")
+    threads_before = torch.get_num_threads()
+    if config.threads is not None:
+        # On a shared CPU one thread is often much faster than several that wait for each other.
+        torch.set_num_threads(config.threads)
     context = init_distributed(device=config.device)
     try:
         return _train(config, context, on_epoch=on_epoch, started=started)
     finally:
         shutdown_distributed(context)
+        torch.set_num_threads(threads_before)
 
 
 def _train(config: TrainConfig, context, *, on_epoch, started: float) -> TrainResult:
@@ -196,7 +204,8 @@ def _train(config: TrainConfig, context, *, on_epoch, started: float) -> TrainRe
     std = torch.tensor(spec.std, device=context.device).view(1, 3, 1, 1, 1)
 
     def normalise(clips: torch.Tensor) -> torch.Tensor:
-        return (clips.to(context.device, non_blocking=True).float().div_(255.0) - mean) / std
+        x = clips.to(context.device, non_blocking=True).float().div_(255.0)
+        return ((x - mean) / std).contiguous()
 
     def lr_at(epoch: int, batch: int) -> float:
         return warmup_step_decay(
