@@ -43,7 +43,7 @@ def _scores(grid: ClipGrid, scored: ClipGrid, values: np.ndarray, source: str) -
         scores=np.asarray(values, dtype=np.float64),
         start_s=scored.start_s,
         end_s=scored.end_s,
-        num_clips=int(grid.index.max()) + 1 if len(grid) else 0,
+        num_clips=grid.num_clips,  # the video's full grid, even when ``grid`` is narrowed
         source=source,
     )
 
