@@ -18,7 +18,7 @@ __all__ = ["register_sampler", "get_sampler", "list_samplers"]
 _BUILDERS: dict[str, Callable[..., ClipSampler]] = {}
 
 # Modules that call register_sampler() when imported.
-_SAMPLER_MODULES: tuple[str, ...] = ("scsampler.samplers.baselines", "scsampler.samplers.zero_training")
+_SAMPLER_MODULES: tuple[str, ...] = ("scsampler.samplers.baselines", "scsampler.samplers.learned", "scsampler.samplers.zero_training")
 
 
 def register_sampler(name: str, builder: Callable[..., ClipSampler]) -> None:

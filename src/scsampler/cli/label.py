@@ -1,0 +1,91 @@
+"""``scsampler label MANIFEST --classifier NAME|PATH -o targets.parquet``: saliency targets for sampler training."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from scsampler.cli._common import add_command, add_output_flags, print_json, progress
+
+
+def register(subparsers) -> None:
+    parser = add_command(
+        subparsers,
+        "label",
+        help="run the clip classifier densely once over a manifest: per-clip saliency targets (Parquet)",
+        description="Run the clip classifier over every clip of every video of MANIFEST and store, per clip, "
+        "the true class's probability, the top-1 class, whether it is correct, and the logits. Finished videos "
+        "are kept as parts and skipped on a rerun; the output is written atomically. Under "
+        "`torchrun --nproc_per_node=N -m scsampler label ...` the videos are shared over the processes.",
+        example="scsampler label data/synth/manifest.csv --classifier runs/tiny/best.pt -o runs/targets.parquet",
+    )
+    parser.add_argument("manifest", type=Path, metavar="MANIFEST", help="CSV with path,label[,split]")
+    parser.add_argument(
+        "--classifier", required=True, metavar="NAME|PATH",
+        help="a scsampler classifier checkpoint, or a registry name (with --weights)",
+    )
+    parser.add_argument("--weights", default=None, help="weights for a classifier given by name: a pretrained name or a file")
+    parser.add_argument("-o", "--output", type=Path, required=True, metavar="TARGETS", help="Parquet file to write")
+    parser.add_argument("--split", default=None, choices=("train", "val", "test"), help="label only this split (all by default)")
+    parser.add_argument("--batch-size", type=int, default=8, help="clips decoded and classified at a time (8)")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default=None, help="cpu or cuda (cuda when available)")
+    add_output_flags(parser)
+    parser.set_defaults(handler=run)
+
+
+def run(args) -> int:
+    from scsampler.data.manifest import read_manifest
+    from scsampler.errors import UsageError
+    from scsampler.models import Classifier
+    from scsampler.training.distributed import barrier, init_distributed, shutdown_distributed
+    from scsampler.training.targets import compute_targets
+
+    if args.batch_size < 1:
+        raise UsageError(f"--batch-size must be a positive integer, got {args.batch_size}.")
+    manifest = read_manifest(args.manifest, split=args.split)
+    context = init_distributed(device=args.device)
+    try:
+        if os.path.isfile(args.classifier):
+            classifier = Classifier.from_checkpoint(args.classifier, device=context.device)
+        else:
+            classifier = Classifier.load(
+                args.classifier, weights=args.weights, num_classes=manifest.num_classes, device=context.device
+            )
+            if not classifier.pretrained:  # a random initialisation has no class names of its own
+                classifier.classes = list(manifest.classes)
+        source = os.path.abspath(args.classifier) if os.path.isfile(args.classifier) else args.classifier
+        summary = compute_targets(
+            manifest,
+            classifier=classifier,
+            output=args.output,
+            classifier_source=source,
+            batch_size=args.batch_size,
+            rank=context.rank,
+            world_size=context.world_size,
+            barrier=lambda: barrier(context),
+            progress=lambda items, total: progress(items, total=total, desc="label", quiet=args.quiet),
+        )
+    finally:
+        shutdown_distributed(context)
+    if not context.is_main:
+        return 0
+    if args.json:
+        print_json(
+            {
+                "output": str(summary.output),
+                "videos": summary.videos,
+                "labelled": summary.labelled,
+                "resumed": summary.resumed,
+                "clips": summary.clips,
+                "errors": [{"path": p, "error": e} for p, e in summary.errors],
+            }
+        )
+    else:
+        for path, error in summary.errors:
+            print(f"error: {error}")
+        if not args.quiet:
+            print(
+                f"{summary.output}: {summary.clips} clips of {summary.videos - len(summary.errors)} videos "
+                f"({summary.labelled} labelled now, {summary.resumed} done before, {len(summary.errors)} failed)"
+            )
+    return 1 if summary.errors else 0

@@ -1,0 +1,127 @@
+"""``scsampler train-sampler TARGETS -o RUN_DIR``: train a visual or audio sampler on saliency targets."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+from pathlib import Path
+
+from scsampler.cli._common import add_command, add_output_flags, print_json
+
+
+def register(subparsers) -> None:
+    from scsampler.training.train_sampler import SAMPLER_PRESETS
+
+    parser = add_command(
+        subparsers,
+        "train-sampler",
+        help="train a sampler network (visual or audio; AC, SAL-CL or SAL-RANK) on saliency targets",
+        description="Train a sampler network on TARGETS (from `scsampler label`). After each epoch it logs the "
+        "loss and the quality of the sampler on the validation videos: precision of its top-K among the "
+        "oracle's top-K (Random's beside it) and the Spearman correlation with the classifier's true-class "
+        "probability. Writes RUN_DIR/metrics.jsonl, RUN_DIR/last.pt (resumes), RUN_DIR/sampler.pt (best epoch) "
+        "and RUN_DIR/sampler (a saved sampler for `--sampler RUN_DIR/sampler`). Defaults follow the paper's "
+        "recipes (--recipe paper); --recipe cpu trains small networks on a CPU. Runs under torchrun (DDP).",
+        example="scsampler train-sampler runs/targets.parquet --modality visual --loss sal-rank --backbone tiny "
+        "--recipe cpu -o runs/visual",
+    )
+    parser.add_argument("targets", type=Path, metavar="TARGETS", help="Parquet file written by `scsampler label`")
+    parser.add_argument("-o", "--output", dest="run_dir", type=Path, required=True, metavar="RUN_DIR", help="folder for checkpoints and metrics")
+    parser.add_argument("--modality", choices=("visual", "audio"), default="visual", help="visual (compressed-domain) or audio (visual)")
+    parser.add_argument("--loss", choices=("ac", "sal-cl", "sal-rank"), default="sal-rank", help="training objective (sal-rank)")
+    parser.add_argument(
+        "--backbone", default=None,
+        help="visual: resnet18, shufflenet (v2 x1.0), shufflenet_v2_x0_5, tiny; audio: vggish, tiny "
+        "(default: tiny with --recipe cpu, else resnet18 / vggish)",
+    )
+    parser.add_argument("--inputs", default="iframe,motion", help="visual inputs, comma-separated: iframe, motion, residual (iframe,motion)")
+    parser.add_argument("--fusion", choices=("mean", "learned"), default="mean", help="late fusion of the visual inputs' scores (mean)")
+    parser.add_argument("--frozen-at", choices=("conv4_2", "pool4", "fc1"), default=None, help="audio: train one FC layer on this frozen layer")
+    parser.add_argument("--pretrained", default=None, metavar="imagenet|PATH", help="ImageNet weights (visual) or a VGGish file (audio)")
+    parser.add_argument("--input-size", type=int, default=None, help="visual: backbone input size in pixels (112; tiny: 64)")
+    parser.add_argument("--width", type=int, default=16, help="visual tiny backbone: channels of its first layer (16)")
+    parser.add_argument("--signals-cache", type=Path, default=None, help="folder of cached network inputs (RUN_DIR/signals)")
+    parser.add_argument("--recipe", choices=SAMPLER_PRESETS, default="paper", help="training preset (paper)")
+    parser.add_argument("--epochs", type=int, default=None, help="total epochs (recipe's)")
+    parser.add_argument("--lr", type=float, default=None, help="base learning rate (recipe's, per loss)")
+    parser.add_argument("--batch-size", type=int, default=None, help="clips per batch per process (recipe's)")
+    parser.add_argument("--clips-per-video", type=int, default=None, help="SAL-RANK: clips of one video per batch (recipe's)")
+    parser.add_argument("--decay-every", type=float, default=None, help="step schedule: divide the lr by 10 every this many epochs (recipe's)")
+    parser.add_argument("--k", type=int, default=10, help="K of the validation precision against the oracle (10)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the initialisation, the split and the batches (0)")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default=None, help="cpu or cuda (cuda when available)")
+    parser.add_argument(
+        "--resume", action=argparse.BooleanOptionalAction, default=True,
+        help="continue from RUN_DIR/last.pt when it exists (default); --no-resume starts over",
+    )
+    add_output_flags(parser)
+    parser.set_defaults(handler=run)
+
+
+def run(args) -> int:
+    from scsampler.training.train_sampler import SamplerTrainConfig, train_sampler
+
+    backbone = args.backbone or ("tiny" if args.recipe == "cpu" else ("resnet18" if args.modality == "visual" else "vggish"))
+    if not args.resume:
+        for name in ("last.pt", "metrics.jsonl"):
+            (args.run_dir / name).unlink(missing_ok=True)
+    config = SamplerTrainConfig(
+        targets=args.targets,
+        run_dir=args.run_dir,
+        modality=args.modality,
+        loss=args.loss,
+        backbone=backbone,
+        inputs=tuple(name.strip() for name in args.inputs.split(",") if name.strip()),
+        fusion=args.fusion,
+        frozen_at=args.frozen_at,
+        pretrained=args.pretrained,
+        input_size=args.input_size,
+        width=args.width,
+        signals_cache=args.signals_cache,
+        preset=args.recipe,
+        epochs=args.epochs,
+        lr=args.lr,
+        batch_size=args.batch_size,
+        clips_per_video=args.clips_per_video,
+        decay_every_epochs=args.decay_every,
+        k=args.k,
+        seed=args.seed,
+        resume=args.resume,
+        device=args.device,
+    )
+    verbose = not (args.json or args.quiet)
+    on_skip = (lambda path, why: print(f"skipped {path}: {why}")) if verbose else None
+    result = train_sampler(config, on_epoch=_print_epoch if verbose else None, on_skip=on_skip)
+    if int(os.environ.get("RANK", "0")) != 0:
+        return 0
+    if args.json:
+        print_json(
+            {
+                "run_dir": str(result.run_dir),
+                "start_epoch": result.start_epoch,
+                "epochs": result.epochs,
+                "history": result.history,
+                "best": result.best,
+                "checkpoint": str(result.checkpoint) if result.checkpoint else None,
+                "sampler": str(result.bundle) if result.bundle else None,
+                "seconds": round(result.seconds, 3),
+            }
+        )
+    elif not args.quiet:
+        if result.start_epoch > result.epochs:
+            print(f"{result.run_dir}: already trained for {result.epochs} epochs; raise --epochs to train more.")
+        print(f"best: {result.checkpoint}; sampler: {result.bundle} (use --sampler {result.bundle}); {result.seconds:.1f} s")
+    return 0
+
+
+def _print_epoch(metrics: dict) -> None:
+    def number(value, fmt):
+        return "  n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else format(value, fmt)
+
+    print(
+        f"epoch {metrics['epoch']:3d}  loss {metrics['train_loss']:.4f}  "
+        f"val P@K {number(metrics['val_precision_at_k'], '.3f')} (random {number(metrics['val_random_precision_at_k'], '.3f')})  "
+        f"spearman {number(metrics['val_spearman'], '+.3f')}  lr {metrics['lr']:.3g}  {metrics['seconds']:.1f} s",
+        flush=True,
+    )

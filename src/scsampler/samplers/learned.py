@@ -1,0 +1,205 @@
+"""A trained sampler network as a :class:`ScoringSampler`: cheap signals in, one saliency per clip out.
+
+    sampler = LearnedSampler.from_checkpoint("runs/visual/sampler.pt")
+    sampler = get_sampler("runs/visual/sampler")            # the bundle train-sampler writes
+    sampler = get_sampler("learned", checkpoint="runs/visual/sampler.pt")
+
+A sampler checkpoint is a scsampler checkpoint (``scsampler.models.checkpoint``) with
+``model_name`` ``"sampler-visual"`` or ``"sampler-audio"``, ``model_args`` the network's
+``config`` (``build_sampler_net(**model_args)`` rebuilds it), and ``sampler``: ``{"loss": ...,
+"signals": {...}}``, the loss it was trained with (it decides how the output becomes saliency,
+``saliency_from_output``) and how its signals are extracted.
+
+The signal preparation shared by training and scoring lives here (:func:`net_inputs_from_signals`),
+so a trained network sees at scoring time exactly what it saw in training.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Mapping
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from scsampler.errors import ScsamplerError, UsageError, VideoError
+from scsampler.samplers.base import ScoringSampler, check_k_and_stride, strided_positions
+from scsampler.samplers.bundle import BundleReader, BundleWriter, register_bundle_kind
+from scsampler.samplers.registry import register_sampler
+from scsampler.types import ClipGrid, ClipScores, VideoInfo
+
+__all__ = [
+    "LearnedSampler",
+    "signals_for_net",
+    "net_inputs_from_signals",
+    "SAMPLER_CHECKPOINT_FILE",
+]
+
+SAMPLER_CHECKPOINT_FILE = "sampler.pt"
+
+
+def signals_for_net(net_config: Mapping[str, Any]) -> tuple[str, ...]:
+    """The ``extract_signals`` names a network with ``net_config`` needs."""
+    if net_config["modality"] == "audio":
+        return ("audio",)
+    return tuple(net_config["inputs"])
+
+
+def net_inputs_from_signals(net_config: Mapping[str, Any], signals) -> dict[str, torch.Tensor] | None:
+    """The tensors a network takes, from a ``ClipSignals``: ``{name: [L, ...]}``; None when audio is absent.
+
+    I-frames larger than the network's input size are shrunk once here (uint8, bilinear), so
+    that cached training inputs stay small; the network resizes whatever is left.
+    """
+    if net_config["modality"] == "audio":
+        return None if signals.audio is None else {"audio": signals.audio.float().unsqueeze(1)}
+    out: dict[str, torch.Tensor] = {}
+    size = int(net_config["input_size"])
+    for name in net_config["inputs"]:
+        tensor = getattr(signals, name)
+        if tensor is None:
+            raise ScsamplerError(f"{signals.path}: the {name} signal is missing, and the sampler needs it.")
+        if name == "iframe" and (tensor.shape[-2] > size or tensor.shape[-1] > size):
+            tensor = F.interpolate(tensor.float(), size=(size, size), mode="bilinear", align_corners=False, antialias=True)
+            tensor = tensor.round().clamp(0, 255).to(torch.uint8)
+        out[name] = tensor
+    return out
+
+
+def forward_net(net: nn.Module, inputs: Mapping[str, torch.Tensor], positions: np.ndarray | torch.Tensor) -> torch.Tensor:
+    """The network's output for the clips at ``positions`` of ``inputs`` (as built above)."""
+    positions = torch.as_tensor(positions, dtype=torch.long)
+    if "audio" in inputs:
+        return net(inputs["audio"][positions])
+    return net({name: tensor[positions] for name, tensor in inputs.items()})
+
+
+@register_bundle_kind
+class LearnedSampler(ScoringSampler):
+    """Scores clips with a trained sampler network (visual or audio) from a checkpoint.
+
+    Args:
+        net: a ``VisualSamplerNet`` or ``AudioSamplerNet`` (its ``config`` says which).
+        loss: the loss it was trained with: ``ac``, ``sal-cl`` or ``sal-rank``.
+        checkpoint: the checkpoint dict it came from (kept to save it in a bundle).
+        batch_size: clips scored per forward pass.
+        cache_dir: optional signals cache folder (``extract_signals(cache_dir=...)``).
+    """
+
+    bundle_kind = "learned"
+
+    def __init__(
+        self,
+        net: nn.Module,
+        *,
+        loss: str,
+        checkpoint: dict | None = None,
+        batch_size: int = 64,
+        cache_dir: str | os.PathLike | None = None,
+        device: str | torch.device = "cpu",
+    ) -> None:
+        from scsampler.training.losses import check_loss_name
+
+        self.loss = check_loss_name(loss)
+        self.device = torch.device(device)
+        self.net = net.to(self.device).eval()
+        self.modality = net.config["modality"]
+        self.name = f"learned-{self.modality}-{self.loss}"
+        self.batch_size = int(batch_size)
+        self.cache_dir = cache_dir
+        self._checkpoint = checkpoint
+
+    # --- loading -----------------------------------------------------------------------------
+
+    @classmethod
+    def from_checkpoint(cls, path: str | os.PathLike, **options: Any) -> "LearnedSampler":
+        """Rebuild the sampler from a checkpoint written by ``scsampler train-sampler``."""
+        from scsampler.models.checkpoint import load_checkpoint
+        from scsampler.models.sampler_nets import build_sampler_net
+
+        data = load_checkpoint(path)
+        if not str(data["model_name"]).startswith("sampler-") or not isinstance(data.get("sampler"), dict):
+            raise ScsamplerError(
+                f"{os.fspath(path)}: is a checkpoint of {data['model_name']!r}, not of a sampler network; "
+                "train one with `scsampler train-sampler`."
+            )
+        net = build_sampler_net(**dict(data["model_args"]))
+        try:
+            net.load_state_dict(data["state_dict"], strict=True)
+        except RuntimeError as error:
+            detail = " ".join(str(error).splitlines()[:2])
+            raise ScsamplerError(f"{os.fspath(path)}: its state dict does not fit the sampler network ({detail}).") from None
+        slim = {key: data[key] for key in ("model_name", "model_args", "classes", "state_dict", "sampler") if key in data}
+        return cls(net, loss=str(data["sampler"]["loss"]), checkpoint=slim, **options)
+
+    def to_bundle(self, bundle: BundleWriter) -> dict:
+        if self._checkpoint is None:
+            raise UsageError("this learned sampler was not built from a checkpoint; save it with train-sampler first.")
+        checkpoint = dict(self._checkpoint)
+        checkpoint["state_dict"] = self.net.state_dict()
+        torch.save(checkpoint, bundle.path(SAMPLER_CHECKPOINT_FILE))
+        return {"checkpoint": SAMPLER_CHECKPOINT_FILE, "modality": self.modality, "loss": self.loss}
+
+    @classmethod
+    def from_bundle(cls, config: dict, bundle: BundleReader, **options: Any) -> "LearnedSampler":
+        return cls.from_checkpoint(bundle.path(config.get("checkpoint", SAMPLER_CHECKPOINT_FILE)), **options)
+
+    # --- scoring -----------------------------------------------------------------------------
+
+    @property
+    def signals(self) -> tuple[str, ...]:
+        """The signal names this sampler reads."""
+        return signals_for_net(self.net.config)
+
+    def score_inputs(self, inputs: Mapping[str, torch.Tensor]) -> np.ndarray:
+        """Saliency of every clip of ``inputs`` (from :func:`net_inputs_from_signals`), float64 [L]."""
+        from scsampler.training.losses import saliency_from_output
+
+        count = len(next(iter(inputs.values())))
+        scores = []
+        with torch.inference_mode():
+            for start in range(0, count, self.batch_size):
+                positions = np.arange(start, min(start + self.batch_size, count))
+                batch = {name: tensor[positions].to(self.device) for name, tensor in inputs.items()}
+                output = forward_net(self.net, batch, np.arange(len(positions)))
+                scores.append(saliency_from_output(self.loss, output).double().cpu())
+        return torch.cat(scores).numpy() if scores else np.zeros(0)
+
+    def score_signals(self, signals) -> np.ndarray:
+        """Saliency of every clip of a ``ClipSignals`` (float64 [L]); a VideoError when its audio is absent."""
+        inputs = net_inputs_from_signals(self.net.config, signals)
+        if inputs is None:
+            reason = signals.audio_absent_reason or "no usable audio"
+            raise VideoError(signals.path, f"has no audio to score ({reason}); use a visual sampler for it.")
+        return self.score_inputs(inputs)
+
+    def score(self, video: VideoInfo, grid: ClipGrid, *, stride: int = 1) -> ClipScores:
+        from scsampler.signals import extract_signals
+
+        check_k_and_stride(None, stride)
+        if self.modality == "audio" and video.audio is None:
+            raise VideoError(video.path, "has no audio track, and this audio sampler cannot score it; use a visual sampler.")
+        scored = grid.subset(grid.index[strided_positions(grid, stride)])
+        signals = extract_signals(video.path, scored, signals=self.signals, info=video, cache_dir=self.cache_dir)
+        return ClipScores(
+            index=scored.index,
+            scores=self.score_signals(signals),
+            start_s=scored.start_s,
+            end_s=scored.end_s,
+            num_clips=int(grid.index.max()) + 1 if len(grid) else 0,
+            source=self.name,
+        )
+
+
+def _build(*, checkpoint: str | os.PathLike | None = None, **options: Any) -> LearnedSampler:
+    if checkpoint is None:
+        raise UsageError(
+            "the learned sampler needs a trained network: get_sampler('learned', checkpoint=PATH), "
+            "or pass the sampler folder that `scsampler train-sampler` writes (RUN_DIR/sampler)."
+        )
+    return LearnedSampler.from_checkpoint(checkpoint, **options)
+
+
+register_sampler("learned", _build)

@@ -1,0 +1,298 @@
+"""Saliency targets: the clip classifier run densely over every clip of a dataset, once, on disk.
+
+This is the costly offline step of SCSampler training (SPEC step 4). For every clip of every
+video of a manifest it stores, one row per clip (:data:`TARGET_COLUMNS`):
+
+``path`` (absolute), ``label``, ``label_index``, ``split``, ``clip_index``, ``start_frame``,
+``end_frame`` (exclusive), ``video_frames``, ``start_s``, ``end_s``, ``true_prob`` (the
+classifier's softmax probability of the true class), ``top1`` (its top-1 class index),
+``correct`` (``top1 == label_index``), ``logits`` (a list of C floats).
+
+The Parquet file's metadata holds the class list, the classifier's name and the clip length.
+
+Resuming: each finished video is written as its own part (``<output>.parts/NNNNNN.parquet``,
+atomically), and finished videos are skipped on a rerun; the final file is written atomically
+from the parts, which are then removed. Under ``torchrun`` the videos are sharded over the
+ranks (video ``i`` goes to rank ``i % world_size``) and rank 0 writes the final file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import torch
+
+from scsampler.errors import ScsamplerError, UsageError
+from scsampler.types import ClipGrid
+
+__all__ = [
+    "TARGET_COLUMNS",
+    "LabelSummary",
+    "label_clips",
+    "compute_targets",
+    "read_targets",
+    "write_targets",
+    "targets_metadata",
+    "grid_from_targets",
+]
+
+TARGET_COLUMNS = (
+    "path",
+    "label",
+    "label_index",
+    "split",
+    "clip_index",
+    "start_frame",
+    "end_frame",
+    "video_frames",
+    "start_s",
+    "end_s",
+    "true_prob",
+    "top1",
+    "correct",
+    "logits",
+)
+_META_KEY = b"scsampler.targets"
+
+
+@dataclass
+class LabelSummary:
+    """What :func:`compute_targets` did: videos labelled now, skipped as done, and failures."""
+
+    output: Path
+    videos: int = 0
+    labelled: int = 0
+    resumed: int = 0
+    clips: int = 0
+    errors: list[tuple[str, str]] = field(default_factory=list)
+
+
+def label_clips(
+    path: str | os.PathLike,
+    *,
+    classifier,
+    label_index: int,
+    batch_size: int = 8,
+) -> pd.DataFrame:
+    """Run ``classifier`` over every clip of one video; one row per clip (no path/label/split columns).
+
+    Clips are decoded ``batch_size`` at a time (seeking to each batch), at the size the
+    classifier wants, so memory stays bounded for long videos.
+    """
+    from scsampler.video import clip_grid, decode_clips, probe
+
+    info = probe(path)
+    grid = clip_grid(info, frames_per_clip=classifier.frames_per_clip)
+    size = classifier.decode_size(height=info.height, width=info.width)
+    logits_parts = []
+    for start in range(0, len(grid), batch_size):
+        chunk = grid.subset(grid.index[start : start + batch_size])
+        clips = decode_clips(path, chunk, size=size, info=info)
+        logits_parts.append(classifier(clips).float())
+    logits = torch.cat(logits_parts).numpy().astype(np.float32)
+    if not 0 <= label_index < logits.shape[1]:
+        raise UsageError(f"label index {label_index} is outside the classifier's {logits.shape[1]} classes.")
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    probabilities = np.exp(shifted) / np.exp(shifted).sum(axis=1, keepdims=True)
+    top1 = logits.argmax(axis=1)
+    return pd.DataFrame(
+        {
+            "clip_index": grid.index.astype(np.int64),
+            "start_frame": grid.start_frame.astype(np.int64),
+            "end_frame": grid.end_frame.astype(np.int64),
+            "video_frames": np.full(len(grid), grid.video_frames, dtype=np.int64),
+            "start_s": grid.start_s.astype(np.float64),
+            "end_s": grid.end_s.astype(np.float64),
+            "true_prob": probabilities[:, label_index].astype(np.float64),
+            "top1": top1.astype(np.int64),
+            "correct": top1 == label_index,
+            "logits": list(logits),
+        }
+    )
+
+
+def _identity(classifier, classifier_source: str, frames_per_clip: int) -> str:
+    """A key that changes when the classifier or clip geometry changes (stale parts are never reused)."""
+    text = json.dumps([classifier_source, _file_stamp(classifier_source), classifier.name, frames_per_clip, classifier.classes])
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()[:12]
+
+
+def _file_stamp(source: str) -> list:
+    try:
+        stat = os.stat(source)
+        return [stat.st_size, stat.st_mtime_ns]
+    except OSError:
+        return []
+
+
+def _write_parquet_atomically(table: pa.Table, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(handle)
+    try:
+        pq.write_table(table, temporary)
+        os.chmod(temporary, 0o644)  # mkstemp creates 0600; the targets are a shared dataset file
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def _with_metadata(table: pa.Table, metadata: dict) -> pa.Table:
+    existing = dict(table.schema.metadata or {})
+    existing[_META_KEY] = json.dumps(metadata).encode("utf-8")
+    return table.replace_schema_metadata(existing)
+
+
+def compute_targets(
+    manifest,
+    *,
+    classifier,
+    output: str | os.PathLike,
+    classifier_source: str = "",
+    batch_size: int = 8,
+    rank: int = 0,
+    world_size: int = 1,
+    barrier: Callable[[], None] | None = None,
+    progress: Callable[[Iterable, int], Iterable] | None = None,
+) -> LabelSummary:
+    """Label every clip of every video of ``manifest`` with ``classifier``; write ``output`` (Parquet).
+
+    Args:
+        manifest: a ``scsampler.data.manifest.Manifest`` (its classes must be the classifier's).
+        classifier: a ``scsampler.models.Classifier``.
+        output: the Parquet file to write (atomically).
+        classifier_source: the name or path the classifier came from (recorded; part of the
+            resume key, with the file's size and time, so parts of another classifier are not reused).
+        rank, world_size, barrier: sharding under torchrun; ``barrier()`` waits for every rank.
+        progress: wraps the iterable of this rank's videos (a progress bar), given its length.
+
+    Videos that cannot be decoded are reported in ``LabelSummary.errors`` and left out.
+    """
+    output = Path(output)
+    if list(manifest.classes) != list(classifier.classes):
+        if len(manifest.classes) != len(classifier.classes):
+            raise UsageError(
+                f"the manifest has {len(manifest.classes)} classes but the classifier has {len(classifier.classes)}; "
+                "label with a classifier trained on this manifest's classes."
+            )
+        warnings.warn(
+            "the classifier's class names differ from the manifest's; classes are matched by position.", stacklevel=2
+        )
+    key = _identity(classifier, classifier_source, classifier.frames_per_clip)
+    parts = output.parent / f".{output.name}.parts-{key}"
+    parts.mkdir(parents=True, exist_ok=True)
+    summary = LabelSummary(output=output, videos=len(manifest.entries))
+    mine = [(i, entry) for i, entry in enumerate(manifest.entries) if i % world_size == rank]
+    iterator = progress(mine, len(mine)) if progress else mine
+    for position, entry in iterator:
+        part = parts / f"{position:06d}.parquet"
+        failed = parts / f"{position:06d}.error"
+        if part.is_file():
+            summary.resumed += 1
+            continue
+        try:
+            frame = label_clips(entry.path, classifier=classifier, label_index=entry.label_index, batch_size=batch_size)
+        except ScsamplerError as error:
+            summary.errors.append((str(entry.path), str(error)))
+            failed.write_text(str(error), encoding="utf-8")
+            continue
+        frame.insert(0, "split", entry.split)
+        frame.insert(0, "label_index", np.int64(entry.label_index))
+        frame.insert(0, "label", entry.label)
+        frame.insert(0, "path", str(entry.path))
+        _write_parquet_atomically(pa.Table.from_pandas(frame[list(TARGET_COLUMNS)], preserve_index=False), part)
+        summary.labelled += 1
+    if barrier is not None:
+        barrier()
+    if rank != 0:
+        return summary
+    tables, done = [], 0
+    for position, entry in enumerate(manifest.entries):
+        part = parts / f"{position:06d}.parquet"
+        if part.is_file():
+            tables.append(pq.read_table(part))
+            done += 1
+        elif (parts / f"{position:06d}.error").is_file() and not any(p == str(entry.path) for p, _ in summary.errors):
+            summary.errors.append((str(entry.path), (parts / f"{position:06d}.error").read_text(encoding="utf-8")))
+    if not tables:
+        raise ScsamplerError(f"{output}: no video could be labelled; see the errors above.")
+    table = pa.concat_tables(tables)
+    metadata = {
+        "classes": list(manifest.classes),
+        "classifier": classifier.name,
+        "classifier_source": classifier_source,
+        "frames_per_clip": int(classifier.frames_per_clip),
+    }
+    _write_parquet_atomically(_with_metadata(table, metadata), output)
+    summary.clips = table.num_rows
+    if done == len(manifest.entries):  # everything is in the final file: the parts are no longer needed
+        shutil.rmtree(parts, ignore_errors=True)
+    return summary
+
+
+def write_targets(rows: pd.DataFrame, output: str | os.PathLike, *, classes: list[str], frames_per_clip: int, classifier: str = "") -> Path:
+    """Write target rows (the :data:`TARGET_COLUMNS`) atomically, with the metadata :func:`read_targets` needs.
+
+    For targets made another way than :func:`compute_targets` (for example from known segments).
+    """
+    missing = [c for c in TARGET_COLUMNS if c not in rows.columns]
+    if missing:
+        raise UsageError(f"target rows lack the columns {', '.join(missing)}.")
+    table = pa.Table.from_pandas(rows[list(TARGET_COLUMNS)], preserve_index=False)
+    metadata = {"classes": list(classes), "classifier": classifier, "classifier_source": classifier, "frames_per_clip": int(frames_per_clip)}
+    output = Path(output)
+    _write_parquet_atomically(_with_metadata(table, metadata), output)
+    return output
+
+
+def read_targets(path: str | os.PathLike) -> tuple[pd.DataFrame, dict]:
+    """``(rows, metadata)`` of a targets file written by :func:`compute_targets`."""
+    path = Path(path)
+    if not path.is_file():
+        raise UsageError(f"{path}: no such targets file; make one with `scsampler label MANIFEST -o {path.name}`.")
+    try:
+        table = pq.read_table(path)
+    except (pa.ArrowInvalid, OSError) as error:
+        raise ScsamplerError(f"{path}: not a readable Parquet file ({error}).") from None
+    missing = [c for c in TARGET_COLUMNS if c not in table.column_names]
+    raw = (table.schema.metadata or {}).get(_META_KEY)
+    if missing or raw is None:
+        raise ScsamplerError(
+            f"{path}: not a saliency targets file (missing {', '.join(missing) or 'its metadata'}); "
+            "make one with `scsampler label`."
+        )
+    return table.to_pandas(), json.loads(raw.decode("utf-8"))
+
+
+def targets_metadata(path: str | os.PathLike) -> dict:
+    """The metadata (classes, classifier, frames_per_clip) of a targets file."""
+    return read_targets(path)[1]
+
+
+def grid_from_targets(rows: pd.DataFrame, *, frames_per_clip: int) -> ClipGrid:
+    """The clip grid of one video's target rows (sorted by clip index)."""
+    rows = rows.sort_values("clip_index")
+    return ClipGrid(
+        frames_per_clip=int(frames_per_clip),
+        stride_frames=int(frames_per_clip),
+        video_frames=int(rows["video_frames"].iloc[0]),
+        index=rows["clip_index"].to_numpy(),
+        start_frame=rows["start_frame"].to_numpy(),
+        end_frame=rows["end_frame"].to_numpy(),
+        start_s=rows["start_s"].to_numpy(),
+        end_s=rows["end_s"].to_numpy(),
+        padded=bool(((rows["end_frame"] - rows["start_frame"]) < frames_per_clip).any()),
+    )

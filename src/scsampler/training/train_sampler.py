@@ -1,0 +1,634 @@
+"""Train a sampler network (visual or audio) on saliency targets, with AC, SAL-CL or SAL-RANK.
+
+Reads top to bottom: recipes, data (signals extracted once per video and cached in the run
+folder), batches, validation quality, then :func:`train_sampler`, the loop.
+
+**Recipes** (SPEC "Training recipes", :func:`sampler_recipe`):
+
+- visual, every loss: lr 0.001, divided by 10 when the validation quality (precision of the
+  top-K against the oracle's) has not improved for ``patience`` epochs; ImageNet layers at a
+  100x smaller rate. 20 epochs (the paper gives no count).
+- audio SAL-RANK: lr 0.01 (``paper``, Sports1M) or 0.03 (``paper-kinetics``) for 5 epochs,
+  then /10 every 5 epochs, 15 epochs; AudioSet layers at 0.05x.
+- audio SAL-CL: lr 0.001 for 10 epochs, then /10 for 6 more (16 epochs).
+- audio AC: lr 0.001, /10 every 5 epochs (15 epochs).
+- SGD with momentum 0.9 for the paper's recipes; ``cpu``: Adam, lr 0.003, 8 epochs, /10 at
+  epoch 6, for tiny networks on small data.
+
+**Batches**: AC and SAL-CL draw clips at random over all training videos. SAL-RANK batches hold
+``clips_per_video`` clips of each of ``batch_size // clips_per_video`` videos, since its pairs
+only exist within a video.
+
+**Validation** (every epoch, on the ``val`` split of the targets, or on a seeded 20% of the
+training videos when there is none): per video, the precision of the sampler's top-K among the
+oracle's top-K (the K clips with the classifier's highest true-class probability), with
+``K = min(k, L)``; Random's expected precision ``K / L`` beside it; and the Spearman rank
+correlation between the saliency and the true-class probability. Means over videos.
+
+**Outputs** in RUN_DIR: ``metrics.jsonl`` (one line per epoch), ``last.pt`` (resumes),
+``sampler.pt`` (the best epoch by validation precision) and ``sampler/`` (a sampler bundle of
+it, for ``--sampler RUN_DIR/sampler``), ``signals/`` (the cached network inputs).
+Under torchrun the batches are shared over the ranks (DDP) and rank 0 writes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from scsampler.errors import ScsamplerError, UsageError
+from scsampler.evaluation.metrics import precision_at_k, spearman
+from scsampler.models.sampler_nets import (
+    AUDIO_LAYOUTS,
+    VISUAL_BACKBONES,
+    build_sampler_net,
+    canonical_backbone,
+    parameter_groups,
+)
+from scsampler.samplers.learned import forward_net, net_inputs_from_signals, signals_for_net
+from scsampler.training.losses import ac_loss, check_loss_name, output_size, sal_cl_loss, sal_rank_loss, saliency_from_output
+from scsampler.training.schedule import warmup_step_decay
+from scsampler.training.targets import grid_from_targets, read_targets
+
+__all__ = [
+    "SamplerRecipe",
+    "SAMPLER_PRESETS",
+    "sampler_recipe",
+    "SamplerTrainConfig",
+    "SamplerTrainResult",
+    "train_sampler",
+    "sampler_quality",
+    "epoch_batches",
+]
+
+SAMPLER_PRESETS = ("paper", "paper-kinetics", "cpu")
+
+
+# --------------------------------------------------------------------------- recipes
+
+
+@dataclass(frozen=True)
+class SamplerRecipe:
+    """Optimiser and schedule of a sampler run. ``schedule``: ``step`` or ``plateau``."""
+
+    name: str
+    epochs: int
+    lr: float
+    schedule: str
+    decay_every_epochs: float | None = None  # step: divide by 10 every this many epochs
+    patience: int = 2  # plateau: epochs without improvement before dividing by 10
+    pretrained_lr_scale: float = 1.0
+    optimizer: str = "sgd"
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    batch_size: int = 32
+    clips_per_video: int = 8  # SAL-RANK: clips of one video per batch
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def sampler_recipe(*, modality: str, loss: str, preset: str = "paper") -> SamplerRecipe:
+    """The default recipe for ``modality`` x ``loss`` (see the module docstring)."""
+    check_loss_name(loss)
+    if preset not in SAMPLER_PRESETS:
+        raise UsageError(f"unknown sampler recipe {preset!r}; choose one of {', '.join(SAMPLER_PRESETS)}.")
+    if modality not in ("visual", "audio"):
+        raise UsageError(f"modality must be 'visual' or 'audio', got {modality!r}.")
+    if preset == "cpu":
+        return SamplerRecipe(
+            name=f"cpu-{modality}-{loss}", epochs=8, lr=0.003, schedule="step", decay_every_epochs=6,
+            optimizer="adam", weight_decay=0.0, batch_size=32, clips_per_video=8,
+            pretrained_lr_scale=0.01 if modality == "visual" else 0.05,
+        )  # fmt: skip
+    if modality == "visual":
+        return SamplerRecipe(name=f"{preset}-visual-{loss}", epochs=20, lr=0.001, schedule="plateau", pretrained_lr_scale=0.01)
+    if loss == "sal-rank":
+        lr = 0.03 if preset == "paper-kinetics" else 0.01
+        return SamplerRecipe(
+            name=f"{preset}-audio-sal-rank", epochs=15, lr=lr, schedule="step", decay_every_epochs=5, pretrained_lr_scale=0.05
+        )
+    if loss == "sal-cl":
+        return SamplerRecipe(name=f"{preset}-audio-sal-cl", epochs=16, lr=0.001, schedule="step", decay_every_epochs=10)
+    return SamplerRecipe(name=f"{preset}-audio-ac", epochs=15, lr=0.001, schedule="step", decay_every_epochs=5)
+
+
+# --------------------------------------------------------------------------- data
+
+
+@dataclass
+class ClipTable:
+    """The network inputs and targets of every clip of a set of videos, concatenated."""
+
+    inputs: dict[str, torch.Tensor]
+    label: torch.Tensor  # video label index, per clip
+    correct: torch.Tensor  # bool: the classifier's top-1 is the label
+    true_prob: torch.Tensor  # the classifier's probability of the label
+    video: torch.Tensor  # video number, per clip
+    paths: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.label)
+
+    def video_positions(self) -> list[np.ndarray]:
+        """Clip positions of each video, in clip order."""
+        video = self.video.numpy()
+        return [np.flatnonzero(video == v) for v in range(len(self.paths))]
+
+
+def _cache_file(cache_dir: Path, path: str, net_config: dict, grid_key: str) -> Path:
+    key = {k: net_config[k] for k in ("modality", "inputs", "input_size") if k in net_config}
+    key["format"] = 1  # bump when net_inputs_from_signals changes
+    stat = os.stat(path)
+    text = json.dumps([os.path.abspath(path), stat.st_size, stat.st_mtime_ns, key, grid_key], sort_keys=True)
+    return cache_dir / f"{hashlib.sha1(text.encode()).hexdigest()[:16]}.pt"
+
+
+def load_video_inputs(path: str, rows: pd.DataFrame, *, net_config: dict, frames_per_clip: int, cache_dir: Path) -> dict | None:
+    """The network inputs of one video's clips (extracted once, then read from ``cache_dir``); None without audio."""
+    from scsampler.signals import extract_signals
+
+    grid = grid_from_targets(rows, frames_per_clip=frames_per_clip)
+    grid_key = hashlib.sha1(np.ascontiguousarray(grid.start_frame).tobytes() + np.ascontiguousarray(grid.end_frame).tobytes()).hexdigest()
+    file = _cache_file(cache_dir, path, net_config, grid_key)
+    if file.is_file():
+        stored = torch.load(file, map_location="cpu", weights_only=True)
+        return stored["inputs"] if stored["inputs"] else None
+    signals = extract_signals(path, grid, signals=signals_for_net(net_config))
+    inputs = net_inputs_from_signals(net_config, signals)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{file.name}.", suffix=".tmp", dir=cache_dir)
+    os.close(handle)
+    torch.save({"inputs": inputs or {}}, temporary)
+    os.replace(temporary, file)
+    return inputs
+
+
+def build_table(
+    targets: pd.DataFrame,
+    paths: list[str],
+    *,
+    net_config: dict,
+    frames_per_clip: int,
+    cache_dir: Path,
+    on_skip: Callable[[str, str], None] | None = None,
+) -> ClipTable:
+    """The :class:`ClipTable` of the videos ``paths`` (videos without usable audio are skipped for audio)."""
+    parts: dict[str, list[torch.Tensor]] = {}
+    labels, correct, true_prob, video, kept = [], [], [], [], []
+    for path in paths:
+        rows = targets[targets["path"] == path].sort_values("clip_index")
+        try:
+            inputs = load_video_inputs(path, rows, net_config=net_config, frames_per_clip=frames_per_clip, cache_dir=cache_dir)
+        except ScsamplerError as error:
+            if on_skip:
+                on_skip(path, str(error))
+            continue
+        if inputs is None:
+            if on_skip:
+                on_skip(path, "no audio")
+            continue
+        for name, tensor in inputs.items():
+            parts.setdefault(name, []).append(tensor)
+        count = len(rows)
+        labels.append(torch.as_tensor(rows["label_index"].to_numpy(copy=True), dtype=torch.long))
+        correct.append(torch.as_tensor(rows["correct"].to_numpy(copy=True), dtype=torch.bool))
+        true_prob.append(torch.as_tensor(rows["true_prob"].to_numpy(copy=True), dtype=torch.float32))
+        video.append(torch.full((count,), len(kept), dtype=torch.long))
+        kept.append(path)
+    if not kept:
+        return ClipTable({}, torch.zeros(0, dtype=torch.long), torch.zeros(0, dtype=torch.bool), torch.zeros(0), torch.zeros(0, dtype=torch.long), [])
+    return ClipTable(
+        inputs={name: torch.cat(tensors) for name, tensors in parts.items()},
+        label=torch.cat(labels),
+        correct=torch.cat(correct),
+        true_prob=torch.cat(true_prob),
+        video=torch.cat(video),
+        paths=kept,
+    )
+
+
+def split_videos(targets: pd.DataFrame, *, seed: int, val_fraction: float = 0.2) -> tuple[list[str], list[str]]:
+    """Training and validation videos: the ``train`` and ``val`` splits, else a seeded hold-out of train."""
+    by_split = targets.groupby("path", sort=False)["split"].first()
+    train = [p for p, s in by_split.items() if s == "train"]
+    val = [p for p, s in by_split.items() if s == "val"]
+    if not train:  # no split column values: every video is training material
+        train = [p for p, s in by_split.items() if s not in ("val", "test")]
+    if not val:
+        rng = np.random.default_rng(seed)
+        order = list(rng.permutation(len(train)))
+        count = max(1, int(round(val_fraction * len(train)))) if len(train) > 1 else 0
+        val = [train[i] for i in sorted(order[:count])]
+        train = [train[i] for i in sorted(order[count:])]
+    if not train:
+        raise UsageError("the targets hold no training video (split 'train'); label a manifest with a train split.")
+    return train, val
+
+
+def input_statistics(table: ClipTable) -> dict[str, tuple[list[float], list[float]]]:
+    """Per-channel mean and std of each input over the training clips (one scalar for audio)."""
+    stats = {}
+    for name, tensor in table.inputs.items():
+        x = tensor.float()
+        if name == "audio":
+            stats[name] = ([float(x.mean())], [float(x.std())])
+        else:
+            dims = [0, 2, 3]
+            stats[name] = (x.mean(dim=dims).tolist(), x.std(dim=dims).tolist())
+    return stats
+
+
+def _apply_statistics(net: nn.Module, stats: dict) -> None:
+    for name, (mean, std) in stats.items():
+        if name == "audio":
+            net.set_input_stats(mean=mean[0], std=std[0])
+        else:
+            net.set_input_stats(name, mean=mean, std=std)
+
+
+# --------------------------------------------------------------------------- batches
+
+
+def epoch_batches(
+    table: ClipTable, *, loss: str, batch_size: int, clips_per_video: int, rng: np.random.Generator
+) -> list[np.ndarray]:
+    """The clip positions of each batch of one epoch (every clip once; batches of fewer than 2 dropped).
+
+    SAL-RANK: groups of ``clips_per_video`` clips of one video, ``batch_size // clips_per_video``
+    groups per batch; the others: a random permutation of all clips.
+    """
+    if loss != "sal-rank":
+        order = rng.permutation(len(table))
+        batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+        return [b for b in batches if len(b) >= 2]
+    groups = []
+    for positions in table.video_positions():
+        shuffled = rng.permutation(positions)
+        groups += [shuffled[i : i + clips_per_video] for i in range(0, len(shuffled), clips_per_video)]
+    groups = [g for g in groups if len(g) >= 2]
+    order = rng.permutation(len(groups))
+    per_batch = max(1, batch_size // clips_per_video)
+    return [np.concatenate([groups[j] for j in order[i : i + per_batch]]) for i in range(0, len(order), per_batch)]
+
+
+def batch_loss(net: nn.Module, table: ClipTable, positions: np.ndarray, *, loss: str) -> torch.Tensor:
+    """The loss of one batch of clip positions."""
+    index = torch.as_tensor(positions, dtype=torch.long)
+    output = forward_net(net, table.inputs, index)
+    if loss == "ac":
+        return ac_loss(output, table.label[index])
+    if loss == "sal-cl":
+        return sal_cl_loss(output, table.correct[index])
+    return sal_rank_loss(output, table.true_prob[index], table.video[index])
+
+
+# --------------------------------------------------------------------------- quality
+
+
+@torch.no_grad()
+def table_saliency(net: nn.Module, table: ClipTable, *, loss: str, batch_size: int = 128) -> np.ndarray:
+    """Saliency of every clip of ``table`` (float64), the network in eval mode."""
+    was_training = net.training
+    net.eval()
+    scores = []
+    for start in range(0, len(table), batch_size):
+        positions = torch.arange(start, min(start + batch_size, len(table)))
+        scores.append(saliency_from_output(loss, forward_net(net, table.inputs, positions)).double())
+    net.train(was_training)
+    return torch.cat(scores).cpu().numpy() if scores else np.zeros(0)
+
+
+def _best_first(values: np.ndarray) -> np.ndarray:
+    return np.lexsort((np.arange(len(values)), -values))
+
+
+def sampler_quality(saliency: np.ndarray, table: ClipTable, *, k: int) -> dict[str, float]:
+    """Mean over videos of the precision of the top-K against the oracle's top-K, Random's, and Spearman."""
+    precisions, randoms, correlations = [], [], []
+    true_prob = table.true_prob.double().cpu().numpy()
+    for positions in table.video_positions():
+        if len(positions) == 0:
+            continue
+        top = min(k, len(positions))
+        oracle = _best_first(true_prob[positions])[:top]
+        chosen = _best_first(saliency[positions])[:top]
+        precisions.append(precision_at_k(chosen.tolist(), oracle.tolist()))
+        randoms.append(top / len(positions))
+        rho = spearman(saliency[positions], true_prob[positions])
+        if not math.isnan(rho):
+            correlations.append(rho)
+    return {
+        "precision_at_k": float(np.mean(precisions)) if precisions else float("nan"),
+        "random_precision_at_k": float(np.mean(randoms)) if randoms else float("nan"),
+        "spearman": float(np.mean(correlations)) if correlations else float("nan"),
+        "videos": len(precisions),
+    }
+
+
+# --------------------------------------------------------------------------- the loop
+
+
+@dataclass
+class SamplerTrainConfig:
+    """Options of :func:`train_sampler` (None takes the recipe's value)."""
+
+    targets: Path
+    run_dir: Path
+    modality: str = "visual"
+    loss: str = "sal-rank"
+    backbone: str = "tiny"
+    inputs: tuple[str, ...] = ("iframe", "motion")
+    fusion: str = "mean"
+    frozen_at: str | None = None
+    pretrained: str | None = None
+    input_size: int | None = None  # visual: backbone input size (None: 112, or 64 for tiny)
+    width: int = 16  # visual tiny backbone: channels of its first layer
+    signals_cache: Path | None = None  # cached network inputs (None: RUN_DIR/signals)
+    preset: str = "cpu"
+    epochs: int | None = None
+    lr: float | None = None
+    batch_size: int | None = None
+    clips_per_video: int | None = None
+    decay_every_epochs: float | None = None
+    k: int = 10
+    seed: int = 0
+    resume: bool = True
+    device: str | None = None
+
+
+@dataclass
+class SamplerTrainResult:
+    run_dir: Path
+    start_epoch: int
+    epochs: int
+    history: list[dict]
+    best: dict | None
+    checkpoint: Path | None
+    bundle: Path | None
+    seconds: float
+
+
+def _net_options(config: SamplerTrainConfig, *, num_classes: int) -> dict:
+    out = output_size(config.loss, num_classes=num_classes)
+    if config.modality == "visual":
+        backbone = canonical_backbone(config.backbone)
+        if backbone not in VISUAL_BACKBONES:
+            raise UsageError(
+                f"--backbone {config.backbone!r} is not a visual backbone; choose one of {', '.join(VISUAL_BACKBONES)} (or shufflenet)."
+            )
+        if config.frozen_at is not None:
+            raise UsageError("--frozen-at applies to the audio sampler only.")
+        return dict(
+            modality="visual", inputs=tuple(config.inputs), backbone=backbone, out_features=out, fusion=config.fusion,
+            input_size=config.input_size, width=config.width,
+        )  # fmt: skip
+    if config.modality == "audio":
+        if config.backbone not in AUDIO_LAYOUTS:
+            raise UsageError(f"--backbone {config.backbone!r} is not an audio backbone; choose one of {', '.join(AUDIO_LAYOUTS)}.")
+        return dict(modality="audio", layout=config.backbone, out_features=out, frozen_at=config.frozen_at)
+    raise UsageError(f"--modality must be visual or audio, got {config.modality!r}.")
+
+
+def _save_atomically(obj: Any, path: Path) -> None:
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(handle)
+    try:
+        torch.save(obj, temporary)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def _checkpoint(net: nn.Module, *, classes: list[str], sampler: dict, **extra: Any) -> dict:
+    module = getattr(net, "module", net)
+    config = dict(module.config)
+    if "inputs" in config:
+        config["inputs"] = list(config["inputs"])
+    return {
+        "model_name": f"sampler-{config['modality']}",
+        "model_args": config,
+        "classes": list(classes),
+        "state_dict": module.state_dict(),
+        "sampler": sampler,
+        **extra,
+    }
+
+
+def train_sampler(
+    config: SamplerTrainConfig, *, on_epoch: Callable[[dict], None] | None = None, on_skip: Callable[[str, str], None] | None = None
+) -> SamplerTrainResult:
+    """Train a sampler network on a targets file (see the module docstring); resumes from ``last.pt``."""
+    from scsampler.training.distributed import all_reduce_sum, barrier, init_distributed, shutdown_distributed
+
+    started = time.perf_counter()
+    check_loss_name(config.loss)
+    if config.k < 1:
+        raise UsageError(f"--k must be a positive integer, got {config.k}.")
+    targets, meta = read_targets(config.targets)
+    classes = list(meta["classes"])
+    frames_per_clip = int(meta["frames_per_clip"])
+    recipe = sampler_recipe(modality=config.modality, loss=config.loss, preset=config.preset)
+    recipe = replace(
+        recipe,
+        **{
+            key: value
+            for key, value in dict(
+                epochs=config.epochs, lr=config.lr, batch_size=config.batch_size, clips_per_video=config.clips_per_video,
+                decay_every_epochs=config.decay_every_epochs,
+            ).items()
+            if value is not None
+        },
+    )
+    if recipe.epochs < 1 or recipe.lr <= 0 or recipe.batch_size < 2 or recipe.clips_per_video < 2:
+        raise UsageError(
+            f"need epochs >= 1, lr > 0, batch size >= 2 and clips per video >= 2; got {recipe.epochs}, {recipe.lr}, "
+            f"{recipe.batch_size}, {recipe.clips_per_video}."
+        )
+    options = _net_options(config, num_classes=len(classes))
+    run_dir = Path(config.run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    context = init_distributed(device=config.device)
+    # Tiny activations of small nets turn into denormal floats, which slow CPU kernels tenfold.
+    flush_denormal = torch.set_flush_denormal(True) if context.device.type == "cpu" else False
+    try:
+        torch.manual_seed(config.seed)
+        net = build_sampler_net(**options, pretrained=config.pretrained)
+        pretrained_loaded = bool(net.pretrained_loaded)
+        net_config = dict(net.config)
+
+        # Data: every rank reads its share of videos first (filling the cache), then all of them.
+        train_paths, val_paths = split_videos(targets, seed=config.seed)
+        cache_dir = Path(config.signals_cache) if config.signals_cache else run_dir / "signals"
+        everything = train_paths + val_paths
+        build_table(
+            targets, everything[context.rank :: context.world_size], net_config=net_config,
+            frames_per_clip=frames_per_clip, cache_dir=cache_dir,
+        )  # fmt: skip
+        barrier(context)
+        train = build_table(targets, train_paths, net_config=net_config, frames_per_clip=frames_per_clip, cache_dir=cache_dir, on_skip=on_skip)
+        val = build_table(targets, val_paths, net_config=net_config, frames_per_clip=frames_per_clip, cache_dir=cache_dir, on_skip=on_skip)
+        if len(train) < 2:
+            raise UsageError(f"{config.targets}: fewer than 2 usable training clips for the {config.modality} sampler.")
+        stats = input_statistics(train)
+
+        sampler_info = {
+            "loss": config.loss,
+            "signals": list(signals_for_net(net_config)),
+            "targets": str(config.targets),
+            "classifier": meta.get("classifier"),
+            "frames_per_clip": frames_per_clip,
+            "recipe": recipe.to_dict(),
+        }
+        last_path, best_path = run_dir / "last.pt", run_dir / "sampler.pt"
+        state = {"epoch": 0, "plateau_scale": 1.0, "best": None, "bad_epochs": 0, "history": []}
+        optimizer_state = None
+        if config.resume and last_path.is_file():
+            from scsampler.models.checkpoint import load_checkpoint
+
+            saved = load_checkpoint(last_path)
+            if saved["model_args"].get("modality") != net_config["modality"] or saved["sampler"]["loss"] != config.loss or any(
+                saved["model_args"].get(key) != (list(value) if isinstance(value, tuple) else value)
+                for key, value in net_config.items()
+            ):
+                raise UsageError(
+                    f"{last_path}: belongs to another sampler ({saved['model_name']}, loss {saved['sampler']['loss']}, "
+                    f"{saved['model_args']}); use another RUN_DIR or --no-resume to start over."
+                )
+            net.load_state_dict(saved["state_dict"])
+            pretrained_loaded = bool(saved["train_state"].get("pretrained_loaded", False))
+            state = dict(saved["train_state"])
+            optimizer_state = saved["optimizer"]
+        else:
+            _apply_statistics(net, stats)
+        net.pretrained_loaded = pretrained_loaded
+        net.to(context.device)
+        groups = parameter_groups(net, lr=recipe.lr, pretrained_lr_scale=recipe.pretrained_lr_scale)
+        if recipe.optimizer == "adam":
+            optimizer = torch.optim.Adam(groups, lr=recipe.lr, weight_decay=recipe.weight_decay)
+        else:
+            optimizer = torch.optim.SGD(groups, lr=recipe.lr, momentum=recipe.momentum, weight_decay=recipe.weight_decay)
+        if optimizer_state is not None:
+            optimizer.load_state_dict(optimizer_state)
+        model: nn.Module = net
+        if context.is_distributed:
+            model = nn.parallel.DistributedDataParallel(net, device_ids=None if context.device.type == "cpu" else [context.device])
+        train_table = _to_device(train, context.device)
+        val_table = _to_device(val, context.device) if len(val) else None
+
+        start_epoch = int(state["epoch"])
+        for epoch in range(start_epoch, recipe.epochs):
+            epoch_started = time.perf_counter()
+            if recipe.schedule == "step":
+                lr = warmup_step_decay(epoch, base_lr=recipe.lr, warmup_epochs=0, decay_every_epochs=recipe.decay_every_epochs)
+            else:
+                lr = recipe.lr * state["plateau_scale"]
+            for group in optimizer.param_groups:
+                group["lr"] = lr * group.get("lr_scale", 1.0)
+            rng = np.random.default_rng([config.seed, epoch])
+            batches = epoch_batches(
+                train_table, loss=config.loss, batch_size=recipe.batch_size, clips_per_video=recipe.clips_per_video, rng=rng
+            )
+            batches = batches[: len(batches) - len(batches) % context.world_size] if context.is_distributed else batches
+            model.train()
+            total, count = 0.0, 0
+            for positions in batches[context.rank :: context.world_size]:
+                loss = batch_loss(model, train_table, positions, loss=config.loss)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                total += float(loss.detach()) * len(positions)
+                count += len(positions)
+            total, count = all_reduce_sum([total, float(count)], context)
+            metrics: dict[str, Any] = {"epoch": epoch + 1, "train_loss": total / max(count, 1), "lr": lr}
+            if val_table is not None:
+                quality = sampler_quality(table_saliency(net, val_table, loss=config.loss), val_table, k=config.k)
+            else:
+                quality = {"precision_at_k": float("nan"), "random_precision_at_k": float("nan"), "spearman": float("nan"), "videos": 0}
+            metrics.update({f"val_{key}": value for key, value in quality.items()})
+            metrics["seconds"] = time.perf_counter() - epoch_started
+            score = quality["precision_at_k"] if not math.isnan(quality["precision_at_k"]) else -metrics["train_loss"]
+            improved = state["best"] is None or score > state["best"]["score"]
+            if improved:
+                state["best"] = {"score": score, "epoch": epoch + 1, "metrics": _json_ready(metrics)}
+                state["bad_epochs"] = 0
+            else:
+                state["bad_epochs"] += 1
+                if recipe.schedule == "plateau" and state["bad_epochs"] > recipe.patience:
+                    state["plateau_scale"] *= 0.1
+                    state["bad_epochs"] = 0
+            state["epoch"] = epoch + 1
+            state["history"].append(_json_ready(metrics))
+            state["pretrained_loaded"] = pretrained_loaded
+            if context.is_main:
+                with open(run_dir / "metrics.jsonl", "a", encoding="utf-8") as log:
+                    log.write(json.dumps(_json_ready(metrics)) + "\n")
+                if improved:
+                    _save_atomically(_checkpoint(net, classes=classes, sampler=sampler_info, epoch=epoch + 1, metrics=_json_ready(metrics)), best_path)
+                    _write_bundle(best_path, run_dir / "sampler")
+                _save_atomically(
+                    _checkpoint(net, classes=classes, sampler=sampler_info, optimizer=optimizer.state_dict(), train_state=state),
+                    last_path,
+                )
+            if on_epoch is not None and context.is_main:
+                on_epoch(metrics)
+        barrier(context)
+    finally:
+        if flush_denormal:
+            torch.set_flush_denormal(False)
+        shutdown_distributed(context)
+    return SamplerTrainResult(
+        run_dir=run_dir,
+        start_epoch=start_epoch + 1,
+        epochs=recipe.epochs,
+        history=list(state["history"]),
+        best=state["best"],
+        checkpoint=best_path if best_path.is_file() else None,
+        bundle=run_dir / "sampler" if (run_dir / "sampler").is_dir() else None,
+        seconds=time.perf_counter() - started,
+    )
+
+
+def _to_device(table: ClipTable, device: torch.device) -> ClipTable:
+    if device.type == "cpu":
+        return table
+    return ClipTable(
+        inputs={name: tensor.to(device) for name, tensor in table.inputs.items()},
+        label=table.label.to(device),
+        correct=table.correct.to(device),
+        true_prob=table.true_prob.to(device),
+        video=table.video.to(device),
+        paths=table.paths,
+    )
+
+
+def _write_bundle(checkpoint: Path, folder: Path) -> None:
+    from scsampler.samplers.bundle import save_sampler
+    from scsampler.samplers.learned import LearnedSampler
+
+    save_sampler(LearnedSampler.from_checkpoint(checkpoint), folder, overwrite=True)
+
+
+def _json_ready(metrics: dict) -> dict:
+    out = {}
+    for key, value in metrics.items():
+        if isinstance(value, float) and math.isnan(value):
+            out[key] = None
+        elif isinstance(value, (np.floating, np.integer)):
+            out[key] = value.item()
+        else:
+            out[key] = value
+    return out

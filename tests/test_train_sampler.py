@@ -1,0 +1,244 @@
+"""Saliency targets, sampler training and the learned sampler, end to end on a small synthetic set.
+
+The training tests use targets made from the synthetic benchmark's known action segments (a
+clip's "true-class probability" grows with its overlap with an action), so that the oracle is
+meaningful without training a 3D CNN first; ``scsampler label`` itself is tested separately
+with a tiny classifier.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from scsampler.cli import main
+from scsampler.data.manifest import ACTION_KINDS, read_manifest, read_segments
+from scsampler.models import get_model, save_checkpoint
+from scsampler.samplers import get_sampler
+from scsampler.samplers.learned import LearnedSampler
+from scsampler.training.targets import TARGET_COLUMNS, read_targets, write_targets
+from scsampler.training.train_sampler import SamplerTrainConfig, epoch_batches, sampler_recipe, train_sampler
+from scsampler.video import clip_grid, probe
+
+K = 2
+
+
+def _synth(out: Path, *, videos: int, seconds: int, seed: int, classes: int = 2) -> Path:
+    argv = ["synth", str(out), "--videos", str(videos), "--classes", str(classes), "--seed", str(seed),
+            "--min-seconds", str(seconds), "--max-seconds", str(seconds), "--size", "96x64", "--gop", "16", "--quiet"]  # fmt: skip
+    assert main(argv) == 0
+    return out
+
+
+def _segment_targets(synth_dir: Path, output: Path, *, seed: int = 0) -> Path:
+    """Targets whose true-class probability is 0.1 + 0.8 x (the clip's overlap with an action), plus noise."""
+    manifest = read_manifest(synth_dir / "manifest.csv")
+    segments = read_segments(synth_dir / "segments.csv")
+    rng = np.random.default_rng(seed)
+    frames = []
+    for entry in manifest:
+        grid = clip_grid(probe(entry.path), frames_per_clip=16)
+        actions = [s for s in segments.get(entry.path, []) if s.kind in ACTION_KINDS]
+        overlap = np.array(
+            [sum(max(0.0, min(end, s.end_s) - max(start, s.start_s)) for s in actions) / (end - start)
+             for start, end in zip(grid.start_s, grid.end_s)]
+        )  # fmt: skip
+        true_prob = np.clip(0.1 + 0.8 * overlap + rng.normal(0, 0.02, len(grid)), 0.01, 0.99)
+        classes = manifest.num_classes
+        logits = np.zeros((len(grid), classes), np.float32)
+        logits[:, entry.label_index] = np.log(true_prob / (1 - true_prob) * (classes - 1))
+        correct = overlap > 0.5
+        frames.append(
+            pd.DataFrame(
+                {
+                    "path": str(entry.path), "label": entry.label, "label_index": entry.label_index, "split": entry.split,
+                    "clip_index": grid.index, "start_frame": grid.start_frame, "end_frame": grid.end_frame,
+                    "video_frames": grid.video_frames, "start_s": grid.start_s, "end_s": grid.end_s,
+                    "true_prob": true_prob, "top1": np.where(correct, entry.label_index, (entry.label_index + 1) % classes),
+                    "correct": correct, "logits": list(logits),
+                }
+            )  # fmt: skip
+        )
+    return write_targets(pd.concat(frames, ignore_index=True), output, classes=manifest.classes, frames_per_clip=16)
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    root = tmp_path_factory.mktemp("sampler_data")
+    # Many short videos of 4 classes: AC needs several classes (with two, the background becomes a class).
+    synth = _synth(root / "synth", videos=48, seconds=10, seed=4, classes=4)
+    targets = _segment_targets(synth, root / "targets.parquet")
+    return {"root": root, "synth": synth, "targets": targets, "cache": root / "signals"}
+
+
+def _config(dataset, run_dir: Path, **overrides) -> SamplerTrainConfig:
+    options = dict(
+        targets=dataset["targets"], run_dir=run_dir, modality="visual", loss="sal-rank", backbone="tiny",
+        inputs=("iframe", "motion"), input_size=32, width=8, preset="cpu", epochs=8, k=K, seed=1,
+        signals_cache=dataset["cache"],
+    )  # fmt: skip
+    options.update(overrides)
+    return SamplerTrainConfig(**options)
+
+
+def _test_split_precision(sampler, targets: Path) -> tuple[float, float]:
+    """Mean precision of the sampler's top-K against the oracle's on the test videos, and Random's (K / L)."""
+    rows, _ = read_targets(targets)
+    precisions, randoms = [], []
+    for path, video_rows in rows[rows["split"] == "test"].groupby("path"):
+        info = probe(path)
+        if sampler.modality == "audio" and info.audio is None:
+            continue
+        grid = clip_grid(info, frames_per_clip=16)
+        chosen = sampler.select(info, grid, k=K).index
+        truth = video_rows.sort_values("clip_index")["true_prob"].to_numpy()
+        oracle = np.lexsort((np.arange(len(truth)), -truth))[:K]
+        precisions.append(len(set(chosen.tolist()) & set(oracle.tolist())) / K)
+        randoms.append(K / len(grid))
+    return float(np.mean(precisions)), float(np.mean(randoms))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("loss", ["sal-rank", "sal-cl"])
+def test_saliency_losses_train_a_visual_sampler_far_better_than_random(dataset, loss, tmp_path):
+    result = train_sampler(_config(dataset, tmp_path / loss, loss=loss))
+    assert len(result.history) == 8
+    assert all(np.isfinite(epoch["train_loss"]) for epoch in result.history)
+    # The saved sampler loads through the registry, by its bundle's path, and scores unseen videos.
+    sampler = get_sampler(str(result.bundle))
+    assert isinstance(sampler, LearnedSampler) and sampler.loss == loss
+    precision, random = _test_split_precision(sampler, dataset["targets"])
+    assert random <= 0.25
+    assert precision >= max(0.45, 2 * random), (precision, random)
+
+
+@pytest.mark.slow
+def test_ac_trains_a_clip_classifier_of_the_actions(dataset, tmp_path):
+    """AC learns the action classes on unseen videos (its top-K precision on this small set is near Random's)."""
+    from scsampler.samplers.learned import forward_net
+    from scsampler.training.train_sampler import build_table
+
+    result = train_sampler(_config(dataset, tmp_path / "ac", loss="ac"))
+    sampler = get_sampler(str(result.bundle))
+    rows, _ = read_targets(dataset["targets"])
+    test_paths = list(rows[rows["split"] == "test"]["path"].unique())
+    table = build_table(rows, test_paths, net_config=sampler.net.config, frames_per_clip=16, cache_dir=dataset["cache"])
+    action = table.true_prob > 0.5
+    with torch.no_grad():
+        predicted = forward_net(sampler.net, table.inputs, torch.arange(len(table))).argmax(1)
+    accuracy = float((predicted[action] == table.label[action]).float().mean())
+    assert accuracy >= 0.45, accuracy  # chance is 1/4
+
+
+@pytest.mark.slow
+def test_audio_sampler_trains_far_better_than_random(dataset, tmp_path):
+    result = train_sampler(_config(dataset, tmp_path / "audio", modality="audio", inputs=(), input_size=None))
+    sampler = get_sampler("learned", checkpoint=str(result.checkpoint))
+    assert sampler.modality == "audio" and sampler.signals == ("audio",)
+    precision, random = _test_split_precision(sampler, dataset["targets"])  # videos with sound only
+    assert precision >= max(0.45, 2 * random), (precision, random)
+
+
+def test_training_resumes_and_writes_metrics(dataset, tmp_path):
+    run_dir = tmp_path / "resume"
+    first = train_sampler(_config(dataset, run_dir, epochs=1))
+    assert first.start_epoch == 1 and len(first.history) == 1
+    second = train_sampler(_config(dataset, run_dir, epochs=2))
+    assert second.start_epoch == 2 and [e["epoch"] for e in second.history] == [1, 2]
+    lines = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert [line["epoch"] for line in lines] == [1, 2]
+    for key in ("train_loss", "val_precision_at_k", "val_random_precision_at_k", "val_spearman", "lr"):
+        assert key in lines[-1]
+    with pytest.raises(Exception, match="belongs to another sampler"):
+        train_sampler(_config(dataset, run_dir, epochs=3, loss="ac"))
+
+
+def test_sal_rank_batches_hold_several_clips_of_one_video(dataset, tmp_path):
+    from scsampler.training.train_sampler import build_table, split_videos
+
+    rows, meta = read_targets(dataset["targets"])
+    train_paths, _ = split_videos(rows, seed=0)
+    config = {"modality": "visual", "inputs": ["motion"], "input_size": 32}
+    table = build_table(rows, train_paths[:3], net_config=config, frames_per_clip=16, cache_dir=tmp_path)
+    batches = epoch_batches(table, loss="sal-rank", batch_size=8, clips_per_video=4, rng=np.random.default_rng(0))
+    assert sorted(np.concatenate(batches).tolist()) == list(range(len(table)))  # every clip once
+    for batch in batches:
+        videos, counts = np.unique(table.video[batch].numpy(), return_counts=True)
+        assert len(videos) <= 2 and counts.min() >= 2
+
+
+def test_recipes_follow_the_paper():
+    assert sampler_recipe(modality="visual", loss="ac").lr == 0.001
+    assert sampler_recipe(modality="visual", loss="sal-rank").pretrained_lr_scale == 0.01
+    rank = sampler_recipe(modality="audio", loss="sal-rank")
+    assert (rank.lr, rank.decay_every_epochs, rank.pretrained_lr_scale) == (0.01, 5, 0.05)
+    assert sampler_recipe(modality="audio", loss="sal-rank", preset="paper-kinetics").lr == 0.03
+    cl = sampler_recipe(modality="audio", loss="sal-cl")
+    assert (cl.lr, cl.decay_every_epochs, cl.epochs) == (0.001, 10, 16)
+
+
+@pytest.fixture(scope="module")
+def small_synth(tmp_path_factory):
+    return _synth(tmp_path_factory.mktemp("small") / "synth", videos=2, seconds=10, seed=5)
+
+
+@pytest.fixture(scope="module")
+def tiny_classifier(tmp_path_factory):
+    torch.manual_seed(0)
+    model = get_model("r3d_tiny", num_classes=2)
+    with torch.no_grad():
+        model.fc.weight.normal_(0, 1.0)
+    path = tmp_path_factory.mktemp("clf") / "r3d_tiny.pt"
+    return save_checkpoint(path, model_name="r3d_tiny", model=model, classes=["class00", "class01"])
+
+
+def test_label_cli_stores_every_clip(tmp_path, small_synth, tiny_classifier, capsys):
+    synth = small_synth
+    output = tmp_path / "targets.parquet"
+    argv = ["label", str(synth / "manifest.csv"), "--classifier", str(tiny_classifier), "-o", str(output), "--json"]
+    assert main(argv) == 0
+    first = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert (first["labelled"], first["resumed"]) == (2, 0)
+    rows, meta = read_targets(output)
+    assert list(rows.columns) == list(TARGET_COLUMNS)
+    assert meta["classes"] == ["class00", "class01"] and meta["frames_per_clip"] == 16
+    expected = sum(len(clip_grid(probe(e.path), frames_per_clip=16)) for e in read_manifest(synth / "manifest.csv"))
+    assert len(rows) == first["clips"] == expected
+    logits = np.stack(rows["logits"].to_numpy())
+    softmax = np.exp(logits - logits.max(1, keepdims=True))
+    softmax /= softmax.sum(1, keepdims=True)
+    assert np.allclose(rows["true_prob"], softmax[np.arange(len(rows)), rows["label_index"]], atol=1e-5)
+    assert (rows["correct"] == (rows["top1"] == rows["label_index"])).all()
+    assert (rows["top1"] == logits.argmax(1)).all()
+    # Once everything is in the final file, the per-video parts are gone.
+    assert not list(tmp_path.glob(f".{output.name}.parts-*"))
+
+
+def test_label_resume_skips_finished_videos(tmp_path, small_synth, tiny_classifier):
+    from scsampler.models import Classifier
+    from scsampler.training.targets import compute_targets
+
+    synth = small_synth
+    manifest = read_manifest(synth / "manifest.csv")
+    classifier = Classifier.from_checkpoint(tiny_classifier)
+    output = tmp_path / "t.parquet"
+    # Simulate a run killed after the first video: only rank 0 of 2 labels (video 0), no barrier.
+    partial = compute_targets(manifest, classifier=classifier, output=output, classifier_source=str(tiny_classifier), rank=0, world_size=2)
+    assert partial.labelled == 1
+    done = compute_targets(manifest, classifier=classifier, output=output, classifier_source=str(tiny_classifier))
+    assert (done.labelled, done.resumed) == (1, 1)
+    assert sorted(read_targets(output)[0]["path"].unique()) == sorted(str(e.path) for e in manifest)
+
+
+def test_learned_sampler_plugs_into_classify(dataset, tmp_path, tiny_classifier, capsys):
+    result = train_sampler(_config(dataset, tmp_path / "plug", epochs=1))
+    video = sorted((dataset["synth"] / "videos").glob("*.mp4"))[0]
+    argv = ["classify", str(video), "--weights", str(tiny_classifier), "--sampler", str(result.bundle), "--k", "2", "--json"]
+    assert main(argv) == 0
+    line = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert line["error"] is None and len(line["clips"]) == 2
