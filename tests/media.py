@@ -39,8 +39,12 @@ def read_frame_number(image: np.ndarray) -> int:
     return number
 
 
-def write_numbered_video(path: Path, *, frames: int, fps: int = 25, gop: int = 12, codec: str = "libx264") -> Path:
-    with av.open(str(path), mode="w") as container:
+def write_numbered_video(
+    path: Path, *, frames: int, fps: int = 25, gop: int = 12, codec: str = "libx264", faststart: bool = False
+) -> Path:
+    """Frames whose pixels encode their number; ``faststart`` puts the MP4 index before the data."""
+    options = {"movflags": "faststart"} if faststart else {}
+    with av.open(str(path), mode="w", options=options) as container:
         stream = container.add_stream(codec, rate=fps)
         stream.width, stream.height = 128, 96
         stream.pix_fmt = "yuv420p"

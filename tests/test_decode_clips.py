@@ -79,3 +79,26 @@ def test_bad_size_is_refused(numbered_video):
     info = probe(numbered_video)
     with pytest.raises(UsageError, match=r"size must be \(height, width\) with positive values or None, got \(0, 5\)"):
         decode_clips(numbered_video, clip_grid(info), size=(0, 5), info=info)
+
+
+def test_garbage_in_the_middle_still_decodes_with_a_named_warning(tmp_path):
+    from tests.media import write_numbered_video
+
+    source = write_numbered_video(tmp_path / "source.mp4", frames=100, faststart=True)
+    data = bytearray(source.read_bytes())
+    middle = int(len(data) * 0.6)  # inside the frame data, well after the index
+    data[middle : middle + 3000] = bytes((i * 37) % 256 for i in range(3000))
+    damaged = tmp_path / "damaged.mp4"
+    damaged.write_bytes(bytes(data))
+    info = probe(damaged)
+    grid = clip_grid(info, frames_per_clip=16)
+    import warnings as _warnings
+
+    with _warnings.catch_warnings(record=True) as caught:
+        _warnings.simplefilter("always")
+        clips = decode_clips(damaged, grid, size=(48, 64), info=info)
+    assert clips.shape == (len(grid), 3, 16, 48, 64)
+    # The frames before the damage are exact; anything reported names the file.
+    assert frame_numbers(clips[:1]) == [list(range(16))]
+    for warning in caught:
+        assert str(damaged) in str(warning.message)

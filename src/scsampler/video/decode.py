@@ -149,10 +149,17 @@ def iter_frames(
 
 def _decoded_frames(container: av.container.InputContainer, stream: av.video.stream.VideoStream):
     """Frames in display order; packets that fail to decode are skipped, not fatal."""
-    for packet in container.demux(stream):
+    packets = container.demux(stream)
+    while True:
+        try:
+            packet = next(packets)
+        except StopIteration:
+            return
+        except av.error.FFmpegError:  # the file ends in damaged data: stop as at its end
+            return
         try:
             decoded = packet.decode()
-        except (av.error.InvalidDataError, av.error.PatchWelcomeError, av.error.UndefinedError, av.error.ValueError):
+        except av.error.FFmpegError:  # a damaged packet: skip it, the frames after it still decode
             continue
         yield from decoded
 
