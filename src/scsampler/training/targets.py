@@ -69,7 +69,11 @@ _META_KEY = b"scsampler.targets"
 
 @dataclass
 class LabelSummary:
-    """What :func:`compute_targets` did: videos labelled now, skipped as done, and failures."""
+    """What :func:`compute_targets` did: videos labelled now, skipped as done, and failures.
+
+    Under torchrun, ``labelled`` and ``resumed`` count this rank's videos; ``clips`` and
+    ``errors`` (on rank 0) cover the whole manifest.
+    """
 
     output: Path
     videos: int = 0
