@@ -18,6 +18,8 @@ import torch
 from scsampler.errors import UsageError
 from scsampler.models.classifier import Classifier
 from scsampler.samplers.base import ClipSampler, check_k_and_stride
+from scsampler.samplers.composite import OWN
+from scsampler.samplers.selection import DEFAULT_K
 from scsampler.samplers.registry import get_sampler
 from scsampler.types import ClipGrid, ClipSelection, LabelProbability, VideoInfo, VideoPrediction
 from scsampler.video import clip_grid, decode_clips, probe
@@ -87,8 +89,8 @@ def classify_video(
     *,
     classifier: Classifier | str,
     sampler: ClipSampler | str = "uniform",
-    k: int | None = 10,
-    stride: int = 1,
+    k: int | None = OWN,
+    stride: int = OWN,
     weights: str | os.PathLike | None = None,
     aggregate: Aggregate = "softmax_mean",
     batch_size: int = 8,
@@ -107,8 +109,10 @@ def classify_video(
             ``weights`` and ``device`` are used to load it; loading once and
             passing the object is faster for many videos).
         sampler: a :class:`ClipSampler` or a registered name (or saved sampler path).
-        k: clips to classify (None: all of them).
+        k: clips to classify (None: all of them). Left out: a saved sampler's
+            own K (a composite bundle carries it), else 10.
         stride: sampling stride N (the sampler scores clips 0, N, 2N, ...).
+            Left out: the sampler's own N, else 1.
 
     Returns:
         A :class:`VideoPrediction`: top-5 labels with probabilities, all class
@@ -119,6 +123,9 @@ def classify_video(
         VideoError: the file cannot be read or decoded.
         UsageError: bad arguments; a sampler that needs the label (Oracle).
     """
+    if isinstance(sampler, str):
+        sampler = get_sampler(sampler)
+    k, stride = _resolve_k_and_stride(sampler, k, stride)
     check_k_and_stride(k, stride)
     if aggregate not in AGGREGATES:
         raise UsageError(f"aggregate must be one of {', '.join(AGGREGATES)}, got {aggregate!r}.")
@@ -157,3 +164,12 @@ def classify_video(
             "classifier": classifier_s,
         },
     )
+
+
+def _resolve_k_and_stride(sampler: ClipSampler, k, stride) -> tuple[int | None, int]:
+    """``OWN`` means the sampler's own K and N (a saved sampler bundle carries them), else 10 and 1."""
+    if k is OWN:
+        k = getattr(sampler, "k", DEFAULT_K) if hasattr(sampler, "k") else DEFAULT_K
+    if stride is OWN:
+        stride = getattr(sampler, "stride", 1)
+    return k, stride

@@ -9,6 +9,7 @@ from scsampler.errors import ScsamplerError
 from scsampler.inference import AGGREGATES, classify_video
 from scsampler.models import Classifier, list_models
 from scsampler.samplers import get_sampler, list_samplers
+from scsampler.samplers.composite import OWN
 
 
 def register(subparsers) -> None:
@@ -43,8 +44,12 @@ def register(subparsers) -> None:
         help=f"how to choose clips: {', '.join(n for n in list_samplers() if n != 'oracle')}, or a saved "
         "sampler's path (default: uniform)",
     )
-    parser.add_argument("--k", type=int, default=10, help="clips to classify per video (default: 10)")
-    parser.add_argument("--stride", type=int, default=1, help="sampling stride N: score every N-th clip (default: 1)")
+    parser.add_argument(
+        "--k", type=int, help="clips to classify per video (default: a saved sampler's own K, else 10)"
+    )
+    parser.add_argument(
+        "--stride", type=int, help="sampling stride N: score every N-th clip (default: a saved sampler's own N, else 1)"
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the random sampler (default: 0)")
     parser.add_argument(
         "--aggregate",
@@ -68,8 +73,8 @@ def run(args) -> int:
                 path,
                 classifier=classifier,
                 sampler=sampler,
-                k=args.k,
-                stride=args.stride,
+                k=OWN if args.k is None else args.k,
+                stride=OWN if args.stride is None else args.stride,
                 aggregate=args.aggregate,
                 batch_size=args.batch_size,
             )
@@ -79,7 +84,12 @@ def run(args) -> int:
             result = {"path": path, "top5": [], "clips": [], "seconds": {}, "error": message}
         else:
             result = prediction.to_dict()
-            result.update(classifier=classifier.name, sampler=sampler.name or args.sampler, k=args.k, stride=args.stride)
+            result.update(
+                classifier=classifier.name,
+                sampler=sampler.name or args.sampler,
+                k=len(prediction.selection),
+                stride=getattr(sampler, "stride", 1) if args.stride is None else args.stride,
+            )
         if args.json:
             print_json(result)
         else:

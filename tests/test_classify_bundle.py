@@ -1,0 +1,21 @@
+"""classify honours a saved sampler's own K and stride unless they are given."""
+
+from __future__ import annotations
+
+import json
+
+from scsampler.cli import main
+from scsampler.samplers import CompositeSampler, get_sampler, save_sampler
+
+
+def test_saved_sampler_brings_its_k_and_stride(shared_videos, tmp_path, capsys):
+    bundle = tmp_path / "motion-k3-n2"
+    save_sampler(CompositeSampler(get_sampler("motion"), None, k=3, stride=2), bundle)
+    video = str(shared_videos / "vtest.avi")
+    assert main(["classify", video, "--classifier", "r3d_tiny", "--sampler", str(bundle), "--json", "--quiet"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert len(result["clips"]) == 3 and all(clip["index"] % 2 == 0 for clip in result["clips"])
+    assert result["k"] == 3 and result["stride"] == 2
+    # Given on the command line, K wins over the bundle's.
+    assert main(["classify", video, "--classifier", "r3d_tiny", "--sampler", str(bundle), "--k", "5", "--json", "--quiet"]) == 0
+    assert len(json.loads(capsys.readouterr().out)["clips"]) == 5
