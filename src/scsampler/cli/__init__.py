@@ -19,7 +19,6 @@ from scsampler.errors import ScsamplerError
 COMMAND_MODULES = (
     "info",
     "signals",
-    "signals",
     "synth",
     "select",
     "classify",
