@@ -6,15 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.media import write_numbered_video
+from tests.media import find_shared_videos, write_numbered_video
 
-SHARED_VIDEOS = Path(__file__).resolve().parents[2] / "shared" / "videos"
+SHARED_VIDEOS = find_shared_videos()
 
 
 @pytest.fixture(scope="session")
 def shared_videos() -> Path:
-    if not SHARED_VIDEOS.is_dir():
-        pytest.skip(f"real footage folder {SHARED_VIDEOS} is not here")
+    if SHARED_VIDEOS is None:
+        pytest.skip("the real footage folder (../shared/videos) is not here; set SCSAMPLER_SHARED_VIDEOS")
     return SHARED_VIDEOS
 
 

@@ -8,8 +8,23 @@ from pathlib import Path
 import av
 import numpy as np
 
+import os
+
 BLOCK = 16  # one bit per 16x16 block survives H.264 compression
 BITS = 12
+
+
+def find_shared_videos() -> Path | None:
+    """The project's real footage: $SCSAMPLER_SHARED_VIDEOS, ../shared/videos beside the checkout, or /work/shared/videos."""
+    candidates = [
+        os.environ.get("SCSAMPLER_SHARED_VIDEOS"),
+        Path(__file__).resolve().parents[2] / "shared" / "videos",
+        "/work/shared/videos",
+    ]
+    for candidate in candidates:
+        if candidate and Path(candidate, "vtest.avi").is_file():
+            return Path(candidate)
+    return None
 
 
 def draw_frame_number(number: int, *, width: int = 128, height: int = 96) -> np.ndarray:

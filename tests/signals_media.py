@@ -8,7 +8,9 @@ from pathlib import Path
 import av
 import numpy as np
 
-SHARED_VIDEOS = Path(__file__).resolve().parents[2] / "shared" / "videos"
+from tests.media import find_shared_videos
+
+SHARED_VIDEOS = find_shared_videos() or Path(__file__).resolve().parents[2] / "shared" / "videos"
 
 
 def moving_block_video(

@@ -106,6 +106,11 @@ class LearnedSampler(ScoringSampler):
         self.device = torch.device(device)
         self.net = net.to(self.device).eval()
         self.modality = net.config["modality"]
+        # What the evaluation's ablation reports: the visual backbone, or the audio layout (and frozen layer).
+        config = net.config
+        self.backbone = str(config.get("backbone") or config.get("layout", "?")) + (
+            f"@{config['frozen_at']}" if config.get("frozen_at") else ""
+        )
         self.name = f"learned-{self.modality}-{self.loss}"
         self.batch_size = int(batch_size)
         self.cache_dir = cache_dir
