@@ -88,7 +88,8 @@ def run(args) -> int:
             "run_dir": str(result.run_dir),
             "videos": result.videos,
             "errors": result.errors,
-            "main_table": pd.read_csv(main_table).to_dict(orient="records"),
+            # NaN (Oracle's runtime: not a method) becomes null
+            "main_table": pd.read_csv(main_table).astype(object).where(lambda t: t.notna(), None).to_dict(orient="records"),
             "report": None if report is None else str(report),
             "tables": {name: str(path) for name, path in result.tables.items()},
         })

@@ -36,6 +36,7 @@ class DenseRecord:
     classifier_dense_s: float  # the classifier on every clip
     decode_random_per_clip_s: float  # decoding one clip with a seek (what K selected clips cost each)
     has_audio: bool
+    probe_s: float = 0.0  # reading the packets to find frames and keyframes, which every strategy needs
 
     @property
     def num_clips(self) -> int:
@@ -115,6 +116,7 @@ class EvaluationCache:
                 classifier_dense_s=float(meta["classifier_dense_s"]),
                 decode_random_per_clip_s=float(meta["decode_random_per_clip_s"]),
                 has_audio=bool(meta["has_audio"]),
+                probe_s=float(meta.get("probe_s", 0.0)),
             )
 
     def save_dense(self, key: str, record: DenseRecord) -> None:
@@ -126,6 +128,7 @@ class EvaluationCache:
             "classifier_dense_s": record.classifier_dense_s,
             "decode_random_per_clip_s": record.decode_random_per_clip_s,
             "has_audio": record.has_audio,
+            "probe_s": record.probe_s,
         }
         _atomic_savez(
             self._dense_path(key),

@@ -14,6 +14,7 @@ import math
 import os
 import tempfile
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
@@ -123,7 +124,10 @@ def evaluate(
     segments_file = Path(manifest_path).parent / "segments.csv"
     segments = read_segments(segments_file) if segments_file.exists() else {}
 
-    samplers = {name: get_sampler(spec) for name, spec in config.sampler_specs().items()}
+    specs = config.sampler_specs()
+    samplers = {name: get_sampler(spec) for name, spec in specs.items()}
+    # A retrained sampler saved at the same path must not reuse the old cached scores.
+    sampler_ids = {name: f"{name}|{spec}|{_files_identity(spec)}" for name, spec in specs.items()}
     for name, sampler in samplers.items():
         if not isinstance(sampler, ScoringSampler):
             raise UsageError(f"sampler {name!r} does not score clips; baselines (dense, uniform, random, oracle) are always evaluated.")
@@ -134,7 +138,7 @@ def evaluate(
     errors: list[dict] = []
     for entry in progress(entries, len(entries), "dense pass"):
         try:
-            record = _video_record(entry, classifier, classifier_id, samplers, cache, config)
+            record = _video_record(entry, classifier, classifier_id, samplers, sampler_ids, cache, batch_size=config.batch_size)
         except ScsamplerError as error:
             errors.append({"path": str(entry.path), "error": str(error)})
             log(f"error: {error}")
@@ -188,34 +192,54 @@ def _weights_identity(classifier: Classifier) -> str:
     return f"{total:.6e}"
 
 
-def _video_record(entry, classifier: Classifier, classifier_id: str, samplers: dict, cache: EvaluationCache, config) -> VideoRecord:
+def _files_identity(spec: str) -> str:
+    """Size and modification time of a saved sampler's files ('' for a registered name)."""
+    path = Path(spec)
+    if not path.exists():
+        return ""
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    return ",".join(f"{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in files)
+
+
+def _video_record(
+    entry,
+    classifier: Classifier,
+    classifier_id: str,
+    samplers: dict,
+    sampler_ids: dict,
+    cache: EvaluationCache,
+    *,
+    batch_size: int,
+) -> VideoRecord:
     key = video_key(entry.path, classifier_id)
     dense = cache.load_dense(key)
     info = None
     grid = None
     if dense is None:
+        began = time.perf_counter()
         info = probe(entry.path)
         grid = clip_grid(info, frames_per_clip=classifier.frames_per_clip)
-        dense = _dense_pass(entry, info, grid, classifier, config)
+        probe_s = time.perf_counter() - began
+        dense = _dense_pass(entry, info, grid, classifier, batch_size=batch_size, probe_s=probe_s)
         cache.save_dense(key, dense)
     record = VideoRecord(dense=dense)
     for name, sampler in samplers.items():
-        cached = cache.load_sampler(key, name)
+        cached = cache.load_sampler(key, sampler_ids[name])
         if cached is None:
             if info is None:
                 info = probe(entry.path)
                 grid = clip_grid(info, frames_per_clip=classifier.frames_per_clip)
             cached = _score_video(name, sampler, info, grid)
-            cache.save_sampler(key, cached)
-        record.samplers[name] = cached
+            cache.save_sampler(key, SamplerRecord(sampler_ids[name], cached.scores, cached.seconds))
+        record.samplers[name] = SamplerRecord(name, cached.scores, cached.seconds)
     return record
 
 
-def _dense_pass(entry, info, grid, classifier: Classifier, config: EvaluationConfig) -> DenseRecord:
+def _dense_pass(entry, info, grid, classifier: Classifier, *, batch_size: int, probe_s: float) -> DenseRecord:
     size = classifier.decode_size(height=info.height, width=info.width)
     logits, decode_s, classify_s = [], 0.0, 0.0
-    for start in range(0, len(grid), config.batch_size):
-        chunk = grid.subset(grid.index[start : start + config.batch_size])
+    for start in range(0, len(grid), batch_size):
+        chunk = grid.subset(grid.index[start : start + batch_size])
         began = time.perf_counter()
         clips = decode_clips(entry.path, chunk, size=size, info=info)
         decoded = time.perf_counter()
@@ -233,6 +257,7 @@ def _dense_pass(entry, info, grid, classifier: Classifier, config: EvaluationCon
         classifier_dense_s=classify_s,
         decode_random_per_clip_s=random_access_decode_per_clip_s(entry.path, grid, info=info, size=size),
         has_audio=info.has_audio,
+        probe_s=probe_s,
     )
 
 
@@ -480,7 +505,9 @@ def _end_to_end_check(records, classifier, scsampler, config, log) -> list[dict]
 def _runtime_at_paper_scale(records, strategies, scsampler, config, log) -> tuple[pd.DataFrame, list[dict]]:
     from scsampler.inference import classify_video
 
-    heavy = Classifier.load(config.heavy_classifier, num_classes=400)
+    with warnings.catch_warnings():  # random weights on purpose: runtime does not depend on their values
+        warnings.simplefilter("ignore")
+        heavy = Classifier.load(config.heavy_classifier, num_classes=400)
     first = records[0].dense
     video = probe(first.path)
     per_clip = classifier_cost_per_clip_s(heavy, video_size=(video.height, video.width))

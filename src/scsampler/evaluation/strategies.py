@@ -6,8 +6,9 @@ cached logits of those clips, and its runtime the cached per-clip costs:
 - ``sampler_s``: the seconds the sampler(s) took on the whole video (measured;
   under a sampling stride N this is still the full-pass figure, an upper bound,
   because signal extraction reads the whole file once whatever N is);
-- ``decode_s``: K times the measured cost of decoding one clip with a seek
-  (Dense: the measured sequential decode of every clip);
+- ``decode_s``: reading the file's packets (probe, which every strategy needs),
+  plus K times the measured cost of decoding one clip with a seek (Dense: the
+  measured sequential decode of every clip);
 - ``classifier_s``: the number of clips times the measured per-clip cost.
 
 Oracle needs the label and the dense pass: it is an upper bound on accuracy,
@@ -142,11 +143,11 @@ def runtime(
         per_clip = dense.classifier_per_clip_s if classifier_per_clip_s is None else classifier_per_clip_s
         if strategy.kind == "dense":
             clips = dense.num_clips
-            decode_s.append(dense.decode_dense_s)
+            decode_s.append(dense.probe_s + dense.decode_dense_s)
         else:
             clips = dense.num_clips if k is None else min(k, dense.num_clips)
             # decode_clips seeks only when that saves work, so K clips never cost more than one sequential pass
-            decode_s.append(min(clips * dense.decode_random_per_clip_s, dense.decode_dense_s))
+            decode_s.append(dense.probe_s + min(clips * dense.decode_random_per_clip_s, dense.decode_dense_s))
         classifier_s.append(clips * per_clip)
         sampler_s.append(sum(record.samplers[name].seconds for name in strategy.samplers))
     result = {

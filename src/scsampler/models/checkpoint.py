@@ -148,4 +148,22 @@ def classifier_from_checkpoint(data: dict[str, Any], *, source: str | os.PathLik
             f"{os.fspath(path)}: lists {len(classes)} classes but the model has {model.fc.out_features} outputs."
         )
     model.eval()
-    return model, entry.spec, classes
+    return model, _trained_spec(entry.spec, data.get("geometry")), classes
+
+
+def _trained_spec(spec, geometry: dict | None):
+    """The registry's input spec, with the clip length and sizes the checkpoint was trained on.
+
+    A recipe may train a model on other clips than its registry default (``cpu-micro``: 8 frames
+    of 48x48); the trainer records them under ``geometry`` and inference must feed the same.
+    """
+    if not geometry:
+        return spec
+    import dataclasses
+
+    return dataclasses.replace(
+        spec,
+        frames_per_clip=int(geometry["frames_per_clip"]),
+        resize_size=tuple(int(v) for v in geometry["resize_size"]),
+        crop_size=tuple(int(v) for v in geometry["crop_size"]),
+    )

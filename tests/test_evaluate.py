@@ -1,0 +1,121 @@
+"""The evaluation protocol end to end on a tiny synthetic set: tables, runtime, report."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from scsampler.cli import main
+from scsampler.data.synth import make_synthetic_benchmark
+
+pytestmark = pytest.mark.slow
+
+MAIN_COLUMNS = ["strategy", "k", "top1", "top5", "sampler_s", "decode_s", "classifier_s", "total_s"]
+RUNTIME_COLUMNS = ["strategy", "k", "classifier", "sampler_s", "decode_s", "classifier_s", "total_s", "speedup_vs_dense"]
+
+
+@pytest.fixture(scope="module")
+def evaluated(tmp_path_factory) -> tuple[Path, dict]:
+    """15 videos of 20-24 s (3 classes: 9 train, 3 val, 3 test), a cpu-micro classifier, one evaluation."""
+    root = tmp_path_factory.mktemp("evaluate")
+    manifest = make_synthetic_benchmark(root / "data", videos=15, classes=3, seed=5, min_seconds=20, max_seconds=24)
+    run = root / "classifier"
+    assert main(["train-classifier", str(manifest), "-o", str(run), "--recipe", "cpu-micro", "--threads", "1", "--quiet"]) == 0
+    out = root / "evaluation"
+    argv = [
+        "evaluate", str(manifest), "--classifier", str(run / "best.pt"),
+        "--samplers", "motion,loudness", "--visual", "motion", "--audio", "loudness",
+        "--k", "3", "--k-prime", "2", "--heavy-classifier", "r3d_tiny", "--random-seeds", "3", "-o", str(out), "--json",
+    ]
+    assert main(argv) == 0
+    return out, {"manifest": manifest, "argv": argv}
+
+
+def test_main_table_rows_and_orderings(evaluated):
+    out, _ = evaluated
+    table = pd.read_csv(out / "main_table.csv")
+    assert list(table.columns) == MAIN_COLUMNS
+    rows = table.set_index("strategy")
+    for name in ("dense", "uniform", "random", "oracle", "motion", "loudness", "av-union", "av-intersect",
+                 "av-convex-list", "av-convex-score", "scsampler"):
+        assert name in rows.index, name
+    assert rows.loc["dense", "k"] == -1 and rows.loc["scsampler", "k"] == 3
+    # Oracle is an upper bound on accuracy; Dense is the most expensive way to classify.
+    assert (rows["top1"] <= rows.loc["oracle", "top1"] + 1e-9).all()
+    others = rows.drop(index=["dense", "oracle"])
+    assert (others["total_s"] < rows.loc["dense", "total_s"]).all()
+    assert rows["total_s"].drop(index="oracle").notna().all() and pd.isna(rows.loc["oracle", "total_s"])
+    assert ((table["top1"] >= 0) & (table["top1"] <= table["top5"]) & (table["top5"] <= 1)).all()
+
+
+def test_runtime_at_paper_scale(evaluated):
+    out, _ = evaluated
+    table = pd.read_csv(out / "runtime_table.csv")
+    assert list(table.columns) == RUNTIME_COLUMNS
+    assert set(table["classifier"]) == {"r3d_tiny"}
+    rows = table.set_index("strategy")
+    assert rows.loc["dense", "speedup_vs_dense"] == pytest.approx(1.0)
+    assert (rows["speedup_vs_dense"].drop(index="dense") > 1.0).all()
+    check = pd.read_csv(out / "runtime_check.csv")
+    assert {"uniform", "scsampler"} <= set(check["strategy"]) and (check["measured_s"] > 0).all()
+
+
+def test_curves_and_quality_tables(evaluated):
+    out, _ = evaluated
+    by_k = pd.read_csv(out / "accuracy_vs_k.csv")
+    assert set(by_k[by_k.strategy == "uniform"]["k"]) == {1, 3, 5, 10, 15, 20, -1}
+    kprime = pd.read_csv(out / "union_vs_kprime.csv")
+    assert kprime["k_prime"].tolist() == [0, 1, 2, 3]
+    # K'=K is the visual ranking alone: the same accuracy as the motion sampler at K.
+    motion_top1 = pd.read_csv(out / "main_table.csv").set_index("strategy").loc["motion", "top1"]
+    assert kprime.set_index("k_prime").loc[3, "top1"] == pytest.approx(motion_top1)
+    stride = pd.read_csv(out / "accuracy_vs_stride.csv")
+    assert sorted(set(stride["stride"])) == list(range(1, 11))
+    scored = stride[stride.strategy == "motion"].set_index("stride")["scored_per_video"]
+    assert scored.is_monotonic_decreasing and scored.loc[1] > scored.loc[10]
+    quality = pd.read_csv(out / "sampler_quality.csv")
+    assert quality["precision_vs_oracle"].between(0, 1).all()
+    assert quality["precision_vs_segments"].notna().all()  # segments.csv exists for the synthetic set
+    timelines = pd.read_parquet(out / "timelines.parquet")
+    assert timelines.groupby("path")["selected"].sum().eq(3).all()
+
+
+def test_report_and_rerun_reuses_the_cache(evaluated, capsys):
+    out, context = evaluated
+    html = (out / "report.html").read_text()
+    assert html.count("<img") >= 7 and "Runtime at paper scale" in html
+    cached = sorted(p.name for p in (out / "cache").rglob("*.npz"))
+    stamps = {p: p.stat().st_mtime_ns for p in (out / "cache").rglob("*.npz")}
+    capsys.readouterr()
+    assert main(context["argv"]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["videos"] == 3 and summary["errors"] == []
+    assert sorted(p.name for p in (out / "cache").rglob("*.npz")) == cached
+    assert all(p.stat().st_mtime_ns == stamp for p, stamp in stamps.items())  # nothing recomputed
+
+
+def test_a_bad_video_is_reported_and_the_rest_finish(evaluated, tmp_path, capsys):
+    out, context = evaluated
+    manifest = Path(context["manifest"])
+    lines = manifest.read_text().splitlines()
+    broken = tmp_path / "data"
+    broken.mkdir()
+    (broken / "bad.mp4").write_text("not a video")
+    rows = [lines[0]] + [
+        f"{(manifest.parent / line.split(',')[0]).resolve()},{','.join(line.split(',')[1:])}" for line in lines[1:]
+    ]
+    rows.append("bad.mp4,class00,test")
+    (broken / "manifest.csv").write_text("\n".join(rows) + "\n")
+    (broken / "classes.txt").write_text((manifest.parent / "classes.txt").read_text())
+    argv = list(context["argv"])
+    argv[1] = str(broken / "manifest.csv")
+    argv[argv.index("-o") + 1] = str(tmp_path / "run")
+    argv[argv.index("--heavy-classifier") + 1] = "none"
+    capsys.readouterr()
+    assert main(argv) == 1
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["videos"] == 3
+    assert len(summary["errors"]) == 1 and "bad.mp4" in summary["errors"][0]["error"]
