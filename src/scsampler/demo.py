@@ -24,10 +24,10 @@ import csv
 import os
 import shlex
 import sys
-import tempfile
 import time
 from pathlib import Path
 
+from scsampler._atomic import atomic_output
 from scsampler.cli import main as scsampler
 
 #: The demo's size: chosen to finish in well under 15 minutes on a 2-core CPU.
@@ -71,12 +71,10 @@ def merge_manifests(train_dir: Path, test_dir: Path, out_dir: Path) -> Path:
 
 
 def _write_csv(path: Path, header: list[str], rows) -> Path:
-    handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".tmp.csv")
-    with os.fdopen(handle, "w", newline="") as out:
+    with atomic_output(path) as temporary, open(temporary, "w", newline="") as out:
         writer = csv.writer(out)
         writer.writerow(header)
         writer.writerows(rows)
-    os.replace(temporary, path)
     return path
 
 

@@ -63,6 +63,7 @@ from typing import Callable
 import av
 import numpy as np
 
+from scsampler._atomic import atomic_output, write_text_atomically
 from scsampler.data.synth_audio import SAMPLE_RATE, render_audio
 from scsampler.data.synth_plan import ACTION_MIN_S, ClassStyle, VideoPlan, class_styles, plan_video
 from scsampler.data.synth_visual import render_frames
@@ -175,13 +176,8 @@ def plan_benchmark(
 def write_video(path: str | os.PathLike, plan: VideoPlan, style: ClassStyle, *, size: tuple[int, int], gop: int) -> Path:
     """Render and encode one video to ``path`` atomically, one second of frames and sound at a time."""
     target = Path(path)
-    temporary = _temporary_name(target)
-    try:
+    with atomic_output(target) as temporary:
         _encode(temporary, plan, style, size=size, gop=gop)
-        os.replace(temporary, target)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
     return target
 
 
@@ -226,7 +222,7 @@ def _encode(path: Path, plan: VideoPlan, style: ClassStyle, *, size: tuple[int, 
 
 
 def _check_settings(**settings) -> dict:
-    videos, classes, seed = settings["videos"], settings["classes"], settings["seed"]
+    seed = settings["seed"]
     for name in ("videos", "classes", "min_seconds", "max_seconds", "fps", "gop"):
         value = settings[name]
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
@@ -334,15 +330,4 @@ def _summary(settings: dict, styles: list[ClassStyle], plans: list[VideoPlan]) -
 
 
 def _write_text(path: Path, text: str) -> None:
-    temporary = _temporary_name(path)
-    try:
-        temporary.write_text(text, encoding="utf-8", newline="")
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-
-
-def _temporary_name(path: Path) -> Path:
-    """A hidden name beside ``path``, unique to this process, so that renaming it is atomic."""
-    return path.with_name(f".{path.name}.{os.getpid()}.part")
+    write_text_atomically(path, text)

@@ -8,12 +8,12 @@ reuses the dense pass.
 """
 
 from __future__ import annotations
+from scsampler._atomic import atomic_output
 
 import hashlib
 import json
 import os
 import re
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -76,15 +76,8 @@ def _safe(name: str) -> str:
 
 
 def _atomic_savez(path: Path, **arrays) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".tmp.npz")
-    os.close(handle)
-    try:
+    with atomic_output(path) as temporary:
         np.savez(temporary, **arrays)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 class EvaluationCache:

@@ -8,8 +8,6 @@ figure needs raises :class:`~scsampler.errors.UsageError` naming the columns.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Iterable
 
@@ -23,6 +21,7 @@ import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import FuncFormatter  # noqa: E402
 
+from scsampler._atomic import atomic_output
 from scsampler.errors import UsageError  # noqa: E402
 
 __all__ = [
@@ -345,17 +344,10 @@ def _runs(starts: np.ndarray, ends: np.ndarray, flags: np.ndarray) -> list[tuple
 def _save(fig: Figure, out_png: Path) -> Path:
     """Write the figure atomically (temp file in the same folder, then rename) and close it."""
     out_png = Path(out_png)
-    out_png.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
-    handle, temp = tempfile.mkstemp(prefix=f".{out_png.stem}.", suffix=".png", dir=out_png.parent)
     try:
-        with os.fdopen(handle, "wb") as stream:
-            fig.savefig(stream, format="png", dpi=_DPI, bbox_inches="tight")  # keeps outside legends
-        os.chmod(temp, 0o644)  # mkstemp makes it private
-        os.replace(temp, out_png)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+        fig.tight_layout()
+        with atomic_output(out_png) as temporary:
+            fig.savefig(temporary, format="png", dpi=_DPI, bbox_inches="tight")  # keeps outside legends
     finally:
         plt.close(fig)
     return out_png

@@ -33,7 +33,6 @@ import datetime as _dt
 import html
 import io
 import os
-import tempfile
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +41,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
+from scsampler._atomic import write_bytes_atomically
 from scsampler.errors import ScsamplerError, UsageError
 from scsampler.evaluation import plots
 
@@ -505,12 +505,4 @@ def _page(title: str, run_dir: Path, body: list[str], notes: list[str]) -> str:
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
-    handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-        os.chmod(temp, 0o644)  # mkstemp makes it private; a report is for reading
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    write_bytes_atomically(path, data)

@@ -10,9 +10,7 @@ classifier. The figures and ``report.html`` are made from the tables.
 
 from __future__ import annotations
 
-import math
 import os
-import tempfile
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -21,8 +19,8 @@ from typing import Callable, Iterable
 
 import numpy as np
 import pandas as pd
-import torch
 
+from scsampler._atomic import atomic_output
 from scsampler.data.manifest import read_manifest, read_segments
 from scsampler.errors import ScsamplerError, UsageError
 from scsampler.evaluation.cache import DenseRecord, EvaluationCache, SamplerRecord, VideoRecord, video_key
@@ -540,16 +538,12 @@ def _runtime_at_paper_scale(records, strategies, scsampler, config, log) -> tupl
 
 
 def _write_csv(table: pd.DataFrame, path: Path) -> Path:
-    handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".tmp.csv")
-    os.close(handle)
-    table.to_csv(temporary, index=False)
-    os.replace(temporary, path)
+    with atomic_output(path) as temporary:
+        table.to_csv(temporary, index=False)
     return path
 
 
 def _write_parquet(table: pd.DataFrame, path: Path) -> Path:
-    handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".tmp.parquet")
-    os.close(handle)
-    table.to_parquet(temporary, index=False)
-    os.replace(temporary, path)
+    with atomic_output(path) as temporary:
+        table.to_parquet(temporary, index=False)
     return path

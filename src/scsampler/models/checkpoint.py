@@ -14,13 +14,13 @@ tensors and plain containers, so it loads with ``torch.load(weights_only=True)``
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
+from scsampler._atomic import atomic_output
 from scsampler.errors import ScsamplerError
 
 __all__ = [
@@ -66,15 +66,8 @@ def save_checkpoint(
     if extra:
         checkpoint.update(extra)
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save(checkpoint, handle)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_output(path) as temporary:
+        torch.save(checkpoint, temporary)
     return path
 
 

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,6 +39,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from scsampler._atomic import atomic_output
 from scsampler.data.manifest import read_manifest, read_segments
 from scsampler.errors import ScsamplerError, UsageError
 from scsampler.types import ClipGrid, VideoInfo
@@ -300,16 +300,8 @@ class ClipDataset(Dataset):
 
 
 def _save_npy_atomically(file: Path, array: np.ndarray) -> None:
-    file.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(dir=file.parent, prefix=f".{file.stem}.", suffix=".npy.tmp")
-    try:
-        with os.fdopen(handle, "wb") as out:
-            np.save(out, array)
-        os.chmod(temp, 0o644)  # mkstemp makes owner-only files
-        os.replace(temp, file)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    with atomic_output(file) as temporary, open(temporary, "wb") as out:
+        np.save(out, array)
 
 
 @dataclass(frozen=True)

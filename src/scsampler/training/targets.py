@@ -22,7 +22,6 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +33,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
+from scsampler._atomic import atomic_output
 from scsampler.errors import ScsamplerError, UsageError
 from scsampler.types import ClipGrid
 
@@ -142,16 +142,8 @@ def _file_stamp(source: str) -> list:
 
 
 def _write_parquet_atomically(table: pa.Table, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(handle)
-    try:
+    with atomic_output(path) as temporary:
         pq.write_table(table, temporary)
-        os.chmod(temporary, 0o644)  # mkstemp creates 0600; the targets are a shared dataset file
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def _with_metadata(table: pa.Table, metadata: dict) -> pa.Table:

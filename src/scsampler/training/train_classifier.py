@@ -29,9 +29,7 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +41,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler
 from tqdm import tqdm
 
+from scsampler._atomic import atomic_output
 from scsampler.errors import ScsamplerError, UsageError
 from scsampler.models import get_model, get_model_spec, load_checkpoint, save_checkpoint
 from scsampler.training.clip_dataset import ClipDataset, ClipGeometry, evaluation_clips, labelled_videos
@@ -355,13 +354,6 @@ def _append_metrics(path: Path, metrics: dict[str, Any]) -> None:
 
 def _rewrite_metrics(path: Path, history: list[dict[str, Any]]) -> None:
     """Replace ``path`` atomically with one line per epoch of ``history``."""
-    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            for metrics in history:
-                out.write(json.dumps(metrics) + "\n")
-        os.chmod(temp, 0o644)  # mkstemp makes owner-only files; metrics are for everyone to read
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    with atomic_output(path) as temporary, open(temporary, "w", encoding="utf-8") as out:
+        for metrics in history:
+            out.write(json.dumps(metrics) + "\n")

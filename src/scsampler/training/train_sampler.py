@@ -37,7 +37,6 @@ import hashlib
 import json
 import math
 import os
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -48,6 +47,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from scsampler._atomic import atomic_output
 from scsampler.errors import ScsamplerError, UsageError
 from scsampler.evaluation.metrics import precision_at_k, spearman
 from scsampler.models.sampler_nets import (
@@ -168,11 +168,8 @@ def load_video_inputs(path: str, rows: pd.DataFrame, *, net_config: dict, frames
         return stored["inputs"] if stored["inputs"] else None
     signals = extract_signals(path, grid, signals=signals_for_net(net_config))
     inputs = net_inputs_from_signals(net_config, signals)
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{file.name}.", suffix=".tmp", dir=cache_dir)
-    os.close(handle)
-    torch.save({"inputs": inputs or {}}, temporary)
-    os.replace(temporary, file)
+    with atomic_output(file) as temporary:
+        torch.save({"inputs": inputs or {}}, temporary)
     return inputs
 
 
@@ -403,14 +400,8 @@ def _net_options(config: SamplerTrainConfig, *, num_classes: int) -> dict:
 
 
 def _save_atomically(obj: Any, path: Path) -> None:
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(handle)
-    try:
+    with atomic_output(path) as temporary:
         torch.save(obj, temporary)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def _checkpoint(net: nn.Module, *, classes: list[str], sampler: dict, **extra: Any) -> dict:
