@@ -76,3 +76,20 @@ def test_sample_buffer_stays_bounded_while_streaming():
         assert buffer.held <= 3000 + 1024
     # what the stream does not cover reads as silence
     assert np.all(buffer.window(buffer.end, buffer.end + 10) == 0)
+
+
+@pytest.mark.parametrize("samples", [8533, 150])  # a clip window; one shorter than half a window (edge padding)
+def test_log_mel_matches_a_frame_by_frame_reference(samples):
+    """Frame j: 400 samples centred at floor((j + 0.5) * S / 200), Hann, 512-point power spectrum, mel, log."""
+    rng = np.random.default_rng(4)
+    windows = rng.standard_normal((2, samples)).astype(np.float32)
+    mel = log_mel(torch.from_numpy(windows)).numpy()
+    bank = mel_filterbank().numpy().astype(np.float64)
+    hann = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(400) / 400)  # periodic
+    for row in range(2):
+        padded = np.pad(windows[row].astype(np.float64), 200, mode="reflect" if samples > 200 else "edge")
+        for j in (0, 1, 99, 199):
+            centre = int(np.floor((j + 0.5) * samples / 200))
+            power = np.abs(np.fft.rfft(padded[centre : centre + 400] * hann, n=512)) ** 2
+            expected = np.log(bank @ power + 1e-6)
+            np.testing.assert_allclose(mel[row, :, j], expected, rtol=1e-4, atol=1e-4)

@@ -4,18 +4,26 @@ from __future__ import annotations
 
 import dataclasses
 
+import av
 import numpy as np
 import pytest
 import torch
+from av.video.frame import PictureType
 
+from scsampler.errors import UsageError
 from scsampler.signals import extract_signals
-from scsampler.signals.motion import block_motion, mv_grid
+from scsampler.signals.motion import block_motion, mv_grid, mv_grids
 from scsampler.signals.residual import warp
 from scsampler.video import clip_grid, probe
 
 from tests.signals_media import SHARED_VIDEOS, moving_block_video
 
 DX, DY = 4, 2
+# the layout of FFmpeg's exported motion vectors (AVMotionVector), as PyAV returns them
+MV_DTYPE = np.dtype(
+    [("source", "<i4"), ("w", "u1"), ("h", "u1"), ("src_x", "<i2"), ("src_y", "<i2"), ("dst_x", "<i2"),
+     ("dst_y", "<i2"), ("flags", "<u8"), ("motion_x", "<i4"), ("motion_y", "<i4"), ("motion_scale", "<u2")]
+)
 
 
 @pytest.fixture(scope="module")
@@ -50,10 +58,7 @@ def test_motion_vectors_give_the_known_displacement(moving):
 
 
 def test_mv_grid_undoes_the_reference_direction():
-    dtype = np.dtype(
-        [("source", "<i4"), ("w", "u1"), ("h", "u1"), ("src_x", "<i2"), ("src_y", "<i2"), ("dst_x", "<i2"),
-         ("dst_y", "<i2"), ("flags", "<u8"), ("motion_x", "<i4"), ("motion_y", "<i4"), ("motion_scale", "<u2")]
-    )
+    dtype = MV_DTYPE
     # content moved +3 px right: from a past reference the block's source lies 3 px left (motion_x = -3*4)
     past = np.array([(-1, 16, 16, 5, 8, 8, 8, 0, -12, 0, 4)], dtype=dtype)
     future = np.array([(1, 16, 16, 11, 8, 8, 8, 0, 12, 0, 4)], dtype=dtype)
@@ -106,3 +111,109 @@ def test_cinepak_falls_back_to_frame_differences_with_motion():
     assert signals.motion_source == "frame_difference"
     assert signals.motion.shape[1] == 2
     assert float(signals.motion.float().abs().mean()) > 0.0
+
+
+@pytest.fixture(scope="module")
+def with_b_frames(tmp_path_factory):
+    """The moving block coded I B B P B B P ...: each P-frame refers to the P-frame 3 frames back."""
+    options = {"bf": "2", "refs": "1", "preset": "veryfast", "x264-params": "b-adapt=0:b-pyramid=none"}
+    path = moving_block_video(tmp_path_factory.mktemp("bframes") / "b.mp4", frames=40, dx=DX, dy=DY, options=options)
+    info = probe(path)
+    return path, info, clip_grid(info, frames_per_clip=8)
+
+
+def _reference_motion(path, grid, *, kinds: set) -> np.ndarray:
+    """Every frame decoded; the per-clip mean of ``mv_grid`` over the frames whose type is in ``kinds``."""
+    per_frame = {}
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        stream.codec_context.options = {"flags2": "+export_mvs"}
+        for index, frame in enumerate(container.decode(stream)):
+            side = frame.side_data.get("MOTION_VECTORS")
+            if frame.pict_type in kinds and side is not None:
+                per_frame[index] = mv_grid(side.to_ndarray(), rows=15, cols=20)
+    expected = np.zeros((len(grid), 2, 15, 20), dtype=np.float32)
+    for position, (start, end) in enumerate(zip(grid.start_frame, grid.end_frame)):
+        frames = [per_frame[f] for f in range(int(start), int(end)) if f in per_frame]
+        if frames:
+            expected[position] = np.mean(frames, axis=0)
+    return expected
+
+
+@pytest.mark.parametrize(
+    "frames, kinds", [("p_frames", {PictureType.P}), ("all", {PictureType.P, PictureType.B})]
+)
+def test_clip_motion_is_the_mean_over_the_chosen_frames(with_b_frames, frames, kinds):
+    path, info, grid = with_b_frames
+    signals = extract_signals(path, grid, signals="motion", info=info, motion_frames=frames)
+    assert signals.motion_source == "motion_vectors"
+    expected = _reference_motion(path, grid, kinds=kinds)
+    assert np.abs(expected).max() > 1.0  # the block's motion is there to be found
+    np.testing.assert_allclose(signals.motion.float().numpy(), expected, rtol=2e-3, atol=1e-2)
+
+
+def test_p_frame_motion_follows_the_block(with_b_frames):
+    path, info, grid = with_b_frames
+    p_only = extract_signals(path, grid, signals="motion", info=info).motion.float()
+    every = extract_signals(path, grid, signals="motion", info=info, motion_frames="all").motion.float()
+    assert not torch.allclose(p_only, every)  # B-frames do change the mean: the option matters
+    rows, cols = _block_cells(2)
+    core = p_only[2, :, rows, cols]
+    # P-frames are 3 frames apart, and vectors are not divided by that distance
+    assert core[0].mean() == pytest.approx(3 * DX, abs=0.5)
+    assert core[1].mean() == pytest.approx(3 * DY, abs=0.5)
+    assert p_only[2, :, 12:, 14:].abs().max() < 0.5  # the static background
+
+
+def test_unknown_motion_frames_is_a_usage_error(moving):
+    path, info, grid = moving
+    with pytest.raises(UsageError, match="motion_frames"):
+        extract_signals(path, grid, signals="motion", info=info, motion_frames="b_frames")
+
+
+def test_batched_gridding_matches_frame_by_frame():
+    rng = np.random.default_rng(3)
+    frames = []
+    for count in (0, 5, 40, 1, 17):
+        records = np.zeros(count, dtype=MV_DTYPE)
+        records["source"] = rng.choice([-1, 1], count)
+        records["w"] = rng.choice([4, 8, 16], count)
+        records["h"] = rng.choice([4, 8, 16], count)
+        records["dst_x"] = rng.integers(-8, 70, count)  # some centres outside the frame: clamped to the edge
+        records["dst_y"] = rng.integers(-8, 40, count)
+        records["motion_x"] = rng.integers(-64, 64, count)
+        records["motion_y"] = rng.integers(-64, 64, count)
+        records["motion_scale"] = rng.choice([2, 4], count)
+        frames.append(records)
+    batched = mv_grids(frames, rows=2, cols=4)
+    assert batched.shape == (5, 2, 2, 4) and batched.dtype == np.float32
+    for position, records in enumerate(frames):
+        np.testing.assert_allclose(batched[position], mv_grid(records, rows=2, cols=4), rtol=1e-6)
+    assert np.all(batched[0] == 0) and np.abs(batched[2]).max() > 0
+
+
+def test_clip_means_finish_clips_whose_last_frame_never_arrives():
+    from scsampler.signals._clips import ClipMeans
+    from scsampler.types import ClipGrid
+
+    grid = ClipGrid(
+        index=np.arange(3), start_frame=np.array([0, 4, 8]), end_frame=np.array([4, 8, 12]),
+        start_s=np.array([0.0, 0.4, 0.8]), end_s=np.array([0.4, 0.8, 1.2]),
+        frames_per_clip=4, stride_frames=4, video_frames=12,
+    )
+    means = ClipMeans(grid, (1,))
+    for frame in (0, 2, 5, 9):  # frames 3, 7 and 11 (each clip's last) are skipped
+        means.add(frame, np.array([float(frame)]))
+        if frame == 5:
+            assert 0 not in means._sums  # clip 0 was finished by the later frame, not held to the end
+    output = means.finish().float().numpy()[:, 0]
+    np.testing.assert_allclose(output, [1.0, 5.0, 9.0])
+
+
+def test_motion_does_not_depend_on_asking_for_the_residual(with_b_frames):
+    # the residual makes the pass decode B-frames too; the motion must still average P-frames only
+    path, info, grid = with_b_frames
+    alone = extract_signals(path, grid, signals="motion", info=info).motion
+    both = extract_signals(path, grid, signals=("motion", "residual"), info=info)
+    assert torch.equal(both.motion, alone)
+    assert float(both.residual.float().max()) > 0

@@ -4,8 +4,9 @@ Both score only the clips at grid positions 0, N, 2N, ... (sampling stride N) an
 extract the signals of those clips alone.
 
 - ``motion``: the mean motion magnitude of the clip, ``mean over macroblocks of
-  sqrt(dx^2 + dy^2)`` of :attr:`ClipSignals.motion` (pixels per frame); motion vectors
-  where the codec exports them, frame differences otherwise.
+  sqrt(dx^2 + dy^2)`` of :attr:`ClipSignals.motion` (pixels, from the clip's P-frame
+  vectors by default); motion vectors where the codec exports them, frame differences
+  otherwise.
 - ``loudness``: the clip's audio energy, ``log(mean MEL power)`` over its 40x200
   log-MEL. A video with **no audio track** cannot be ranked by sound; the sampler then
   falls back to a *uniform spread*: scores that rank the clips in van der Corput order
@@ -74,18 +75,32 @@ def uniform_spread_scores(count: int) -> np.ndarray:
 
 
 class MotionSampler(ScoringSampler):
-    """Scores a clip by its mean motion magnitude (pixels per frame); no training needed."""
+    """Scores a clip by its mean motion magnitude (pixels); no training needed.
+
+    The magnitude is that of :attr:`ClipSignals.motion`: by default the mean of the clip's
+    P-frame vectors (B-frames are not decoded), or of every inter-coded frame with
+    ``motion_frames="all"``.
+    """
 
     name = "motion"
 
-    def __init__(self, *, cache_dir: str | os.PathLike | None = None, thread_type: str = "SLICE") -> None:
+    def __init__(
+        self, *, cache_dir: str | os.PathLike | None = None, thread_type: str = "SLICE", motion_frames: str = "p_frames"
+    ) -> None:
         self.cache_dir = cache_dir
         self.thread_type = thread_type
+        self.motion_frames = motion_frames
 
     def score(self, video: VideoInfo, grid: ClipGrid, *, stride: int = 1) -> ClipScores:
         scored = _scored_grid(grid, stride)
         signals = extract_signals(
-            video.path, scored, signals=("motion",), info=video, cache_dir=self.cache_dir, thread_type=self.thread_type
+            video.path,
+            scored,
+            signals=("motion",),
+            info=video,
+            cache_dir=self.cache_dir,
+            thread_type=self.thread_type,
+            motion_frames=self.motion_frames,
         )
         motion = signals.motion.to(torch.float32)
         magnitude = torch.sqrt(motion[:, 0] ** 2 + motion[:, 1] ** 2).mean(dim=(1, 2))

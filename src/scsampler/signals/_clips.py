@@ -7,6 +7,8 @@ number of overlapping clips, not by the length of the video.
 
 from __future__ import annotations
 
+import heapq
+
 import numpy as np
 import torch
 
@@ -14,7 +16,12 @@ from scsampler.types import ClipGrid
 
 
 class ClipMeans:
-    """Mean of per-frame tensors over each clip's frames, written into a float16 output."""
+    """Mean of per-frame tensors over each clip's frames, written into a float16 output.
+
+    Frames must arrive in increasing order, but need not all arrive (skipped B-frames,
+    damaged packets): a clip is finished when its last frame arrives or when a later
+    frame does, so the open sums stay bounded either way.
+    """
 
     def __init__(self, grid: ClipGrid, shape: tuple[int, ...]) -> None:
         self.grid = grid
@@ -22,22 +29,24 @@ class ClipMeans:
         self.counts = np.zeros(len(grid), dtype=np.int64)
         self._sums: dict[int, np.ndarray] = {}
         self._positions = frame_to_positions(grid)
-        self._last_frame = {p: int(e) - 1 for p, e in enumerate(grid.end_frame)}
+        self._last_frame = grid.end_frame.astype(np.int64) - 1
+        self._open: list[tuple[int, int]] = []  # heap of (last frame, position) of the clips with a sum
 
     def wants(self, frame: int) -> bool:
         return frame in self._positions
 
     def add(self, frame: int, value: np.ndarray | None) -> None:
         """Add ``value`` (None: the frame carries nothing to average, e.g. an intra frame)."""
+        while self._open and self._open[0][0] < frame:  # clips whose last frame was skipped
+            self._finish(heapq.heappop(self._open)[1])
         for position in self._positions.get(frame, ()):
             if value is not None:
                 if position in self._sums:
                     self._sums[position] += value
                 else:
                     self._sums[position] = value.astype(np.float32)  # a copy
+                    heapq.heappush(self._open, (int(self._last_frame[position]), position))
                 self.counts[position] += 1
-            if frame == self._last_frame[position]:
-                self._finish(position)
 
     def _finish(self, position: int) -> None:
         total = self._sums.pop(position, None)
@@ -48,6 +57,7 @@ class ClipMeans:
         """The output; clips cut short by the end of the stream keep the mean of what arrived."""
         for position in list(self._sums):
             self._finish(position)
+        self._open = []
         return torch.from_numpy(self.output)
 
 

@@ -8,7 +8,7 @@ window, not by the length of the file.
 
 from __future__ import annotations
 
-import contextlib
+import functools
 import os
 from dataclasses import dataclass
 
@@ -16,6 +16,7 @@ import av
 import numpy as np
 import torch
 
+from scsampler.signals._threads import one_torch_thread
 from scsampler.signals.types import MEL_FRAMES, N_MELS
 from scsampler.types import ClipGrid, VideoInfo
 from scsampler.video._container import decoder_messages, open_input
@@ -40,7 +41,8 @@ N_FFT = 512
 F_MIN_HZ = 125.0  # VGGish's band edges, so AudioSet-pretrained weights see familiar inputs
 F_MAX_HZ = 7_500.0
 LOG_OFFSET = 1e-6  # log(mel power + offset): silence maps to log(1e-6), about -13.8
-_BATCH = 32
+_BATCH = 32  # clip windows per log-MEL transform
+_CHUNK_SAMPLES = SAMPLE_RATE // 2  # resampled samples per chunk handed to the clip buffer
 
 
 @dataclass(frozen=True)
@@ -88,16 +90,40 @@ def log_mel(windows: torch.Tensor, *, n_frames: int = MEL_FRAMES, filterbank: to
     """
     filterbank = mel_filterbank() if filterbank is None else filterbank
     batch, samples = windows.shape
+    frames = _frames(windows.detach().cpu().to(torch.float32).numpy(), n_frames=n_frames)  # [B, n_frames, N_FFT]
+    frames *= _padded_hann()
+    spectrum = torch.view_as_real(torch.fft.rfft(torch.from_numpy(frames)))  # [B, n_frames, bins, 2]
+    # |X|^2 @ filterbank as one matmul: real and imaginary parts squared in place, each bin's
+    # filter weight repeated for both, so no separate sum over the last axis is needed
+    power = spectrum.square_().reshape(batch, n_frames, -1)
+    mel = power @ filterbank.T.repeat_interleave(2, dim=0)
+    return torch.log(mel.add_(LOG_OFFSET)).transpose(1, 2).contiguous()
+
+
+def _frames(windows: np.ndarray, *, n_frames: int) -> np.ndarray:
+    """``[B, n_frames, N_FFT]`` copies of the samples under each frame, padded for the FFT.
+
+    Frame ``j`` starts ``WINDOW_SAMPLES // 2`` before its centre; its last ``N_FFT -
+    WINDOW_SAMPLES`` samples fall under the zero tail of :func:`_padded_hann`, which is the
+    zero padding of a 400-sample window to a 512-point FFT. Rows are gathered from a
+    strided view (one memcpy per frame, no per-sample index array).
+    """
+    samples = windows.shape[1]
     half = WINDOW_SAMPLES // 2
-    pad_mode = "reflect" if samples > half else "replicate"
-    padded = torch.nn.functional.pad(windows[:, None], (half, half), mode=pad_mode)[:, 0]
-    centres = torch.floor((torch.arange(n_frames, dtype=torch.float64) + 0.5) * samples / n_frames).to(torch.int64)
-    index = centres[:, None] + torch.arange(WINDOW_SAMPLES)[None]  # in padded coordinates (centre - half + half)
-    frames = padded[:, index] * torch.hann_window(WINDOW_SAMPLES, periodic=True)  # [B, n_frames, W]
-    spectrum = torch.view_as_real(torch.fft.rfft(frames, n=N_FFT))
-    power = spectrum.square().sum(dim=-1)  # [B, n_frames, N_FFT/2+1]; no square root to undo
-    mel = power @ filterbank.T  # [B, n_frames, n_mels]
-    return torch.log(mel + LOG_OFFSET).transpose(1, 2).contiguous().to(torch.float32)
+    pad_mode = "reflect" if samples > half else "edge"
+    padded = np.pad(windows, ((0, 0), (half, half)), mode=pad_mode)
+    padded = np.pad(padded, ((0, 0), (0, N_FFT - WINDOW_SAMPLES)))
+    starts = np.floor((np.arange(n_frames, dtype=np.float64) + 0.5) * samples / n_frames).astype(np.int64)
+    view = np.lib.stride_tricks.sliding_window_view(padded, N_FFT, axis=1)  # [B, S + 1, N_FFT], no copy
+    return np.ascontiguousarray(view[:, starts], dtype=np.float32)
+
+
+@functools.lru_cache(maxsize=1)
+def _padded_hann() -> np.ndarray:
+    """The periodic 25 ms Hann window followed by zeros up to ``N_FFT`` samples."""
+    window = np.zeros(N_FFT, dtype=np.float32)
+    window[:WINDOW_SAMPLES] = torch.hann_window(WINDOW_SAMPLES, periodic=True).numpy()
+    return window
 
 
 def extract_audio(path: str | os.PathLike, grid: ClipGrid, *, info: VideoInfo, n_frames: int = MEL_FRAMES) -> AudioResult:
@@ -134,10 +160,11 @@ def extract_audio(path: str | os.PathLike, grid: ClipGrid, *, info: VideoInfo, n
                 output[positions] = log_mel(windows, n_frames=n_frames, filterbank=filterbank)
             pending = []
 
-    with open_input(path) as container, decoder_messages(), _one_torch_thread():
+    with open_input(path) as container, decoder_messages(), one_torch_thread():
         stream = container.streams.audio[0]
         video = container.streams.video[0]
-        resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
+        # whole chunks of _CHUNK_SAMPLES: one NumPy conversion per chunk rather than per codec frame
+        resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE, frame_size=_CHUNK_SAMPLES)
         buffer.origin = _audio_offset_samples(stream, video)
         for chunk in _resampled(container, stream, resampler):
             buffer.append(chunk)
@@ -158,17 +185,6 @@ def extract_audio(path: str | os.PathLike, grid: ClipGrid, *, info: VideoInfo, n
             cursor += 1
         flush(final=True)
     return AudioResult(output, None)
-
-
-@contextlib.contextmanager
-def _one_torch_thread():
-    """Run the small per-batch transforms on one thread: a pool costs more than it saves here."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 class _SampleBuffer:

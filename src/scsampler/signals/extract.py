@@ -12,7 +12,7 @@ from scsampler.errors import UsageError
 from scsampler.signals.audio import extract_audio
 from scsampler.signals.cache import cache_key, load_entry, save_entry
 from scsampler.signals.keyframes import extract_iframes
-from scsampler.signals.motion import extract_motion
+from scsampler.signals.motion import MOTION_FRAMES, extract_motion
 from scsampler.signals.types import MEL_FRAMES, SIGNAL_NAMES, ClipSignals
 from scsampler.types import ClipGrid, VideoInfo
 from scsampler.video import probe
@@ -54,6 +54,7 @@ def extract_signals(
     mel_frames: int = MEL_FRAMES,
     cache_dir: str | os.PathLike | None = None,
     thread_type: str = "SLICE",
+    motion_frames: str = "p_frames",
 ) -> ClipSignals:
     """The requested cheap signals of every clip of ``grid`` (see :class:`ClipSignals`).
 
@@ -61,7 +62,10 @@ def extract_signals(
     ``audio``; the others stay None. Each signal is one streaming pass over the file
     (motion and residual share theirs), holding only the frames and samples of the
     clips in progress. ``motion_size`` (h, w) pools the native macroblock grid to a fixed
-    size (adaptive average); None keeps it. ``cache_dir`` stores each signal on disk,
+    size (adaptive average); None keeps it. ``motion_frames`` picks the frames whose
+    vectors make a clip's motion: ``"p_frames"`` (CoViAR's choice; B-frames are then not
+    decoded at all, which makes the pass much cheaper) or ``"all"`` inter-coded frames.
+    ``cache_dir`` stores each signal on disk,
     keyed by the file's path, size and modification time, the grid, and the parameters;
     a hit returns the stored tensors without touching the video.
 
@@ -76,6 +80,8 @@ def extract_signals(
         raise UsageError(f"motion_size must be (height, width) with positive values or None, got {motion_size!r}.")
     if mel_frames != MEL_FRAMES:
         raise UsageError(f"mel_frames must be {MEL_FRAMES} (the audio sampler's input), got {mel_frames!r}.")
+    if motion_frames not in MOTION_FRAMES:
+        raise UsageError(f"motion_frames must be one of {', '.join(MOTION_FRAMES)}, got {motion_frames!r}.")
     if thread_type not in ("NONE", "SLICE", "FRAME", "AUTO"):
         raise UsageError(f"thread_type must be NONE, SLICE, FRAME or AUTO, got {thread_type!r}.")
     info = info if info is not None else probe(path)
@@ -86,7 +92,7 @@ def extract_signals(
         )
     params = {
         "iframe": {"size": list(iframe_size)},
-        "motion": {"size": list(motion_size) if motion_size else None},
+        "motion": {"size": list(motion_size) if motion_size else None, "frames": motion_frames},
         "residual": {},
         "audio": {"mel_frames": mel_frames},
     }
@@ -109,7 +115,9 @@ def extract_signals(
     want_motion = "motion" in names and "motion" not in found
     want_residual = "residual" in names and "residual" not in found
     if want_motion or want_residual:
-        result = extract_motion(path, grid, info=info, motion=want_motion, residual=want_residual, thread_type=thread_type)
+        result = extract_motion(
+            path, grid, info=info, motion=want_motion, residual=want_residual, thread_type=thread_type, frames=motion_frames
+        )
         if want_motion:
             motion = result.motion
             if motion_size is not None:

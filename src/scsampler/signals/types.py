@@ -46,9 +46,11 @@ class ClipSignals:
       ``w = ceil(W/16)``, unless another size was asked for). Per frame, a vector is the
       displacement of the content *forward in time* (the reference direction is
       undone: a vector from a future reference is negated), not divided by the distance
-      to its reference frame. Per clip, the mean over the clip's inter-coded frames
-      (a per-frame average of CoViAR-style accumulated motion, without trajectory
-      tracing); a clip with no inter-coded frame gets zeros.
+      to its reference frame. Per clip, the mean over the clip's P-frames by default,
+      as CoViAR accumulates motion on P-frames (without its trajectory tracing), or over
+      all its inter-coded frames with ``extract_signals(..., motion_frames="all")``; a
+      clip with no such frame gets zeros. The frame-difference fallback averages every
+      frame that has a predecessor.
     - ``motion_source``: ``"motion_vectors"`` (the decoder's exported vectors) or
       ``"frame_difference"`` (block matching on low-resolution frames, for codecs that
       export none); None when motion was not extracted.
