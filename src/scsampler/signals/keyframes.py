@@ -7,6 +7,7 @@ import os
 import warnings
 
 import av
+from av.video.reformatter import VideoReformatter
 import numpy as np
 import torch
 
@@ -60,6 +61,7 @@ def extract_iframes(
         stream.codec_context.skip_frame = "NONKEY"
         stream.thread_type = "SLICE"  # keyframes are independent: frame threads would only add delay
         sent: collections.deque[int] = collections.deque()  # keyframe indices sent, in order
+        reformatter = VideoReformatter()
 
         def collect(frames: list[av.VideoFrame]) -> None:
             for frame in frames:
@@ -71,9 +73,9 @@ def extract_iframes(
                         sent.popleft()
                 index = sent.popleft()
                 # channels first, made contiguous here: a strided copy per clip later is far slower
-                images[index] = torch.from_numpy(
-                    frame.to_ndarray(format="rgb24", width=width, height=height)
-                ).permute(2, 0, 1).contiguous()
+                # one scaler for every keyframe (frame.to_ndarray would build a new one each time)
+                rgb = reformatter.reformat(frame, width=width, height=height, format="rgb24").to_ndarray()
+                images[index] = torch.from_numpy(rgb).permute(2, 0, 1).contiguous()
 
         def drain() -> None:
             """Take the frames the decoder still holds, and make it ready for more packets."""
