@@ -92,3 +92,13 @@ def test_output_size_and_unknown_loss():
     assert output_size("sal-rank", num_classes=5) == 1
     with pytest.raises(UsageError, match="unknown sampler loss 'rank'; choose one of ac, sal-cl, sal-rank"):
         saliency_from_output("rank", torch.zeros(2, 1))
+
+
+def test_ac_loss_label_smoothing_matches_hand_computed_value():
+    # Two classes, logits (0, log 3): p = (1/4, 3/4); label 1; smoothing 0.2 -> target (0.1, 0.9).
+    logits = torch.tensor([[0.0, math.log(3.0)]])
+    expected = -(0.1 * math.log(0.25) + 0.9 * math.log(0.75))
+    assert ac_loss(logits, torch.tensor([1]), label_smoothing=0.2).item() == pytest.approx(expected, rel=1e-6)
+    assert ac_loss(logits, torch.tensor([1])).item() == pytest.approx(-math.log(0.75), rel=1e-6)
+    with pytest.raises(ValueError, match="label_smoothing"):
+        ac_loss(logits, torch.tensor([1]), label_smoothing=1.0)

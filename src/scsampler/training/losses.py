@@ -63,11 +63,18 @@ def _scalar_output(output: torch.Tensor, name: str) -> torch.Tensor:
     raise ValueError(f"{name} needs one scalar per clip ([B] or [B, 1]), got shape {tuple(output.shape)}.")
 
 
-def ac_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Cross-entropy of the sampler's class logits [B, C] against the video labels [B] (mean)."""
+def ac_loss(logits: torch.Tensor, labels: torch.Tensor, *, label_smoothing: float = 0.0) -> torch.Tensor:
+    """Cross-entropy of the sampler's class logits [B, C] against the video labels [B] (mean).
+
+    ``label_smoothing`` (0 = the paper's plain cross-entropy) mixes the one-hot target with the
+    uniform distribution; the small-data ``cpu`` recipe uses it so that background clips, which
+    carry the video's label too, do not drive the softmax to certainty.
+    """
     if logits.dim() != 2:
         raise ValueError(f"AC needs class logits of shape [B, C], got {tuple(logits.shape)}.")
-    return F.cross_entropy(logits, labels.long())
+    if not 0.0 <= label_smoothing < 1.0:
+        raise ValueError(f"label_smoothing must lie in [0, 1), got {label_smoothing!r}.")
+    return F.cross_entropy(logits, labels.long(), label_smoothing=label_smoothing)
 
 
 def sal_cl_loss(logits: torch.Tensor, correct: torch.Tensor) -> torch.Tensor:
