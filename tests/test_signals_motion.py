@@ -217,3 +217,22 @@ def test_motion_does_not_depend_on_asking_for_the_residual(with_b_frames):
     both = extract_signals(path, grid, signals=("motion", "residual"), info=info)
     assert torch.equal(both.motion, alone)
     assert float(both.residual.float().max()) > 0
+
+
+@pytest.mark.parametrize("length, stride, order", [(4, 4, None), (4, 2, None), (3, 5, None), (4, 4, [2, 0, 1])])
+def test_clips_of_a_frame_match_a_table_of_every_frame(length, stride, order):
+    from scsampler.signals._clips import ClipsOfFrame, frame_to_positions
+    from scsampler.types import ClipGrid
+
+    starts = np.arange(0, 12, stride)
+    if order is not None:  # clips out of order take the table path
+        starts = starts[order]
+    grid = ClipGrid(
+        index=np.arange(len(starts)), start_frame=starts, end_frame=starts + length,
+        start_s=starts / 10.0, end_s=(starts + length) / 10.0,
+        frames_per_clip=length, stride_frames=stride, video_frames=20,
+    )
+    table = frame_to_positions(grid)
+    lookup = ClipsOfFrame(grid)
+    for frame in range(-1, 22):
+        assert sorted(lookup.get(frame)) == table.get(frame, [])

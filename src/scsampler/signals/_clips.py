@@ -28,18 +28,18 @@ class ClipMeans:
         self.output = np.zeros((len(grid), *shape), dtype=np.float16)
         self.counts = np.zeros(len(grid), dtype=np.int64)
         self._sums: dict[int, np.ndarray] = {}
-        self._positions = frame_to_positions(grid)
+        self._positions = ClipsOfFrame(grid)
         self._last_frame = grid.end_frame.astype(np.int64) - 1
         self._open: list[tuple[int, int]] = []  # heap of (last frame, position) of the clips with a sum
 
     def wants(self, frame: int) -> bool:
-        return frame in self._positions
+        return len(self._positions.get(frame)) > 0
 
     def add(self, frame: int, value: np.ndarray | None) -> None:
         """Add ``value`` (None: the frame carries nothing to average, e.g. an intra frame)."""
         while self._open and self._open[0][0] < frame:  # clips whose last frame was skipped
             self._finish(heapq.heappop(self._open)[1])
-        for position in self._positions.get(frame, ()):
+        for position in self._positions.get(frame):
             if value is not None:
                 if position in self._sums:
                     self._sums[position] += value
@@ -59,6 +59,30 @@ class ClipMeans:
             self._finish(position)
         self._open = []
         return torch.from_numpy(self.output)
+
+
+class ClipsOfFrame:
+    """Frame index -> positions in ``grid`` of the clips that hold it.
+
+    Clips sorted by both start and end (any grid of equal-length clips) are found by two
+    binary searches, without a table of every frame (a Python dict of every frame of a
+    one-hour video costs tens of MB); other grids fall back to such a table.
+    """
+
+    def __init__(self, grid: ClipGrid) -> None:
+        self._starts = grid.start_frame.astype(np.int64)
+        self._ends = grid.end_frame.astype(np.int64)
+        self._table: dict[int, list[int]] | None = None
+        if np.any(np.diff(self._starts) < 0) or np.any(np.diff(self._ends) < 0):
+            self._table = frame_to_positions(grid)
+
+    def get(self, frame: int) -> range | list[int]:
+        if self._table is not None:
+            return self._table.get(frame, [])
+        # clips with start <= frame form a prefix, clips with end <= frame a shorter prefix
+        first = int(np.searchsorted(self._ends, frame, side="right"))
+        last = int(np.searchsorted(self._starts, frame, side="right"))
+        return range(first, max(first, last))
 
 
 def frame_to_positions(grid: ClipGrid) -> dict[int, list[int]]:

@@ -41,7 +41,7 @@ N_FFT = 512
 F_MIN_HZ = 125.0  # VGGish's band edges, so AudioSet-pretrained weights see familiar inputs
 F_MAX_HZ = 7_500.0
 LOG_OFFSET = 1e-6  # log(mel power + offset): silence maps to log(1e-6), about -13.8
-_BATCH = 32  # clip windows per log-MEL transform
+_BATCH = 16  # clip windows per log-MEL transform (its temporaries are about 2 MB per window)
 _CHUNK_SAMPLES = SAMPLE_RATE // 2  # resampled samples per chunk handed to the clip buffer
 
 

@@ -46,7 +46,7 @@ WORK_PIXELS_PER_MB = 4  # the low-resolution luma used by the fallback and the r
 _DECODE_ERRORS = (av.error.FFmpegError,)  # a damaged packet is skipped, not fatal
 #: Which inter-coded frames' vectors make a clip's motion: "p_frames" (CoViAR) or "all" (P and B).
 MOTION_FRAMES = ("p_frames", "all")
-_BATCH_RECORDS = 1 << 18  # exported vectors gridded together (about 10 MB of records)
+_BATCH_RECORDS = 1 << 18  # exported vectors gridded together (a reused 10 MB buffer)
 _BATCH_FRAMES = 256
 
 
@@ -75,47 +75,39 @@ def mv_grid(records: np.ndarray, *, rows: int, cols: int) -> np.ndarray:
     return mv_grids([records], rows=rows, cols=cols)[0]
 
 
-def mv_grids(frames: Sequence[np.ndarray], *, rows: int, cols: int, scratch: bytearray | None = None) -> np.ndarray:
+def mv_grids(frames: Sequence[np.ndarray], *, rows: int, cols: int) -> np.ndarray:
     """``float32 [F, 2, rows, cols]``: :func:`mv_grid` of each frame's records, in one pass.
 
     The records of all frames are concatenated and reduced with one ``bincount`` keyed by
-    (frame, macroblock), so the cost per frame is a few array slices, not a dozen NumPy
-    calls. ``scratch``, reused across calls, holds the concatenated records (a fresh
-    10 MB array per call costs more in page faults than the copy itself).
+    (frame, macroblock), so the cost per frame is a few array slices, not a dozen NumPy calls.
     """
-    cells = rows * cols
     counts = np.fromiter((len(r) for r in frames), dtype=np.int64, count=len(frames))
-    total = int(counts.sum())
-    if total == 0:
+    if counts.sum() == 0:
         return np.zeros((len(frames), 2, rows, cols), dtype=np.float32)
-    dtype = frames[0].dtype
-    if scratch is None:
-        scratch = bytearray()
-    if len(scratch) < total * dtype.itemsize:
-        scratch.extend(bytes(total * dtype.itemsize - len(scratch)))
-    raw = np.frombuffer(scratch, dtype=np.uint8, count=total * dtype.itemsize)
-    offset = 0
-    for records in frames:
-        raw[offset : offset + records.nbytes] = np.ascontiguousarray(records).view(np.uint8)
-        offset += records.nbytes
-    records = raw.view(dtype)
+    return _grid_records(np.concatenate(frames), counts, rows=rows, cols=cols)
+
+
+def _grid_records(records: np.ndarray, counts: np.ndarray, *, rows: int, cols: int) -> np.ndarray:
+    """:func:`mv_grids` of ``records``, the concatenated records of frames holding ``counts`` each."""
+    cells = rows * cols
+    frames = len(counts)
     # floor division by 16 as an arithmetic shift (int16 stays int16; negatives stay below 0)
     row = np.clip(records["dst_y"] >> 4, 0, rows - 1).astype(np.int32)
     col = np.clip(records["dst_x"] >> 4, 0, cols - 1).astype(np.int32)
-    key = np.repeat(np.arange(len(frames), dtype=np.int32) * cells, counts)
+    key = np.repeat(np.arange(frames, dtype=np.int32) * cells, counts)
     key += row * np.int32(cols)
     key += col
     area = records["w"].astype(np.float32) * records["h"]
     # area * direction / motion_scale: the weight of motion_x and motion_y in the area-weighted sum
     per_unit = area / np.maximum(records["motion_scale"], 1)
     per_unit[records["source"] <= 0] *= -1.0  # a past reference: the content moved the other way
-    size = len(frames) * cells
+    size = frames * cells
     weight = np.bincount(key, weights=area, minlength=size)
     sum_x = np.bincount(key, weights=per_unit * records["motion_x"], minlength=size)
     sum_y = np.bincount(key, weights=per_unit * records["motion_y"], minlength=size)
     safe = np.where(weight > 0, weight, 1.0)
     grids = np.stack([sum_x / safe, sum_y / safe], axis=1)  # [F * cells, 2]
-    return grids.reshape(len(frames), rows, cols, 2).transpose(0, 3, 1, 2).astype(np.float32)
+    return grids.reshape(frames, rows, cols, 2).transpose(0, 3, 1, 2).astype(np.float32)
 
 
 def block_motion(previous: np.ndarray, current: np.ndarray, *, radius: int = 3, cell: int = WORK_PIXELS_PER_MB) -> np.ndarray:
@@ -188,30 +180,47 @@ class _Unplaced(Exception):
 
 
 class _VectorBatch:
-    """Per-frame vector records gridded in batches (:func:`mv_grids`), then added in frame order."""
+    """Per-frame vector records gridded in batches (:func:`mv_grids`), then added in frame order.
+
+    Records are copied on arrival into one reused buffer: PyAV's array is a view that
+    keeps the whole decoded frame alive, and holding a batch of frames would cost far more
+    memory (and page faults) than the copy.
+    """
 
     def __init__(self, means: ClipMeans, *, rows: int, cols: int) -> None:
         self.means, self.rows, self.cols = means, rows, cols
-        self._pending: list[tuple[int, np.ndarray | None]] = []
-        self._records = 0
-        self._scratch = bytearray()
+        self._pending: list[tuple[int, int]] = []  # (frame, records held; -1: none)
+        self._buffer: np.ndarray | None = None
+        self._held = 0
 
     def add(self, frame: int, records: np.ndarray | None) -> None:
-        if records is None and not self._pending:
-            self.means.add(frame, None)
+        if records is None:
+            if not self._pending:
+                self.means.add(frame, None)
+            else:
+                self._pending.append((frame, -1))
             return
-        self._pending.append((frame, records))
-        if records is not None:
-            self._records += len(records)
-        if self._records >= _BATCH_RECORDS or len(self._pending) >= _BATCH_FRAMES:
+        if self._buffer is None or self._buffer.dtype != records.dtype:
+            self.flush()
+            self._buffer = np.empty(_BATCH_RECORDS, dtype=records.dtype)
+        if self._held + len(records) > len(self._buffer):
+            self.flush()
+            if len(records) > len(self._buffer):
+                self._buffer = np.empty(len(records), dtype=records.dtype)
+        self._buffer[self._held : self._held + len(records)] = records
+        self._held += len(records)
+        self._pending.append((frame, len(records)))
+        if len(self._pending) >= _BATCH_FRAMES:
             self.flush()
 
     def flush(self) -> None:
-        with_records = [records for _, records in self._pending if records is not None]
-        grids = iter(mv_grids(with_records, rows=self.rows, cols=self.cols, scratch=self._scratch) if with_records else ())
-        for frame, records in self._pending:
-            self.means.add(frame, None if records is None else next(grids))
-        self._pending, self._records = [], 0
+        counts = np.array([count for _, count in self._pending if count >= 0], dtype=np.int64)
+        grids = iter(())
+        if len(counts):
+            grids = iter(_grid_records(self._buffer[: self._held], counts, rows=self.rows, cols=self.cols))
+        for frame, count in self._pending:
+            self.means.add(frame, None if count < 0 else next(grids))
+        self._pending, self._held = [], 0
 
 
 def _motion_pass(
@@ -245,7 +254,8 @@ def _motion_pass(
             source,
         )
     first_needed, last_needed = int(frames_needed[0]), int(frames_needed[-1])
-    needed_set = set(frames_needed.tolist())
+    needed_mask = np.zeros(last_needed + 2, dtype=bool)  # a frame a clip holds (a set of every frame costs MBs)
+    needed_mask[frames_needed] = True
     pts_to_index = {int(p): i for i, p in enumerate(info.frame_pts)} if info.frame_pts is not None else {}
     # without pixels to warp, vectors are gridded many frames at a time
     batch = _VectorBatch(motion_means, rows=rows, cols=cols) if use_vectors and motion_means and not residual else None
@@ -284,7 +294,7 @@ def _motion_pass(
                 residual_means is not None and residual_means.wants(index)
             )
             lowres = None
-            if need_pixels and (wanted or index + 1 in needed_set):
+            if need_pixels and (wanted or needed_mask[min(index + 1, last_needed + 1)]):
                 lowres = frame.reformat(width=work_w, height=work_h, format="gray", interpolation="AREA").to_ndarray().astype(np.float32)
             if not wanted:
                 previous, previous_index = lowres, index
