@@ -122,7 +122,7 @@ def with_b_frames(tmp_path_factory):
     return path, info, clip_grid(info, frames_per_clip=8)
 
 
-def _reference_motion(path, grid, *, kinds: set) -> np.ndarray:
+def _reference_motion(path, grid, *, kinds: set, rows: int = 15, cols: int = 20) -> np.ndarray:
     """Every frame decoded; the per-clip mean of ``mv_grid`` over the frames whose type is in ``kinds``."""
     per_frame = {}
     with av.open(str(path)) as container:
@@ -131,8 +131,8 @@ def _reference_motion(path, grid, *, kinds: set) -> np.ndarray:
         for index, frame in enumerate(container.decode(stream)):
             side = frame.side_data.get("MOTION_VECTORS")
             if frame.pict_type in kinds and side is not None:
-                per_frame[index] = mv_grid(side.to_ndarray(), rows=15, cols=20)
-    expected = np.zeros((len(grid), 2, 15, 20), dtype=np.float32)
+                per_frame[index] = mv_grid(side.to_ndarray(), rows=rows, cols=cols)
+    expected = np.zeros((len(grid), 2, rows, cols), dtype=np.float32)
     for position, (start, end) in enumerate(zip(grid.start_frame, grid.end_frame)):
         frames = [per_frame[f] for f in range(int(start), int(end)) if f in per_frame]
         if frames:
@@ -236,3 +236,16 @@ def test_clips_of_a_frame_match_a_table_of_every_frame(length, stride, order):
     lookup = ClipsOfFrame(grid)
     for frame in range(-1, 22):
         assert sorted(lookup.get(frame)) == table.get(frame, [])
+
+
+@pytest.mark.skipif(not (SHARED_VIDEOS / "Megamind.avi").exists(), reason="shared videos are missing")
+def test_p_frame_motion_of_an_avi_with_packed_b_frames():
+    # AVI stamps frames in decoding order: B-frames must be decoded so that frames can be counted
+    path = SHARED_VIDEOS / "Megamind.avi"
+    info = probe(path)
+    grid = clip_grid(info)
+    rows, cols = -(-info.height // 16), -(-info.width // 16)
+    signals = extract_signals(path, grid, signals="motion", info=info)
+    expected = _reference_motion(path, grid, kinds={PictureType.P}, rows=rows, cols=cols)
+    assert np.abs(expected).max() > 1.0
+    np.testing.assert_allclose(signals.motion.float().numpy(), expected, rtol=2e-3, atol=2e-2)

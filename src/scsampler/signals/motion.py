@@ -8,7 +8,9 @@ By default only P-frames contribute vectors (as in CoViAR, whose accumulated mot
 defined on P-frames): the decoder then skips B-frames altogether (``skip_frame="BIDIR"``),
 which the vectors of the frames it does decode do not depend on (vectors are parsed from
 the bitstream, not derived from pixels). This removes more than a third of the decoding on
-streams with B-frames and changes nothing on streams without them. ``frames="all"``
+streams with B-frames and changes nothing on streams without them. Skipped frames leave
+no trace, so the decoded ones are placed by their timestamps; containers that stamp frames
+in decoding order (AVI) decode the B-frames and drop their vectors instead. ``frames="all"``
 averages every inter-coded frame instead. Exported vectors are gridded for many frames
 at once (one ``bincount`` per batch of frames), not frame by frame.
 """
@@ -48,6 +50,8 @@ _DECODE_ERRORS = (av.error.FFmpegError,)  # a damaged packet is skipped, not fat
 MOTION_FRAMES = ("p_frames", "all")
 _BATCH_RECORDS = 1 << 18  # exported vectors gridded together (a reused 10 MB buffer)
 _BATCH_FRAMES = 256
+# container formats (FFmpeg names) whose timestamps give each frame's display position
+_PRESENTATION_TIMESTAMPED = {"mov", "mp4", "matroska", "webm", "mpegts", "flv"}
 
 
 @dataclass(frozen=True)
@@ -268,6 +272,9 @@ def _motion_pass(
         if use_vectors:
             options["flags2"] = "+export_mvs"
         stream.codec_context.options = options
+        # AVI and other formats without presentation timestamps stamp frames in decoding
+        # order, so frames cannot be placed by timestamp once B-frames are skipped
+        skip_b_frames = skip_b_frames and bool(set(container.format.name.split(",")) & _PRESENTATION_TIMESTAMPED)
         if skip_b_frames:
             stream.codec_context.skip_frame = "BIDIR"
         stream.thread_type = thread_type
