@@ -85,7 +85,7 @@ class MotionSampler(ScoringSampler):
     name = "motion"
 
     def __init__(
-        self, *, cache_dir: str | os.PathLike | None = None, thread_type: str = "SLICE", motion_frames: str = "p_frames"
+        self, *, cache_dir: str | os.PathLike | None = None, thread_type: str = "NONE", motion_frames: str = "p_frames"
     ) -> None:
         self.cache_dir = cache_dir
         self.thread_type = thread_type

@@ -53,7 +53,7 @@ def extract_signals(
     motion_size: tuple[int, int] | None = None,
     mel_frames: int = MEL_FRAMES,
     cache_dir: str | os.PathLike | None = None,
-    thread_type: str = "SLICE",
+    thread_type: str = "NONE",
     motion_frames: str = "p_frames",
 ) -> ClipSignals:
     """The requested cheap signals of every clip of ``grid`` (see :class:`ClipSignals`).
@@ -65,6 +65,8 @@ def extract_signals(
     size (adaptive average); None keeps it. ``motion_frames`` picks the frames whose
     vectors make a clip's motion: ``"p_frames"`` (CoViAR's choice; B-frames are then not
     decoded at all, which makes the pass much cheaper) or ``"all"`` inter-coded frames.
+    ``thread_type`` is the motion pass's decoder threading (see
+    :func:`~scsampler.signals.motion.extract_motion`; "NONE" spends the least CPU).
     ``cache_dir`` stores each signal on disk,
     keyed by the file's path, size and modification time, the grid, and the parameters;
     a hit returns the stored tensors without touching the video.

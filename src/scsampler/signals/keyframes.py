@@ -12,7 +12,6 @@ import numpy as np
 import torch
 
 from scsampler.errors import UsageError, VideoError
-from scsampler.signals._threads import one_torch_thread
 from scsampler.signals.warnings import SignalWarning
 from scsampler.types import ClipGrid, VideoInfo
 from scsampler.video._container import decoder_messages, open_input
@@ -51,7 +50,7 @@ def extract_iframes(
     height, width = int(size[0]), int(size[1])
     wanted = clip_keyframes(info, grid)
     needed = set(int(k) for k in np.unique(wanted))
-    images: dict[int, torch.Tensor] = {}
+    images: dict[int, np.ndarray] = {}  # keyframe index -> uint8 [3, H, W]
     if info.frame_pts is None:
         raise VideoError(path, "the probe holds no frame timestamps, so keyframes cannot be located.")
     pts_to_index = {int(p): i for i, p in enumerate(info.frame_pts)}
@@ -72,10 +71,11 @@ def extract_iframes(
                     while sent[0] != index:
                         sent.popleft()
                 index = sent.popleft()
-                # channels first, made contiguous here: a strided copy per clip later is far slower
                 # one scaler for every keyframe (frame.to_ndarray would build a new one each time)
                 rgb = reformatter.reformat(frame, width=width, height=height, format="rgb24").to_ndarray()
-                images[index] = torch.from_numpy(rgb).permute(2, 0, 1).contiguous()
+                # channels first, made contiguous here with NumPy: a strided copy per clip later is far
+                # slower, and a torch copy would wake its thread pool, whose workers spin longer than it takes
+                images[index] = np.ascontiguousarray(rgb.transpose(2, 0, 1))
 
         def drain() -> None:
             """Take the frames the decoder still holds, and make it ready for more packets."""
@@ -126,7 +126,7 @@ def extract_iframes(
     return _fill(path, wanted, images, height=height, width=width)
 
 
-def _fill(path, wanted: np.ndarray, images: dict[int, torch.Tensor], *, height: int, width: int) -> torch.Tensor:
+def _fill(path, wanted: np.ndarray, images: dict[int, np.ndarray], *, height: int, width: int) -> torch.Tensor:
     if not images:
         if len(wanted):
             raise VideoError(path, "none of its keyframes could be decoded.")
@@ -135,9 +135,7 @@ def _fill(path, wanted: np.ndarray, images: dict[int, torch.Tensor], *, height: 
     # each clip's keyframe, or the nearest earlier decoded one when its own failed
     source = np.maximum(np.searchsorted(decoded, wanted, side="right") - 1, 0)
     missing = int(np.count_nonzero(decoded[source] != wanted))
-    with one_torch_thread():  # a row gather: worker threads would only spin on a shared machine
-        stacked = torch.stack([images[int(k)] for k in decoded])
-        output = stacked.index_select(0, torch.from_numpy(source))
+    output = torch.from_numpy(np.stack([images[int(k)] for k in decoded])[source])  # one row gather
     if missing:
         warnings.warn(
             f"{path}: {missing} clips' keyframes could not be decoded (damaged data); "
