@@ -12,7 +12,7 @@ import torch
 
 from scsampler.errors import UsageError, VideoError
 from scsampler.types import ClipGrid, VideoInfo
-from scsampler.video._container import decoder_messages, open_input
+from scsampler.video._container import open_input
 from scsampler.video.probe import probe
 
 __all__ = ["decode_clips", "iter_frames", "VideoWarning"]
@@ -66,14 +66,12 @@ def decode_clips(
     if not wanted:
         return output
 
-    filled = 0
     last_image: np.ndarray | None = None
-    with decoder_messages() as messages:
-        for index, image in iter_frames(path, sorted(wanted), info=info, size=(height, width)):
-            for position, t in wanted.pop(index):
-                output[position, :, t] = torch.from_numpy(image).permute(2, 0, 1)
-                filled += 1
-            last_image = image
+    damage = _Damage()
+    for index, image in iter_frames(path, sorted(wanted), info=info, size=(height, width), damage=damage):
+        for position, t in wanted.pop(index):
+            output[position, :, t] = torch.from_numpy(image).permute(2, 0, 1)
+        last_image = image
     if wanted:
         if last_image is None:
             raise VideoError(path, "no frame of the requested clips could be decoded.")
@@ -87,11 +85,20 @@ def decode_clips(
         for index in missing:
             for position, t in wanted[index]:
                 output[position, :, t] = torch.from_numpy(last_image).permute(2, 0, 1)
-    for message in messages:
-        if "packed B-frames" in message or "excessive bitstream" in message:
-            continue  # harmless notes about old DivX/Xvid files
-        warnings.warn(f"{path}: decoder says {message}", VideoWarning, stacklevel=2)
+    if damage.packets:
+        warnings.warn(
+            f"{path}: {damage.packets} damaged video packets could not be decoded and were skipped.",
+            VideoWarning,
+            stacklevel=2,
+        )
     return output
+
+
+class _Damage:
+    """Counts what the decoder could not use, for one warning per call."""
+
+    def __init__(self) -> None:
+        self.packets = 0
 
 
 def iter_frames(
@@ -101,6 +108,7 @@ def iter_frames(
     info: VideoInfo,
     size: tuple[int, int] | None = None,
     pixel_format: str = "rgb24",
+    damage: "_Damage | None" = None,
 ) -> Iterator[tuple[int, np.ndarray]]:
     """Yield ``(frame_index, HxWxC array)`` for the sorted ``frame_indices``.
 
@@ -117,14 +125,15 @@ def iter_frames(
         stream = container.streams.video[0]
         stream.thread_type = _thread_type(targets)
         position = 0  # index of the next frame the decoder will return
-        frames = _decoded_frames(container, stream)
+        damage = damage if damage is not None else _Damage()
+        frames = _decoded_frames(container, stream, damage)
         cursor = 0
         while cursor < len(targets):
             target = targets[cursor]
             keyframe = info.keyframe_at_or_before(target)
             if target < position or keyframe > position:
                 position = _seek(container, stream, info, keyframe)
-                frames = _decoded_frames(container, stream)
+                frames = _decoded_frames(container, stream, damage)
             for frame in frames:
                 index = position
                 if index == 0 or frame.key_frame:
@@ -160,7 +169,7 @@ def _thread_type(targets: list[int]) -> str:
     return "AUTO" if density > 0.5 else "SLICE"
 
 
-def _decoded_frames(container: av.container.InputContainer, stream: av.video.stream.VideoStream):
+def _decoded_frames(container: av.container.InputContainer, stream: av.video.stream.VideoStream, damage: _Damage):
     """Frames in display order; packets that fail to decode are skipped, not fatal."""
     packets = container.demux(stream)
     while True:
@@ -169,10 +178,12 @@ def _decoded_frames(container: av.container.InputContainer, stream: av.video.str
         except StopIteration:
             return
         except av.error.FFmpegError:  # the file ends in damaged data: stop as at its end
+            damage.packets += 1
             return
         try:
             decoded = packet.decode()
         except av.error.FFmpegError:  # a damaged packet: skip it, the frames after it still decode
+            damage.packets += 1
             continue
         yield from decoded
 
