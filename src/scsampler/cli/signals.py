@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 import time
 from pathlib import Path
 
 import torch
 
+from scsampler._atomic import atomic_output
 from scsampler.cli._common import add_command, add_output_flags, print_json
 from scsampler.errors import UsageError
 from scsampler.signals import DEFAULT_SIGNALS, extract_signals, parse_signal_names
@@ -62,15 +61,8 @@ def run(args) -> int:
         "audio": signals.audio,
         "audio_absent_reason": signals.audio_absent_reason,
     }
-    output.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".tmp", dir=output.parent)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            torch.save(payload, stream)
-        os.replace(temporary, output)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    with atomic_output(output) as temporary:
+        torch.save(payload, temporary)
     summary = {
         "path": signals.path,
         "output": str(output),

@@ -24,7 +24,7 @@ from scsampler._atomic import atomic_output
 from scsampler.data.manifest import read_manifest, read_segments
 from scsampler.errors import ScsamplerError, UsageError
 from scsampler.evaluation.cache import DenseRecord, EvaluationCache, SamplerRecord, VideoRecord, video_key
-from scsampler.evaluation.metrics import precision_at_k, segment_precision, softmax
+from scsampler.evaluation.metrics import precision_at_k, segment_precision, softmax, topk_correct, video_probabilities
 from scsampler.evaluation.runtime import HEAVY_CLASSIFIER, classifier_cost_per_clip_s, random_access_decode_per_clip_s
 from scsampler.evaluation.strategies import DEFAULT_K, DEFAULT_K_PRIME, Strategy, accuracy, choose, runtime
 from scsampler.models import Classifier
@@ -307,11 +307,11 @@ def _main_table(records, strategies, config) -> pd.DataFrame:
         k = None if strategy.kind == "dense" else config.k
         scores = accuracy(records, strategy, k=k, seeds=config.random_seeds)
         cost = runtime(records, strategy, k=k)
-        rows.append({"strategy": strategy.name, "k": _k_label(k, records), "top1": scores["top1"], "top5": scores["top5"], **cost})
+        rows.append({"strategy": strategy.name, "k": _k_label(k), "top1": scores["top1"], "top5": scores["top5"], **cost})
     return pd.DataFrame(rows, columns=["strategy", "k", "top1", "top5", "sampler_s", "decode_s", "classifier_s", "total_s"])
 
 
-def _k_label(k: int | None, records) -> int:
+def _k_label(k: int | None) -> int:
     """K as written in the tables: -1 stands for 'all clips'."""
     return -1 if k is None else int(k)
 
@@ -320,8 +320,11 @@ def _random_spread(records, config) -> pd.DataFrame:
     rows = []
     for seed in range(config.random_seeds):
         top1 = np.mean([
-            np.argmax(softmax(r.dense.logits[choose(r, Strategy("random", "random"), k=config.k, seed=seed)[0]]).mean(0))
-            == r.dense.label_index
+            topk_correct(
+                video_probabilities(r.dense.logits, choose(r, Strategy("random", "random"), k=config.k, seed=seed)[0]),
+                r.dense.label_index,
+                1,
+            )
             for r in records
         ])
         rows.append({"seed": seed, "k": config.k, "top1": float(top1)})
@@ -335,7 +338,7 @@ def _accuracy_vs_k(records, strategies, config) -> pd.DataFrame:
             if strategy.kind == "dense" and k is not None:
                 continue
             scores = accuracy(records, strategy, k=k, seeds=config.random_seeds)
-            rows.append({"strategy": strategy.name, "k": _k_label(k, records), "top1": scores["top1"], "top5": scores["top5"]})
+            rows.append({"strategy": strategy.name, "k": _k_label(k), "top1": scores["top1"], "top5": scores["top5"]})
     return pd.DataFrame(rows, columns=["strategy", "k", "top1", "top5"])
 
 
@@ -357,7 +360,7 @@ def _accuracy_vs_runtime(records, strategies, config) -> pd.DataFrame:
         ks = (None,) if strategy.kind == "dense" else RUNTIME_K_VALUES if strategy.kind in ("uniform", "random") else K_VALUES[:-1]
         for k in ks:
             scores = accuracy(records, strategy, k=k, seeds=config.random_seeds)
-            rows.append({"strategy": strategy.name, "k": _k_label(k, records), "total_s": runtime(records, strategy, k=k)["total_s"], "top1": scores["top1"]})
+            rows.append({"strategy": strategy.name, "k": _k_label(k), "total_s": runtime(records, strategy, k=k)["total_s"], "top1": scores["top1"]})
     return pd.DataFrame(rows, columns=["strategy", "k", "total_s", "top1"])
 
 
@@ -519,7 +522,7 @@ def _runtime_at_paper_scale(records, strategies, scsampler, config, log) -> tupl
         cost = runtime(records, strategy, k=k, classifier_per_clip_s=per_clip)
         if strategy.kind == "dense":
             dense_total = cost["total_s"]
-        rows.append({"strategy": strategy.name, "k": _k_label(k, records), "classifier": config.heavy_classifier, **cost})
+        rows.append({"strategy": strategy.name, "k": _k_label(k), "classifier": config.heavy_classifier, **cost})
     table = pd.DataFrame(rows, columns=["strategy", "k", "classifier", "sampler_s", "decode_s", "classifier_s", "total_s"])
     table["speedup_vs_dense"] = dense_total / table["total_s"]
 

@@ -6,6 +6,7 @@ import os
 import statistics
 import time
 
+import numpy as np
 import torch
 
 from scsampler.models import Classifier
@@ -42,7 +43,7 @@ def random_access_decode_per_clip_s(
     path: str | os.PathLike, grid: ClipGrid, *, info: VideoInfo, size: tuple[int, int], clips: int = 3
 ) -> float:
     """Mean seconds to decode one clip on its own (open, seek to its keyframe, decode forward)."""
-    positions = sorted({int(round(p)) for p in torch.linspace(0, len(grid) - 1, clips).tolist()})
+    positions = np.unique(np.linspace(0, len(grid) - 1, clips).round().astype(int))
     times = []
     for position in positions:
         start = time.perf_counter()

@@ -19,7 +19,7 @@ import torch
 from scsampler.signals._threads import one_torch_thread
 from scsampler.signals.types import MEL_FRAMES, N_MELS
 from scsampler.types import ClipGrid, VideoInfo
-from scsampler.video._container import decoder_messages, open_input
+from scsampler.video._container import open_input
 
 __all__ = [
     "AudioResult",
@@ -160,7 +160,7 @@ def extract_audio(path: str | os.PathLike, grid: ClipGrid, *, info: VideoInfo, n
                 output[positions] = log_mel(windows, n_frames=n_frames, filterbank=filterbank)
             pending = []
 
-    with open_input(path) as container, decoder_messages(), one_torch_thread():
+    with open_input(path) as container, one_torch_thread():
         stream = container.streams.audio[0]
         video = container.streams.video[0]
         # whole chunks of _CHUNK_SAMPLES: one NumPy conversion per chunk rather than per codec frame

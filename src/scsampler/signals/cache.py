@@ -12,12 +12,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from scsampler._atomic import atomic_output
 from scsampler.types import ClipGrid
 
 __all__ = ["cache_key", "load_entry", "save_entry", "CACHE_VERSION"]
@@ -69,15 +69,7 @@ def load_entry(cache_dir: str | os.PathLike, signal: str, key: str) -> dict | No
 
 def save_entry(cache_dir: str | os.PathLike, signal: str, key: str, *, tensor: torch.Tensor | None, meta: dict) -> Path:
     """Store ``tensor`` and ``meta`` under ``key``, atomically."""
-    folder = Path(cache_dir)
-    folder.mkdir(parents=True, exist_ok=True)
-    target = _entry_path(folder, signal, key)
-    handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            torch.save({"key": key, "tensor": tensor, "meta": meta}, stream)
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    target = _entry_path(Path(cache_dir), signal, key)
+    with atomic_output(target) as temporary:
+        torch.save({"key": key, "tensor": tensor, "meta": meta}, temporary)
     return target

@@ -14,7 +14,7 @@ import torch
 from scsampler.errors import UsageError, VideoError
 from scsampler.signals.warnings import SignalWarning
 from scsampler.types import ClipGrid, VideoInfo
-from scsampler.video._container import decoder_messages, open_input
+from scsampler.video._container import open_input
 
 __all__ = ["extract_iframes", "clip_keyframes", "SEEK_GAP_FRAMES"]
 
@@ -55,7 +55,7 @@ def extract_iframes(
         raise VideoError(path, "the probe holds no frame timestamps, so keyframes cannot be located.")
     pts_to_index = {int(p): i for i, p in enumerate(info.frame_pts)}
 
-    with open_input(path) as container, decoder_messages():
+    with open_input(path) as container:
         stream = container.streams.video[0]
         stream.codec_context.skip_frame = "NONKEY"
         stream.thread_type = "SLICE"  # keyframes are independent: frame threads would only add delay

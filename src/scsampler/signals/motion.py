@@ -30,7 +30,7 @@ from scsampler.errors import UsageError
 from scsampler.signals._clips import ClipMeans, needed_frames
 from scsampler.signals.residual import RESIDUAL_POOL, pool, residual_map
 from scsampler.types import ClipGrid, VideoInfo
-from scsampler.video._container import decoder_messages, open_input
+from scsampler.video._container import open_input
 
 __all__ = [
     "extract_motion",
@@ -266,7 +266,7 @@ def _motion_pass(
     vector_type_frames = vector_frames = 0  # frames that should carry vectors, and those that did
     picture_type = av.video.frame.PictureType
 
-    with open_input(path) as container, decoder_messages():
+    with open_input(path) as container:
         stream = container.streams.video[0]
         options = {"skip_loop_filter": "all"}
         if use_vectors:

@@ -16,7 +16,7 @@ import av
 
 from scsampler.errors import VideoError
 
-__all__ = ["open_input", "decoder_messages", "MOTION_VECTOR_CODECS"]
+__all__ = ["open_input", "check_readable", "MOTION_VECTOR_CODECS"]
 
 # Codecs whose FFmpeg decoders can export motion vectors (flags2=+export_mvs).
 MOTION_VECTOR_CODECS = frozenset(
@@ -64,15 +64,3 @@ def open_input(path: str | os.PathLike, *, need_video: bool = True) -> Iterator[
 def _reason(error: Exception) -> str:
     message = getattr(error, "strerror", None) or str(error)
     return str(message).rstrip(".")
-
-
-@contextlib.contextmanager
-def decoder_messages() -> Iterator[list[str]]:
-    """A list for decoder complaints about the block's work; FFmpeg's own log stays off.
-
-    Turning FFmpeg's log callback on (``av.logging.set_level``) made threaded decoding hang
-    here: a decoder thread that logs needs the GIL the caller holds. PyAV leaves logging off
-    by default for that reason, so damage is detected from what PyAV raises and reports
-    (packets that fail to decode, frames missing at the end) instead of from log lines.
-    """
-    yield []
