@@ -93,3 +93,95 @@ def test_log_mel_matches_a_frame_by_frame_reference(samples):
             power = np.abs(np.fft.rfft(padded[centre : centre + 400] * hann, n=512)) ** 2
             expected = np.log(bank @ power + 1e-6)
             np.testing.assert_allclose(mel[row, :, j], expected, rtol=1e-4, atol=1e-4)
+
+
+def _stereo_44k_video(path, *, seconds: float = 3.0):
+    """A short H.264 video with a 44.1 kHz stereo AAC track (different tones left and right)."""
+    import av
+    from fractions import Fraction
+
+    container = av.open(str(path), "w", format="mp4")  # the name may not end in .mp4
+    video = container.add_stream("libx264", rate=25)
+    video.width, video.height, video.pix_fmt = 64, 48, "yuv420p"
+    audio = container.add_stream("aac", rate=44_100)
+    audio.layout = "stereo"
+    for t in range(int(seconds * 25)):
+        image = np.full((48, 64, 3), (t * 7) % 256, dtype=np.uint8)
+        for packet in video.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
+            container.mux(packet)
+    for packet in video.encode():
+        container.mux(packet)
+    time_s = np.arange(int(seconds * 44_100)) / 44_100
+    channels = np.stack([np.sin(2 * np.pi * 440 * time_s), np.sin(2 * np.pi * 3000 * time_s)]).astype(np.float32) * 0.4
+    for start in range(0, channels.shape[1], 1024):
+        frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(channels[:, start : start + 1024]), format="fltp", layout="stereo")
+        frame.sample_rate, frame.pts, frame.time_base = 44_100, start, Fraction(1, 44_100)
+        for packet in audio.encode(frame):
+            container.mux(packet)
+    for packet in audio.encode():
+        container.mux(packet)
+    container.close()
+    return path
+
+
+def _per_packet_samples(path) -> np.ndarray:
+    import av
+
+    from scsampler.signals.audio import _resampled_chunks
+
+    with av.open(str(path)) as container:
+        return np.concatenate(list(_resampled_chunks(container, container.streams.audio[0])))
+
+
+def test_filter_graph_decoding_equals_per_packet_decoding_whatever_the_file_name(tmp_path):
+    """The fast path (one FFmpeg filter graph) gives the per-packet path's samples, even for a hostile name."""
+    import av
+
+    from scsampler.signals.audio import _filtered_chunks
+
+    folder = tmp_path / "we ird,[x];'q'=:\\b"
+    folder.mkdir()
+    path = _stereo_44k_video(folder / "a b'c [1].mp4 ")
+    with av.open(str(path)) as container:
+        index = container.streams.audio[0].index
+    filtered = np.concatenate(list(_filtered_chunks(path, index)))
+    reference = _per_packet_samples(path)
+    assert len(filtered) == len(reference) > 2.5 * 16_000  # downmixed and resampled to 16 kHz
+    np.testing.assert_array_equal(filtered, reference)
+
+
+def test_a_filter_graph_failure_midway_resumes_per_packet_without_a_gap_or_repeat(tmp_path, monkeypatch):
+    import av
+
+    from scsampler.signals import audio as audio_module
+
+    path = _stereo_44k_video(tmp_path / "stereo.mp4")
+    reference = _per_packet_samples(path)
+    real_filtered = audio_module._filtered_chunks
+
+    def failing_after_two_chunks(file, index):
+        for number, chunk in enumerate(real_filtered(file, index)):
+            if number == 2:
+                raise av.error.InvalidDataError(1094995529, "Invalid data found when processing input")
+            yield chunk
+
+    monkeypatch.setattr(audio_module, "_filtered_chunks", failing_after_two_chunks)
+    with av.open(str(path)) as container:
+        combined = np.concatenate(list(audio_module._mono_16k_chunks(path, container, container.streams.audio[0])))
+    np.testing.assert_array_equal(combined, reference)
+
+
+def test_without_lavfi_the_per_packet_path_gives_the_same_log_mel(tmp_path, monkeypatch):
+    import av
+
+    path = _stereo_44k_video(tmp_path / "stereo.mp4")
+    info = probe(path)
+    grid = clip_grid(info)
+    fast = extract_signals(path, grid, signals=("audio",), info=info).audio
+    monkeypatch.setattr(av, "formats_available", set(av.formats_available) - {"lavfi"})
+    slow = extract_signals(path, grid, signals=("audio",), info=info).audio
+    assert fast.shape == (len(grid), 40, 200)
+    torch.testing.assert_close(fast, slow, rtol=0, atol=0)
+    # left 440 Hz and right 3000 Hz both survive the downmix
+    spectrum = fast.mean(dim=(0, 2))
+    assert {_nearest_band(440.0), _nearest_band(3000.0)} <= set(torch.topk(spectrum, 4).indices.tolist())

@@ -1,7 +1,7 @@
 """Audio per clip: mono 16 kHz, a log-MEL spectrogram of 40 bands x 200 frames per clip window.
 
-The first audio stream is decoded and resampled (``av.AudioResampler``) in one streaming
-pass; a clip's spectrogram is computed as soon as the stream has passed its end, and
+The first audio stream is decoded, downmixed and resampled (libswresample, inside one FFmpeg
+filter graph, or packet by packet when that fails) in one streaming pass; a clip's spectrogram is computed as soon as the stream has passed its end, and
 samples no remaining clip needs are dropped, so memory is bounded by the longest clip
 window, not by the length of the file.
 """
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import av
@@ -89,41 +90,46 @@ def log_mel(windows: torch.Tensor, *, n_frames: int = MEL_FRAMES, filterbank: to
     so every clip window maps to exactly ``n_frames`` frames whatever its duration.
     """
     filterbank = mel_filterbank() if filterbank is None else filterbank
-    batch, samples = windows.shape
-    frames = _frames(windows.detach().cpu().to(torch.float32).numpy(), n_frames=n_frames)  # [B, n_frames, N_FFT]
-    frames *= _padded_hann()
-    spectrum = torch.view_as_real(torch.fft.rfft(torch.from_numpy(frames)))  # [B, n_frames, bins, 2]
-    # |X|^2 @ filterbank as one matmul: real and imaginary parts squared in place, each bin's
-    # filter weight repeated for both, so no separate sum over the last axis is needed
-    power = spectrum.square_().reshape(batch, n_frames, -1)
-    mel = power @ filterbank.T.repeat_interleave(2, dim=0)
+    frames = _windowed_frames(windows.detach().cpu().to(torch.float32).numpy(), n_frames=n_frames)
+    lo, hi = _nonzero_bins(filterbank)
+    # only the bins some band weighs are squared and summed (125-7500 Hz: 235 of 257)
+    spectrum = torch.fft.rfft(torch.from_numpy(frames))[..., lo:hi]  # [B, n_frames, hi - lo]
+    power = spectrum.real.square()
+    power.addcmul_(spectrum.imag, spectrum.imag)
+    mel = power @ filterbank[:, lo:hi].T
     return torch.log(mel.add_(LOG_OFFSET)).transpose(1, 2).contiguous()
 
 
-def _frames(windows: np.ndarray, *, n_frames: int) -> np.ndarray:
-    """``[B, n_frames, N_FFT]`` copies of the samples under each frame, padded for the FFT.
+def _windowed_frames(windows: np.ndarray, *, n_frames: int) -> np.ndarray:
+    """``[B, n_frames, N_FFT]``: the Hann-windowed samples under each frame, zero-padded for the FFT.
 
-    Frame ``j`` starts ``WINDOW_SAMPLES // 2`` before its centre; its last ``N_FFT -
-    WINDOW_SAMPLES`` samples fall under the zero tail of :func:`_padded_hann`, which is the
-    zero padding of a 400-sample window to a 512-point FFT. Rows are gathered from a
-    strided view (one memcpy per frame, no per-sample index array).
+    Frame ``j`` covers the ``WINDOW_SAMPLES`` samples starting ``WINDOW_SAMPLES // 2`` before
+    its centre; the rest of its ``N_FFT`` row stays zero (the padding of a 400-sample window
+    to a 512-point FFT). Rows are gathered from a strided view and windowed in one pass
+    into the zeroed output.
     """
-    samples = windows.shape[1]
+    batch, samples = windows.shape
     half = WINDOW_SAMPLES // 2
-    pad_mode = "reflect" if samples > half else "edge"
-    padded = np.pad(windows, ((0, 0), (half, half)), mode=pad_mode)
-    padded = np.pad(padded, ((0, 0), (0, N_FFT - WINDOW_SAMPLES)))
+    padded = np.pad(windows, ((0, 0), (half, half)), mode="reflect" if samples > half else "edge")
     starts = np.floor((np.arange(n_frames, dtype=np.float64) + 0.5) * samples / n_frames).astype(np.int64)
-    view = np.lib.stride_tricks.sliding_window_view(padded, N_FFT, axis=1)  # [B, S + 1, N_FFT], no copy
-    return np.ascontiguousarray(view[:, starts], dtype=np.float32)
+    view = np.lib.stride_tricks.sliding_window_view(padded, WINDOW_SAMPLES, axis=1)  # [B, S + 1, 400], no copy
+    frames = np.zeros((batch, n_frames, N_FFT), dtype=np.float32)
+    np.multiply(view[:, starts], _hann(), out=frames[..., :WINDOW_SAMPLES])
+    return frames
 
 
 @functools.lru_cache(maxsize=1)
-def _padded_hann() -> np.ndarray:
-    """The periodic 25 ms Hann window followed by zeros up to ``N_FFT`` samples."""
-    window = np.zeros(N_FFT, dtype=np.float32)
-    window[:WINDOW_SAMPLES] = torch.hann_window(WINDOW_SAMPLES, periodic=True).numpy()
-    return window
+def _hann() -> np.ndarray:
+    """The periodic 25 ms Hann window."""
+    return torch.hann_window(WINDOW_SAMPLES, periodic=True).numpy()
+
+
+def _nonzero_bins(filterbank: torch.Tensor) -> tuple[int, int]:
+    """The range ``[lo, hi)`` of FFT bins that some band of ``filterbank`` weighs."""
+    used = torch.nonzero(filterbank.sum(dim=0)).flatten()
+    if len(used) == 0:
+        return 0, filterbank.shape[1]
+    return int(used[0]), int(used[-1]) + 1
 
 
 def extract_audio(path: str | os.PathLike, grid: ClipGrid, *, info: VideoInfo, n_frames: int = MEL_FRAMES) -> AudioResult:
@@ -163,10 +169,8 @@ def extract_audio(path: str | os.PathLike, grid: ClipGrid, *, info: VideoInfo, n
     with open_input(path) as container, one_torch_thread():
         stream = container.streams.audio[0]
         video = container.streams.video[0]
-        # whole chunks of _CHUNK_SAMPLES: one NumPy conversion per chunk rather than per codec frame
-        resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE, frame_size=_CHUNK_SAMPLES)
         buffer.origin = _audio_offset_samples(stream, video)
-        for chunk in _resampled(container, stream, resampler):
+        for chunk in _mono_16k_chunks(path, container, stream):
             buffer.append(chunk)
             received += len(chunk)
             # compute every clip whose window the stream has passed
@@ -236,8 +240,69 @@ def _audio_offset_samples(audio: av.audio.stream.AudioStream, video: av.video.st
     return int(round(offset_s * SAMPLE_RATE))
 
 
-def _resampled(container, stream, resampler: av.AudioResampler):
-    """Mono float32 chunks at 16 kHz, in stream order; damaged packets are skipped."""
+def _mono_16k_chunks(path: str | os.PathLike, container: av.container.InputContainer, stream: av.audio.stream.AudioStream) -> Iterator[np.ndarray]:
+    """The audio stream as mono float32 chunks at 16 kHz, in order.
+
+    FFmpeg's own filter graph decodes, downmixes and resamples the stream in C
+    (:func:`_filtered_chunks`); when it cannot (no ``lavfi``, damaged data), the rest comes
+    from the per-packet path (:func:`_resampled_chunks`), which skips packets that fail to
+    decode. Both paths use libswresample's defaults and give the same samples, so the
+    per-packet path resumes after the samples already delivered.
+    """
+    delivered = 0
+    try:
+        for chunk in _filtered_chunks(path, stream.index):
+            delivered += len(chunk)
+            yield chunk
+        return
+    except (av.error.FFmpegError, _FilterUnavailable):
+        pass
+    skip = delivered
+    for chunk in _resampled_chunks(container, stream):
+        if skip >= len(chunk):
+            skip -= len(chunk)
+            continue
+        yield chunk[skip:]
+        skip = 0
+
+
+class _FilterUnavailable(Exception):
+    """This FFmpeg build has no ``lavfi`` input."""
+
+
+def _filtered_chunks(path: str | os.PathLike, stream_index: int) -> Iterator[np.ndarray]:
+    """Decode, downmix and resample in one FFmpeg filter graph: one Python object per chunk, not per codec frame.
+
+    A 5-minute AAC track is about 13,000 codec frames; handing each to Python (decode,
+    resample, convert) cost more than the decoding itself.
+    """
+    if "lavfi" not in av.formats_available:
+        raise _FilterUnavailable()
+    description = (
+        f"amovie=filename={_filter_value(os.fspath(path))}:si={int(stream_index)},"
+        f"aresample={SAMPLE_RATE},aformat=sample_fmts=flt:channel_layouts=mono,"
+        f"asetnsamples=n={_CHUNK_SAMPLES}:p=0"
+    )
+    with av.open(description, format="lavfi") as graph:
+        for frame in graph.decode(audio=0):
+            yield frame.to_ndarray().reshape(-1).astype(np.float32, copy=False)
+
+
+def _filter_value(text: str) -> str:
+    """``text`` escaped as one option value inside a filter graph description.
+
+    Two levels, as FFmpeg's filtergraph documentation describes: quoted for the filter's
+    option parser (a quote inside becomes ``'\\''``), then every character special to the
+    graph parser (``\\ ' [ ] , ;``) escaped with a backslash.
+    """
+    quoted = "'" + text.replace("'", "'\\''") + "'"
+    return "".join("\\" + character if character in "\\'[],;" else character for character in quoted)
+
+
+def _resampled_chunks(container: av.container.InputContainer, stream: av.audio.stream.AudioStream) -> Iterator[np.ndarray]:
+    """Mono float32 chunks at 16 kHz, packet by packet; damaged packets are skipped."""
+    # whole chunks of _CHUNK_SAMPLES: one NumPy conversion per chunk rather than per codec frame
+    resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE, frame_size=_CHUNK_SAMPLES)
 
     def convert(frames) -> list[np.ndarray]:
         return [frame.to_ndarray().reshape(-1).astype(np.float32, copy=False) for frame in frames]
@@ -249,9 +314,7 @@ def _resampled(container, stream, resampler: av.AudioResampler):
             except av.error.FFmpegError:
                 continue
             for frame in decoded:
-                for chunk in convert(resampler.resample(frame)):
-                    yield chunk
+                yield from convert(resampler.resample(frame))
     except av.error.FFmpegError:
         pass  # a truncated file: keep what was read
-    for chunk in convert(resampler.resample(None)):
-        yield chunk
+    yield from convert(resampler.resample(None))

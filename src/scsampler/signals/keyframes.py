@@ -58,7 +58,8 @@ def extract_iframes(
     with open_input(path) as container:
         stream = container.streams.video[0]
         stream.codec_context.skip_frame = "NONKEY"
-        stream.thread_type = "SLICE"  # keyframes are independent: frame threads would only add delay
+        # one thread: a few dozen independent keyframes do not repay starting slice or frame threads
+        stream.thread_type = "NONE"
         sent: collections.deque[int] = collections.deque()  # keyframe indices sent, in order
         reformatter = VideoReformatter()
 
