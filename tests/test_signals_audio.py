@@ -185,3 +185,25 @@ def test_without_lavfi_the_per_packet_path_gives_the_same_log_mel(tmp_path, monk
     # left 440 Hz and right 3000 Hz both survive the downmix
     spectrum = fast.mean(dim=(0, 2))
     assert {_nearest_band(440.0), _nearest_band(3000.0)} <= set(torch.topk(spectrum, 4).indices.tolist())
+
+
+def test_audio_stops_reading_once_the_last_window_is_complete(tmp_path, monkeypatch):
+    from scsampler.signals import audio as audio_module
+
+    path = _stereo_44k_video(tmp_path / "stereo.mp4", seconds=6.0)
+    info = probe(path)
+    grid = clip_grid(info)
+    full = audio_module.extract_audio(path, grid, info=info).mel
+    consumed = []
+    real_chunks = audio_module._mono_16k_chunks
+
+    def counting(*args):
+        for chunk in real_chunks(*args):
+            consumed.append(len(chunk))
+            yield chunk
+
+    monkeypatch.setattr(audio_module, "_mono_16k_chunks", counting)
+    first = grid.subset(grid.index[:1])  # 16 frames at 25 fps: the first 0.64 s
+    mel = audio_module.extract_audio(path, first, info=info).mel
+    torch.testing.assert_close(mel[0], full[0], rtol=0, atol=0)
+    assert sum(consumed) < 2 * 16_000  # the track holds 96,000 samples at 16 kHz

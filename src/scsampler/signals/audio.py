@@ -8,6 +8,7 @@ window, not by the length of the file.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 from collections.abc import Iterator
@@ -170,18 +171,22 @@ def extract_audio(path: str | os.PathLike, grid: ClipGrid, *, info: VideoInfo, n
         stream = container.streams.audio[0]
         video = container.streams.video[0]
         buffer.origin = _audio_offset_samples(stream, video)
-        for chunk in _mono_16k_chunks(path, container, stream):
-            buffer.append(chunk)
-            received += len(chunk)
-            # compute every clip whose window the stream has passed
-            while cursor < len(order) and ends[order[cursor]] <= buffer.end:
-                pending.append(int(order[cursor]))
-                cursor += 1
-            flush()
-            keep_from = int(starts[order[cursor]]) if cursor < len(order) else buffer.end
-            if pending:
-                keep_from = min(keep_from, int(starts[pending].min()))
-            buffer.drop_before(keep_from)
+        # closed as soon as the last window is complete, not at the end of the track
+        with contextlib.closing(_mono_16k_chunks(path, container, stream)) as chunks:
+            for chunk in chunks:
+                buffer.append(chunk)
+                received += len(chunk)
+                # compute every clip whose window the stream has passed
+                while cursor < len(order) and ends[order[cursor]] <= buffer.end:
+                    pending.append(int(order[cursor]))
+                    cursor += 1
+                flush()
+                keep_from = int(starts[order[cursor]]) if cursor < len(order) else buffer.end
+                if pending:
+                    keep_from = min(keep_from, int(starts[pending].min()))
+                buffer.drop_before(keep_from)
+                if cursor >= len(order):
+                    break  # every window is complete (the pending ones are flushed below): the rest is not needed
         if received == 0:
             return AudioResult(None, f"the {info.audio.codec} audio track holds no decodable samples")
         while cursor < len(order):  # the audio ended before these windows: the rest is silence
