@@ -24,6 +24,10 @@ Three RGB baselines, all decoding every frame to RGB 112x112:
   which costs about as much as decoding; this is the cheapest honest way to get every
   frame at 112x112, and the second ratio column is against it.
 
+The ``floor ...`` rows time, each alone, the library calls that keyframes + audio cannot
+avoid (reading the packets, decoding the keyframes, decoding the AAC track to 16 kHz mono,
+the log-MEL's FFTs); their sum is the least keyframes + audio can cost as the signals are defined.
+
 Motion uses P-frames only by default (B-frames are not decoded); ``motion all-frames``
 averages every inter-coded frame (``motion_frames="all"``).
 """
@@ -63,7 +67,17 @@ MEASUREMENTS: dict[str, tuple[tuple[str, ...], dict] | None] = {
     "iframe+audio": (("iframe", "audio"), {}),
     "all (iframe+motion+audio)": (("iframe", "motion", "audio"), {}),
     "all+residual": (("iframe", "motion", "residual", "audio"), {}),
+    # the library calls iframe+audio cannot avoid, each alone (see FLOORS)
+    "floor probe": None,
+    "floor keyframe decode": None,
+    "floor AAC decode to 16k mono": None,
+    "floor log-MEL FFT": None,
 }
+# What keyframes + audio must at least spend, as this project defines the signals: reading
+# the packets (probe), decoding the keyframes the clips need (no resize), decoding the AAC
+# track to 16 kHz mono (the cheapest way found: one FFmpeg filter graph), and the 512-point
+# FFTs of 200 frames per clip (no framing, no power spectrum, no mel, no log).
+FLOORS = ["floor probe", "floor keyframe decode", "floor AAC decode to 16k mono", "floor log-MEL FFT"]
 LONG_MEASUREMENTS = ["import-only", "iframe+audio", "all (iframe+motion+audio)"]
 
 
@@ -118,10 +132,13 @@ def measure(what: str, video: str) -> dict:
     from scsampler.signals import extract_signals
     from scsampler.video import clip_grid, probe
 
+    floor = _floor(what, video) if what in FLOORS else None
     started = time.perf_counter()
     cpu_started = _cpu_s()
     extra = {}
-    if what.startswith("rgb112"):
+    if floor is not None:
+        extra.update(floor())
+    elif what.startswith("rgb112"):
         with av.open(video) as container:
             stream = container.streams.video[0]
             stream.thread_type = "AUTO" if "AUTO" in what else "NONE"
@@ -145,6 +162,57 @@ def measure(what: str, video: str) -> dict:
     cpu_s = _cpu_s() - cpu_started
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {"what": what, "seconds": round(seconds, 3), "cpu_s": round(cpu_s, 3), "peak_mb": round(peak_mb, 1), **extra}
+
+
+def _floor(what: str, video: str):
+    """One irreducible part of keyframes + audio, as a call to time (its set-up done here, untimed)."""
+    import torch
+
+    from scsampler.signals.keyframes import clip_keyframes
+    from scsampler.video import clip_grid, probe
+
+    if what == "floor probe":
+        return lambda: {"frames": probe(video).frames}
+    if what == "floor AAC decode to 16k mono":
+        from scsampler.signals.audio import _filtered_chunks
+
+        with av.open(video) as container:
+            audio_index = container.streams.audio[0].index
+
+        def decode_audio() -> dict:
+            return {"samples": sum(len(chunk) for chunk in _filtered_chunks(video, audio_index))}
+
+        return decode_audio
+    info = probe(video)
+    grid = clip_grid(info)
+    if what == "floor keyframe decode":
+        keyframes = sorted(set(int(k) for k in clip_keyframes(info, grid)))
+
+        def decode_keyframes() -> dict:
+            decoded = 0
+            with av.open(video) as container:
+                stream = container.streams.video[0]
+                stream.codec_context.skip_frame = "NONKEY"
+                stream.thread_type = "NONE"
+                for index in keyframes:
+                    container.seek(int(info.frame_pts[index]), stream=stream, backward=True)
+                    for packet in container.demux(stream):
+                        if packet.is_keyframe:
+                            decoded += len(stream.decode(packet))
+                            break
+                decoded += len(stream.decode(None))
+            return {"keyframes": decoded}
+
+        return decode_keyframes
+    torch.set_num_threads(1)
+    frames = torch.randn(16 * 200, 512)  # 16 clips' frames at a time, as extract_audio batches them
+
+    def transform() -> dict:
+        for _ in range(0, len(grid), 16):
+            torch.fft.rfft(frames)
+        return {"clips": len(grid)}
+
+    return transform
 
 
 def _cpu_s() -> float:
@@ -194,6 +262,10 @@ def report(video: Path, names: list[str], *, repeat: int) -> list[dict]:
             f"{ratios[2]:>7} {row['peak_mb']:>8.0f}",
             flush=True,
         )
+    floors = [by_name[name] for name in FLOORS if name in by_name]
+    if len(floors) == len(FLOORS) and base:
+        floor_cpu_s = sum(row["cpu_s"] for row in floors)
+        print(f"  {'sum of the floors':<30} {'':>7} {'':>7} {floor_cpu_s:>7.2f} {floor_cpu_s / base['cpu_s']:>7.3f}")
     return rows
 
 
