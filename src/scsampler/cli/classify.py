@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import av
+import argparse
 
+from scsampler.batch_inference import ClassifyOptions, classify_videos
 from scsampler.cli._common import add_command, add_output_flags, print_json, progress
-from scsampler.errors import ScsamplerError
-from scsampler.inference import AGGREGATES, classify_video
-from scsampler.models import Classifier, list_models
-from scsampler.samplers import get_sampler, list_samplers
-from scsampler.samplers.composite import OWN
+from scsampler.inference import AGGREGATES
+from scsampler.models import list_models
+from scsampler.samplers import list_samplers
 
 
 def register(subparsers) -> None:
@@ -21,7 +20,9 @@ def register(subparsers) -> None:
         "classifier on them and average its softmax into top-5 video labels. A file that fails is "
         "reported on its own line and the others still run; the exit status is 1 when any failed.",
         example="scsampler classify ../shared/videos/vtest.avi --classifier r2plus1d_18 "
-        "--weights r2plus1d_18-91a641e6.pth --sampler uniform --k 10 --json",
+        "--weights r2plus1d_18-91a641e6.pth --sampler uniform --k 10 --json\n"
+        "  scsampler classify runs/demo/data/videos/*.mp4 --weights runs/demo/classifier/best.pt "
+        "--sampler runs/demo/visual-sampler/sampler --workers 2",
     )
     parser.add_argument("videos", nargs="+", metavar="VIDEO", help="video files")
     parser.add_argument(
@@ -59,37 +60,33 @@ def register(subparsers) -> None:
     )
     parser.add_argument("--batch-size", type=int, default=8, help="clips per classifier batch (default: 8)")
     parser.add_argument("--device", default="cpu", help="torch device for the classifier (default: cpu)")
+    parser.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=1,
+        help="classify on N Ray workers, each loading the model once (default: 1, in this process); "
+        "results keep the order of VIDEO",
+    )
     add_output_flags(parser)
     parser.set_defaults(handler=run)
 
 
 def run(args) -> int:
-    classifier = Classifier.load(args.classifier, weights=args.weights, device=args.device)
-    sampler = get_sampler(args.sampler, **({"seed": args.seed} if args.sampler == "random" else {}))
+    options = ClassifyOptions(
+        classifier=args.classifier,
+        weights=args.weights,
+        sampler=args.sampler,
+        k=args.k,
+        stride=args.stride,
+        seed=args.seed,
+        aggregate=args.aggregate,
+        batch_size=args.batch_size,
+        device=args.device,
+    )
+    results = classify_videos(args.videos, options, workers=args.workers)
     failed = 0
-    for path in progress(args.videos, total=len(args.videos), desc="classify", quiet=args.quiet):
-        try:
-            prediction = classify_video(
-                path,
-                classifier=classifier,
-                sampler=sampler,
-                k=OWN if args.k is None else args.k,
-                stride=OWN if args.stride is None else args.stride,
-                aggregate=args.aggregate,
-                batch_size=args.batch_size,
-            )
-        except (ScsamplerError, av.FFmpegError, OSError) as error:
-            failed += 1
-            message = str(error) if isinstance(error, ScsamplerError) else f"{path}: {error}"
-            result = {"path": path, "top5": [], "clips": [], "seconds": {}, "error": message}
-        else:
-            result = prediction.to_dict()
-            result.update(
-                classifier=classifier.name,
-                sampler=sampler.name or args.sampler,
-                k=len(prediction.selection),
-                stride=getattr(sampler, "stride", 1) if args.stride is None else args.stride,
-            )
+    for result in progress(results, total=len(args.videos), desc="classify", quiet=args.quiet):
+        failed += bool(result["error"])
         if args.json:
             print_json(result)
         else:
@@ -110,3 +107,10 @@ def _print_result(result: dict) -> None:
     shown = ", ".join(f"#{c['index']} {c['start_s']:.1f}-{c['end_s']:.1f}s" for c in clips[:12])
     more = f", ... ({len(clips) - 12} more)" if len(clips) > 12 else ""
     print(f"  clips: {shown}{more}")
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
