@@ -98,8 +98,12 @@ def classify_videos(paths: Sequence[str], options: ClassifyOptions, *, workers: 
     """Each video's result (see :meth:`VideoClassifier.classify`), in the order of ``paths``.
 
     ``workers=1`` runs in this process. More maps :class:`VideoClassifier` over the paths with
-    Ray Data on that many actors (one model each, ``cores // workers`` torch threads each),
-    starting a local Ray runtime when none is running and stopping it afterwards.
+    Ray Data on that many actors (one model each, ``cores // workers`` torch threads each); it
+    joins the cluster that ``RAY_ADDRESS`` names, or starts a local Ray runtime when none is
+    running, and disconnects afterwards. Ray's start-up and a model load per actor cost several
+    seconds, and one process already spreads a clip batch over the cores through torch's
+    threads: workers pay off with many cores or a cluster, not on a 2-core machine
+    (``benchmarks/classify_workers.py``).
     """
     if workers < 1:
         raise UsageError(f"workers must be at least 1, got {workers}.")
@@ -121,8 +125,10 @@ def _classify_on_ray(paths: list[str], options: ClassifyOptions, *, workers: int
         raise UsageError("--workers above 1 needs Ray (pip install 'ray[data]').") from None
     cores = os.cpu_count() or 1
     started_here = not ray.is_initialized()
-    if started_here:
-        # enough logical CPUs for every actor even on a small machine; quiet unless something goes wrong
+    if started_here and os.environ.get("RAY_ADDRESS"):
+        ray.init(log_to_driver=False, logging_level=logging.ERROR)  # join the cluster RAY_ADDRESS names
+    elif started_here:
+        # a local runtime with enough logical CPUs for every actor; quiet unless something goes wrong
         ray.init(
             num_cpus=max(cores, workers),
             include_dashboard=False,

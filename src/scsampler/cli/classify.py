@@ -21,7 +21,7 @@ def register(subparsers) -> None:
         "reported on its own line and the others still run; the exit status is 1 when any failed.",
         example="scsampler classify ../shared/videos/vtest.avi --classifier r2plus1d_18 "
         "--weights r2plus1d_18-91a641e6.pth --sampler uniform --k 10 --json\n"
-        "  scsampler classify runs/demo/data/videos/*.mp4 --weights runs/demo/classifier/best.pt "
+        "  scsampler classify runs/demo/data/long/videos/*.mp4 --weights runs/demo/classifier/best.pt "
         "--sampler runs/demo/visual-sampler/sampler --workers 2",
     )
     parser.add_argument("videos", nargs="+", metavar="VIDEO", help="video files")
@@ -65,7 +65,8 @@ def register(subparsers) -> None:
         type=_positive_int,
         default=1,
         help="classify on N Ray workers, each loading the model once (default: 1, in this process); "
-        "results keep the order of VIDEO",
+        "results keep the order of VIDEO. Joins the Ray cluster RAY_ADDRESS names, else starts a local one. "
+        "Worth it with many cores or a cluster: on 2 cores Ray's start-up makes it slower",
     )
     add_output_flags(parser)
     parser.set_defaults(handler=run)

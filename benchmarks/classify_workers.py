@@ -1,0 +1,82 @@
+"""Wall time of ``classify`` over many videos: the plain loop against Ray Data workers.
+
+    make demo   # once: the videos, the classifier and the samplers this measures with
+    .venv/bin/python benchmarks/classify_workers.py                      # 1 and 2 workers
+    .venv/bin/python benchmarks/classify_workers.py --classifier r2plus1d_18 --videos 6
+
+Each setting runs in its own process, so Ray's start-up (about 3 s on the 2-core machine)
+and every model load are inside the figure, as a user of ``scsampler classify --workers N``
+pays them. The results of every setting are compared with the plain loop's (top-5 and
+clips must be identical).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+DEMO = Path("runs/demo")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--workers", default="1,2", help="comma-separated worker counts (default: 1,2)")
+    parser.add_argument("--videos", type=int, default=16, help="how many demo videos to classify (default: 16)")
+    parser.add_argument("--sampler", default=str(DEMO / "visual-sampler" / "sampler"))
+    parser.add_argument("--k", type=int, default=10)
+    parser.add_argument(
+        "--classifier",
+        help="a registered model to use with random weights instead of the demo's (for example r2plus1d_18: "
+        "paper-scale cost per clip)",
+    )
+    args = parser.parse_args()
+    videos = sorted((DEMO / "data").glob("*/videos/*.mp4"))[: args.videos]
+    classifier = DEMO / "classifier" / "best.pt"
+    if not videos or not classifier.exists():
+        sys.exit("run `make demo` first: this benchmark uses its videos, classifier and samplers")
+    seconds_of_video = _total_seconds(videos)
+    reference = None
+    model = args.classifier or f"{classifier} (the demo's)"
+    if args.classifier:  # one seeded random model saved once, so every worker holds the same weights
+        classifier = _random_checkpoint(args.classifier, classes=(DEMO / "data" / "long" / "classes.txt").read_text().split())
+    print(f"{len(videos)} videos ({seconds_of_video:.0f} s of video), classifier {model}, sampler {args.sampler}, K={args.k}")
+    for workers in (int(w) for w in args.workers.split(",")):
+        command = [
+            sys.executable, "-m", "scsampler", "classify", *map(str, videos),
+            "--weights", str(classifier),
+            "--sampler", args.sampler, "--k", str(args.k), "--workers", str(workers), "--json", "--quiet",
+        ]  # fmt: skip
+        started = time.perf_counter()
+        done = subprocess.run(command, capture_output=True, text=True, check=False)
+        seconds = time.perf_counter() - started
+        results = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+        comparable = [(r["path"], r["top5"], r["clips"], r["error"]) for r in results]
+        reference = reference if reference is not None else comparable
+        same = "identical" if comparable == reference else "DIFFERENT"
+        print(f"  workers {workers}: {seconds:6.1f} s wall ({len(results)} results, exit {done.returncode}, {same} to the first setting)")
+
+
+def _random_checkpoint(name: str, *, classes: list[str]) -> Path:
+    import tempfile
+
+    import torch
+
+    from scsampler.models import get_model, save_checkpoint
+
+    torch.manual_seed(0)
+    path = Path(tempfile.mkdtemp(prefix="classify_workers_")) / f"{name}.pt"
+    return save_checkpoint(path, model_name=name, model=get_model(name, num_classes=len(classes)), classes=classes)
+
+
+def _total_seconds(videos: list[Path]) -> float:
+    from scsampler.video import probe
+
+    return sum(probe(video).duration_s or 0.0 for video in videos)
+
+
+if __name__ == "__main__":
+    main()
