@@ -61,16 +61,19 @@ def moving_block_video(
             samples = 0.5 * np.sin(2 * np.pi * tone_hz * time_s)
         else:
             samples = np.where(time_s >= loud_from_s, rng.uniform(-0.8, 0.8, total), 0.0)
-        samples = samples.astype(np.float32)
-        for start in range(0, total, 1024):
-            chunk = samples[start : start + 1024]
-            frame = av.AudioFrame.from_ndarray(chunk[None], format="flt", layout="mono")
-            frame.sample_rate = 16000
-            frame.pts = start
-            frame.time_base = Fraction(1, 16000)
-            for packet in audio.encode(frame):
-                container.mux(packet)
-        for packet in audio.encode():
-            container.mux(packet)
+        encode_audio(container, audio, samples[None].astype(np.float32), rate=16000)
     container.close()
     return path
+
+
+def encode_audio(container, stream, samples: np.ndarray, *, rate: int) -> None:
+    """Encode and mux float32 ``samples [channels, n]`` (1 or 2 channels) into ``stream``, then flush it."""
+    layout = "mono" if samples.shape[0] == 1 else "stereo"
+    for start in range(0, samples.shape[1], 1024):
+        chunk = np.ascontiguousarray(samples[:, start : start + 1024])
+        frame = av.AudioFrame.from_ndarray(chunk, format="fltp", layout=layout)
+        frame.sample_rate, frame.pts, frame.time_base = rate, start, Fraction(1, rate)
+        for packet in stream.encode(frame):
+            container.mux(packet)
+    for packet in stream.encode():
+        container.mux(packet)

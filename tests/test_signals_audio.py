@@ -9,7 +9,7 @@ import torch
 from scsampler.signals import extract_signals, log_mel, mel_band_centres_hz, mel_filterbank
 from scsampler.video import clip_grid, probe
 
-from tests.signals_media import SHARED_VIDEOS, moving_block_video
+from tests.signals_media import SHARED_VIDEOS, encode_audio, moving_block_video
 
 
 def _nearest_band(hz: float) -> int:
@@ -98,7 +98,6 @@ def test_log_mel_matches_a_frame_by_frame_reference(samples):
 def _stereo_44k_video(path, *, seconds: float = 3.0):
     """A short H.264 video with a 44.1 kHz stereo AAC track (different tones left and right)."""
     import av
-    from fractions import Fraction
 
     container = av.open(str(path), "w", format="mp4")  # the name may not end in .mp4
     video = container.add_stream("libx264", rate=25)
@@ -113,13 +112,7 @@ def _stereo_44k_video(path, *, seconds: float = 3.0):
         container.mux(packet)
     time_s = np.arange(int(seconds * 44_100)) / 44_100
     channels = np.stack([np.sin(2 * np.pi * 440 * time_s), np.sin(2 * np.pi * 3000 * time_s)]).astype(np.float32) * 0.4
-    for start in range(0, channels.shape[1], 1024):
-        frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(channels[:, start : start + 1024]), format="fltp", layout="stereo")
-        frame.sample_rate, frame.pts, frame.time_base = 44_100, start, Fraction(1, 44_100)
-        for packet in audio.encode(frame):
-            container.mux(packet)
-    for packet in audio.encode():
-        container.mux(packet)
+    encode_audio(container, audio, channels, rate=44_100)
     container.close()
     return path
 
@@ -207,3 +200,19 @@ def test_audio_stops_reading_once_the_last_window_is_complete(tmp_path, monkeypa
     mel = audio_module.extract_audio(path, first, info=info).mel
     torch.testing.assert_close(mel[0], full[0], rtol=0, atol=0)
     assert sum(consumed) < 2 * 16_000  # the track holds 96,000 samples at 16 kHz
+
+
+def test_extract_audio_takes_the_filter_graph_path_on_a_sound_file(tmp_path, monkeypatch):
+    """The per-packet path is only a fallback: on a healthy file it is never entered."""
+    from scsampler.signals import audio as audio_module
+
+    path = _stereo_44k_video(tmp_path / "stereo.mp4")
+    expected = audio_module.extract_audio(path, clip_grid(probe(path)), info=probe(path)).mel
+
+    def refuse(*args):
+        raise AssertionError("the per-packet fallback ran on a healthy file")
+        yield  # a generator, like the function it replaces
+
+    monkeypatch.setattr(audio_module, "_resampled_chunks", refuse)
+    mel = audio_module.extract_audio(path, clip_grid(probe(path)), info=probe(path)).mel
+    torch.testing.assert_close(mel, expected, rtol=0, atol=0)
