@@ -8,6 +8,8 @@ from pathlib import Path
 import av
 import numpy as np
 
+from scsampler.types import AudioInfo, VideoInfo
+
 import os
 
 BLOCK = 16  # one bit per 16x16 block survives H.264 compression
@@ -88,3 +90,29 @@ def write_audio_only(path: Path, *, seconds: float = 1.0, rate: int = 16000) -> 
             container.mux(stream.encode(frame))
         container.mux(stream.encode())
     return path
+
+
+def fake_video_info(
+    *,
+    frames: int = 400,
+    fps: float = 25.0,
+    audio: bool = True,
+    path: str = "fake.mp4",
+    width: int = 128,
+    height: int = 96,
+) -> VideoInfo:
+    """A probe result for a video that does not exist: constant frame rate, a keyframe every 12 frames."""
+    return VideoInfo(
+        path=path,
+        container="mp4",
+        codec="h264",
+        width=width,
+        height=height,
+        fps=fps,
+        frames=frames,
+        duration_s=frames / fps,
+        frame_times_s=np.arange(frames) / fps,
+        keyframes=np.arange(0, frames, 12),
+        motion_vectors=True,
+        audio=AudioInfo(codec="aac", sample_rate=16000, channels=1) if audio else None,
+    )

@@ -17,29 +17,13 @@ from scsampler.samplers.baselines import (
     oracle_selection,
     uniform_positions,
 )
-from scsampler.types import VideoInfo
 from scsampler.video import clip_grid
 
-
-def _video(frames: int, *, path: str = "video.mp4", fps: float = 25.0) -> VideoInfo:
-    return VideoInfo(
-        path=path,
-        container="mp4",
-        codec="h264",
-        width=320,
-        height=240,
-        fps=fps,
-        frames=frames,
-        duration_s=frames / fps,
-        frame_times_s=np.arange(frames) / fps,
-        keyframes=np.arange(0, frames, 12),
-        motion_vectors=True,
-        audio=None,
-    )
+from tests.media import fake_video_info
 
 
 def _grid(num_clips: int, *, path: str = "video.mp4"):
-    info = _video(num_clips * 16, path=path)
+    info = fake_video_info(frames=num_clips * 16, audio=False, width=320, height=240, path=path)
     return info, clip_grid(info, frames_per_clip=16)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import torch
 
@@ -55,8 +56,6 @@ def test_ray_workers_match_the_local_loop_in_order(videos_and_checkpoint):
 def test_the_callable_maps_a_batch_of_paths(videos_and_checkpoint):
     paths, checkpoint = videos_and_checkpoint
     worker = VideoClassifier(ClassifyOptions(weights=str(checkpoint), k=2), threads=1)
-    import numpy as np
-
     out = worker({"path": np.asarray(paths[:2])})
     assert list(out["path"]) == paths[:2]
     first, second = (json.loads(text) for text in out["result"])

@@ -16,8 +16,10 @@ from scsampler.samplers.bundle import BundleReader, BundleWriter, load_sampler, 
 from scsampler.samplers.composite import CompositeSampler, score_and_select
 from scsampler.samplers.registry import get_sampler
 from scsampler.samplers.selection import check_stride, ranking, strided_scores, top_k
-from scsampler.types import AudioInfo, ClipGrid, ClipScores, VideoInfo
+from scsampler.types import ClipGrid, ClipScores, VideoInfo
 from scsampler.video import clip_grid
+
+from tests.media import fake_video_info
 
 # --- fakes: small scoring samplers whose scores are a known function of the clip index ----------
 
@@ -71,23 +73,6 @@ class TableSampler(ScoringSampler):
     @classmethod
     def from_bundle(cls, config: dict, bundle: BundleReader, **options) -> "TableSampler":
         return cls(np.load(bundle.path("table.npy")), name=config["name"], **options)
-
-
-def fake_video(*, frames: int = 400, fps: float = 25.0, audio: bool = True, path: str = "fake.mp4") -> VideoInfo:
-    return VideoInfo(
-        path=path,
-        container="mp4",
-        codec="h264",
-        width=128,
-        height=96,
-        fps=fps,
-        frames=frames,
-        duration_s=frames / fps,
-        frame_times_s=np.arange(frames) / fps,
-        keyframes=np.arange(0, frames, 12),
-        motion_vectors=True,
-        audio=AudioInfo(codec="aac", sample_rate=16000, channels=1) if audio else None,
-    )
 
 
 # --- hypothesis strategies ------------------------------------------------------------------------
@@ -209,7 +194,7 @@ def test_min_gap_in_seconds_skips_close_clips() -> None:
 
 
 def test_fewer_clips_than_k_gives_all_of_them() -> None:
-    info = fake_video(frames=40)  # two clips of 16 frames
+    info = fake_video_info(frames=40)  # two clips of 16 frames
     grid = clip_grid(info)
     selection = WaveSampler().select(info, grid, k=10)
     assert sorted(selection.index.tolist()) == [0, 1]
@@ -289,7 +274,7 @@ def test_check_stride_rejects_a_float() -> None:
 
 
 def test_composite_honours_the_stride_for_both_modalities() -> None:
-    info = fake_video(frames=400)  # 25 clips
+    info = fake_video_info(frames=400)  # 25 clips
     grid = clip_grid(info)
     visual, audio = WaveSampler(name="v"), WaveSampler(frequency=0.7, name="a")
     sampler = CompositeSampler(visual, audio, combination="convex-score", k=5, stride=3)
@@ -304,7 +289,7 @@ def test_composite_honours_the_stride_for_both_modalities() -> None:
 
 
 def test_composite_select_equals_top_k_of_its_scores() -> None:
-    info = fake_video()
+    info = fake_video_info()
     grid = clip_grid(info)
     for combination in ("union", "intersect", "convex-list", "convex-score"):
         sampler = CompositeSampler(
@@ -319,7 +304,7 @@ def test_composite_select_equals_top_k_of_its_scores() -> None:
 
 
 def test_a_video_without_audio_falls_back_to_the_visual_ranking() -> None:
-    silent = fake_video(audio=False)
+    silent = fake_video_info(audio=False)
     grid = clip_grid(silent)
     visual = WaveSampler(name="v")
     audio = WaveSampler(frequency=0.4, name="a")
@@ -333,7 +318,7 @@ def test_a_video_without_audio_falls_back_to_the_visual_ranking() -> None:
 
 
 def test_select_arguments_override_the_samplers_own_k_and_stride() -> None:
-    info = fake_video()
+    info = fake_video_info()
     grid = clip_grid(info)
     sampler = CompositeSampler(WaveSampler(), k=3, stride=2)
     assert len(sampler.select(info, grid)) == 3
@@ -344,7 +329,7 @@ def test_select_arguments_override_the_samplers_own_k_and_stride() -> None:
 
 
 def test_audio_visual_combination_uses_both_rankings() -> None:
-    info = fake_video()
+    info = fake_video_info()
     grid = clip_grid(info)
     visual, audio = TableSampler(np.arange(25.0), name="v"), TableSampler(-np.arange(25.0), name="a")
     union = CompositeSampler(visual, audio, combination="union", k=5, k_prime=3)
@@ -359,7 +344,7 @@ def test_audio_visual_combination_uses_both_rankings() -> None:
 
 
 def test_bundle_round_trip_gives_the_same_selection(tmp_path) -> None:
-    info = fake_video()
+    info = fake_video_info()
     grid = clip_grid(info)
     table = np.random.default_rng(7).normal(size=25)
     sampler = CompositeSampler(
@@ -394,7 +379,7 @@ def test_bundle_round_trip_gives_the_same_selection(tmp_path) -> None:
     st.floats(min_value=0.1, max_value=3),
 )
 def test_bundle_round_trip_property(tmp_path_factory, combination, k, stride, alpha, frequency) -> None:
-    info = fake_video()
+    info = fake_video_info()
     grid = clip_grid(info)
     sampler = CompositeSampler(
         WaveSampler(frequency=frequency), WaveSampler(frequency=0.5, name="a"),
@@ -406,7 +391,7 @@ def test_bundle_round_trip_property(tmp_path_factory, combination, k, stride, al
 
 
 def test_single_file_bundle_and_saved_baselines(tmp_path) -> None:
-    info = fake_video(frames=800)
+    info = fake_video_info(frames=800)
     grid = clip_grid(info)
     random = get_sampler("random", seed=11)
     path = save_sampler(random, tmp_path / "random.json")

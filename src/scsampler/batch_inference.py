@@ -2,8 +2,8 @@
 
 :class:`VideoClassifier` follows the Ray Data batch-inference shape: it loads the clip
 classifier and the sampler once in ``__init__``, and ``__call__`` classifies a batch
-``{"path": [...]}`` under ``torch.inference_mode()``. :func:`classify_videos` runs it in this
-process (``workers=1``) or on ``workers`` Ray actors, each holding its own model, with the
+``{"path": [...]}`` under ``torch.inference_mode()``. :func:`classify_videos` runs its
+``classify`` in this process (``workers=1``) or maps it on ``workers`` Ray actors, each holding its own model, with the
 results in input order either way. A video that fails gives a result with ``error`` set, and
 the others still run.
 """
@@ -63,18 +63,19 @@ class VideoClassifier:
         self.sampler = get_sampler(options.sampler, **({"seed": options.seed} if options.sampler == "random" else {}))
 
     def classify(self, path: str) -> dict:
-        """One video's result: ``path``, ``top5``, ``clips``, ``seconds``, ``error`` (None when it worked), and the settings used."""
+        """One video's result (under ``torch.inference_mode()``): ``path``, ``top5``, ``clips``, ``seconds``, ``error`` (None when it worked), and the settings used."""
         options = self.options
         try:
-            prediction = classify_video(
-                path,
-                classifier=self.classifier,
-                sampler=self.sampler,
-                k=OWN if options.k is None else options.k,
-                stride=OWN if options.stride is None else options.stride,
-                aggregate=options.aggregate,
-                batch_size=options.batch_size,
-            )
+            with torch.inference_mode():
+                prediction = classify_video(
+                    path,
+                    classifier=self.classifier,
+                    sampler=self.sampler,
+                    k=OWN if options.k is None else options.k,
+                    stride=OWN if options.stride is None else options.stride,
+                    aggregate=options.aggregate,
+                    batch_size=options.batch_size,
+                )
         except (ScsamplerError, av.FFmpegError, OSError) as error:
             message = str(error) if isinstance(error, ScsamplerError) else f"{path}: {error}"
             return {"path": path, "top5": [], "clips": [], "seconds": {}, "error": message}
@@ -89,8 +90,7 @@ class VideoClassifier:
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """``{"path": [...]}`` -> ``{"path": [...], "result": [JSON text, ...]}`` (a column of plain strings travels well)."""
-        with torch.inference_mode():
-            results = [json.dumps(self.classify(str(path)), allow_nan=False) for path in batch["path"]]
+        results = [json.dumps(self.classify(str(path)), allow_nan=False) for path in batch["path"]]
         return {"path": np.asarray(batch["path"]), "result": np.asarray(results, dtype=object)}
 
 
@@ -111,7 +111,7 @@ def classify_videos(paths: Sequence[str], options: ClassifyOptions, *, workers: 
     if workers == 1 or len(paths) <= 1:
         worker = VideoClassifier(options)
         for path in paths:
-            yield json.loads(worker({"path": np.asarray([path])})["result"][0])
+            yield worker.classify(path)
         return
     VideoClassifier(options)  # a bad model, weights file or sampler fails here, clearly, before any worker starts
     yield from _classify_on_ray(paths, options, workers=min(workers, len(paths)))

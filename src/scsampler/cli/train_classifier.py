@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
-from scsampler.cli._common import add_command, add_output_flags, print_json
+from scsampler.cli._common import add_command, add_output_flags, print_training_summary
 from scsampler.training.recipes import list_recipes
 
 
@@ -69,25 +68,12 @@ def run(args) -> int:
     )
     on_epoch = None if (args.json or args.quiet) else _print_epoch
     result = train_classifier(config, on_epoch=on_epoch)
-    if int(os.environ.get("RANK", "0")) != 0:  # under torchrun, rank 0 alone prints the summary
-        return 0
-    if args.json:
-        print_json(
-            {
-                "run_dir": str(result.run_dir),
-                "start_epoch": result.start_epoch,
-                "epochs": result.epochs,
-                "history": result.history,
-                "best": result.best,
-                "last_checkpoint": str(result.last_checkpoint) if result.last_checkpoint else None,
-                "best_checkpoint": str(result.best_checkpoint) if result.best_checkpoint else None,
-                "seconds": round(result.seconds, 3),
-            }
-        )
-    elif not args.quiet:
-        if result.start_epoch > result.epochs:
-            print(f"{result.run_dir}: already trained for {result.epochs} epochs; raise --epochs to train more.")
-        print(f"checkpoints: {result.last_checkpoint} (last), {result.best_checkpoint} (best); {result.seconds:.1f} s")
+    print_training_summary(
+        args,
+        result,
+        files={"last_checkpoint": result.last_checkpoint, "best_checkpoint": result.best_checkpoint},
+        finished=f"checkpoints: {result.last_checkpoint} (last), {result.best_checkpoint} (best); {result.seconds:.1f} s",
+    )
     return 0
 
 

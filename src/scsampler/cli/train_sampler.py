@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 from pathlib import Path
 
-from scsampler.cli._common import add_command, add_output_flags, print_json
+from scsampler.cli._common import add_command, add_output_flags, print_training_summary
 
 
 def register(subparsers) -> None:
@@ -93,25 +92,12 @@ def run(args) -> int:
     verbose = not (args.json or args.quiet)
     on_skip = (lambda path, why: print(f"skipped {path}: {why}")) if verbose else None
     result = train_sampler(config, on_epoch=_print_epoch if verbose else None, on_skip=on_skip)
-    if int(os.environ.get("RANK", "0")) != 0:
-        return 0
-    if args.json:
-        print_json(
-            {
-                "run_dir": str(result.run_dir),
-                "start_epoch": result.start_epoch,
-                "epochs": result.epochs,
-                "history": result.history,
-                "best": result.best,
-                "checkpoint": str(result.checkpoint) if result.checkpoint else None,
-                "sampler": str(result.bundle) if result.bundle else None,
-                "seconds": round(result.seconds, 3),
-            }
-        )
-    elif not args.quiet:
-        if result.start_epoch > result.epochs:
-            print(f"{result.run_dir}: already trained for {result.epochs} epochs; raise --epochs to train more.")
-        print(f"best: {result.checkpoint}; sampler: {result.bundle} (use --sampler {result.bundle}); {result.seconds:.1f} s")
+    print_training_summary(
+        args,
+        result,
+        files={"checkpoint": result.checkpoint, "sampler": result.bundle},
+        finished=f"best: {result.checkpoint}; sampler: {result.bundle} (use --sampler {result.bundle}); {result.seconds:.1f} s",
+    )
     return 0
 
 

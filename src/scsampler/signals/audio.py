@@ -255,13 +255,14 @@ def _mono_16k_chunks(path: str | os.PathLike, container: av.container.InputConta
     per-packet path resumes after the samples already delivered.
     """
     delivered = 0
-    try:
-        for chunk in _filtered_chunks(path, stream.index):
-            delivered += len(chunk)
-            yield chunk
-        return
-    except (av.error.FFmpegError, _FilterUnavailable):
-        pass
+    if "lavfi" in av.formats_available:
+        try:
+            for chunk in _filtered_chunks(path, stream.index):
+                delivered += len(chunk)
+                yield chunk
+            return
+        except av.error.FFmpegError:
+            pass
     skip = delivered
     for chunk in _resampled_chunks(container, stream):
         if skip >= len(chunk):
@@ -271,18 +272,12 @@ def _mono_16k_chunks(path: str | os.PathLike, container: av.container.InputConta
         skip = 0
 
 
-class _FilterUnavailable(Exception):
-    """This FFmpeg build has no ``lavfi`` input."""
-
-
 def _filtered_chunks(path: str | os.PathLike, stream_index: int) -> Iterator[np.ndarray]:
     """Decode, downmix and resample in one FFmpeg filter graph: one Python object per chunk, not per codec frame.
 
     A 5-minute AAC track is about 13,000 codec frames; handing each to Python (decode,
-    resample, convert) cost more than the decoding itself.
+    resample, convert) cost more than the decoding itself. Needs FFmpeg's ``lavfi`` input.
     """
-    if "lavfi" not in av.formats_available:
-        raise _FilterUnavailable()
     description = (
         f"amovie=filename={_filter_value(os.fspath(path))}:si={int(stream_index)},"
         f"aresample={SAMPLE_RATE},aformat=sample_fmts=flt:channel_layouts=mono,"
