@@ -29,7 +29,11 @@ avoid (reading the packets, decoding the keyframes, decoding the AAC track to 16
 the log-MEL's FFTs); their sum is the least keyframes + audio can cost as the signals are defined.
 
 Motion uses P-frames only by default (B-frames are not decoded); ``motion all-frames``
-averages every inter-coded frame (``motion_frames="all"``).
+averages every inter-coded frame (``motion_frames="all"``). ``motion+clipframe`` takes each
+clip's middle frame from the motion pass (which then also decodes the B-frames other frames
+refer to), ``clipframe`` runs that pass alone, without exporting vectors.
+``--clipframe-fidelity`` compares the clip frames (decoded without the loop filter) with the
+same frames decoded normally.
 """
 
 from __future__ import annotations
@@ -62,6 +66,9 @@ MEASUREMENTS: dict[str, tuple[tuple[str, ...], dict] | None] = {
     "iframe": (("iframe",), {}),
     "motion": (("motion",), {}),
     "motion all-frames": (("motion",), {"motion_frames": "all"}),
+    # the clip frames: from the motion pass itself, or from the same pass without vectors
+    "motion+clipframe": (("motion", "clipframe"), {}),
+    "clipframe": (("clipframe",), {}),
     "residual": (("residual",), {}),
     "audio": (("audio",), {}),
     "iframe+audio": (("iframe", "audio"), {}),
@@ -215,6 +222,59 @@ def _floor(what: str, video: str):
     return transform
 
 
+def clipframe_fidelity(video: str) -> dict:
+    """Mean absolute difference (0-255, RGB 112x112) of the clip frames and I-frames to the clip's frames.
+
+    Every frame is decoded normally (loop filter on, nothing skipped); the frame the clip-frame
+    rule picks (the I- or P-frame nearest the clip's middle) is compared with the clip frame,
+    which the motion pass decodes without the loop filter, and the clip's exact middle frame
+    with the I-frame, which may lie long before the clip.
+    """
+    from av.video.frame import PictureType
+    from av.video.reformatter import VideoReformatter
+
+    from scsampler.signals import extract_signals
+    from scsampler.signals.keyframes import clip_keyframes
+    from scsampler.video import clip_grid, probe
+
+    info = probe(video)
+    grid = clip_grid(info)
+    signals = extract_signals(video, grid, signals=("iframe", "clipframe"), info=info)
+    starts, ends = grid.start_frame.astype(np.int64), grid.end_frame.astype(np.int64)
+    twice_middle = starts + ends - 1
+    keyframes = clip_keyframes(info, grid)
+    middles = set((twice_middle // 2).tolist())
+    reformatter = VideoReformatter()
+    frames: dict[int, np.ndarray] = {}  # the candidates and the middle frames only (memory)
+    candidates: list[int] = []
+    with av.open(video) as container:
+        stream = container.streams.video[0]
+        for index, frame in enumerate(container.decode(stream)):
+            candidate = frame.pict_type != PictureType.B
+            if candidate:
+                candidates.append(index)
+            if candidate or index in middles:
+                image = reformatter.reformat(frame, width=112, height=112, format="rgb24").to_ndarray()
+                frames[index] = image.transpose(2, 0, 1)
+    candidates_array = np.array(candidates)
+    clip_errors, iframe_errors = [], []
+    for position in range(len(grid)):
+        inside = candidates_array[(candidates_array >= starts[position]) & (candidates_array < ends[position])]
+        if not len(inside):
+            continue
+        chosen = int(inside[np.argmin(np.abs(2 * inside - twice_middle[position]))])  # argmin: ties go to the earlier
+        middle = int(twice_middle[position] // 2)
+        clip_errors.append(np.abs(signals.clipframe[position].numpy().astype(np.int16) - frames[chosen]).mean())
+        iframe_errors.append(np.abs(signals.iframe[position].numpy().astype(np.int16) - frames[middle]).mean())
+    return {
+        "clips": len(clip_errors),
+        "clipframe_vs_its_frame_decoded_normally": round(float(np.mean(clip_errors)), 3),
+        "clipframe_vs_its_frame_worst_clip": round(float(np.max(clip_errors)), 3),
+        "iframe_vs_clip_middle_frame": round(float(np.mean(iframe_errors)), 3),
+        "keyframe_gap_frames_mean": round(float(np.mean(starts - keyframes)), 1),
+    }
+
+
 def _cpu_s() -> float:
     """CPU seconds of this process (user + system): steadier than wall time on a shared machine."""
     usage = resource.getrusage(resource.RUSAGE_SELF)
@@ -276,6 +336,9 @@ def main() -> None:
     parser.add_argument("--long-all", action="store_true", help="time every signal on the long video too (slow)")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each measurement (the median is shown)")
     parser.add_argument("--only", help="comma-separated measurement names to run on the short video (default: all)")
+    parser.add_argument(
+        "--clipframe-fidelity", action="store_true", help="compare the clip frames with normally decoded frames, then stop"
+    )
     parser.add_argument("--measure", help=argparse.SUPPRESS)
     parser.add_argument("--video", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -288,6 +351,9 @@ def main() -> None:
     started = time.perf_counter()
     short = make_video(RESULTS / f"bench_{args.short_minutes:g}min.mp4", minutes=args.short_minutes)
     print(f"made {short.name} in {time.perf_counter() - started:.0f} s (reused if it existed)", flush=True)
+    if args.clipframe_fidelity:
+        print(json.dumps(clipframe_fidelity(str(short))))
+        return
     names = [name.strip() for name in args.only.split(",")] if args.only else list(MEASUREMENTS)
     unknown = [name for name in names if name not in MEASUREMENTS]
     if unknown:

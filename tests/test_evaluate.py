@@ -37,7 +37,10 @@ def evaluated(tmp_path_factory) -> tuple[Path, dict]:
 def test_main_table_rows_and_orderings(evaluated):
     out, _ = evaluated
     table = pd.read_csv(out / "main_table.csv")
-    assert list(table.columns) == MAIN_COLUMNS
+    assert list(table.columns)[: len(MAIN_COLUMNS)] == MAIN_COLUMNS  # the intervals (and more) come after
+    assert {"videos", "top1_low", "top1_high", "top1_vs_dense", "top1_vs_uniform_high"} <= set(table.columns)
+    assert ((table["top1_low"] <= table["top1"]) & (table["top1"] <= table["top1_high"])).all()
+    assert json.loads((out / "evaluation.json").read_text()) == {"classes": 3, "videos": 3, "split": "test"}
     rows = table.set_index("strategy")
     for name in ("dense", "uniform", "random", "oracle", "motion", "loudness", "av-union", "av-intersect",
                  "av-convex-list", "av-convex-score", "scsampler"):
@@ -93,6 +96,9 @@ def test_report_and_rerun_reuses_the_cache(evaluated, capsys):
     assert main(context["argv"]) == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert summary["videos"] == 3 and summary["errors"] == []
+    # the intervals come through --json; NaN (none here) would be null
+    assert all(0 <= row["top1_low"] <= row["top1"] <= row["top1_high"] <= 1 for row in summary["main_table"])
+    assert all(row["top1_vs_dense_low"] <= row["top1_vs_dense"] <= row["top1_vs_dense_high"] for row in summary["main_table"])
     assert sorted(p.name for p in (out / "cache").rglob("*.npz")) == cached
     assert all(p.stat().st_mtime_ns == stamp for p, stamp in stamps.items())  # nothing recomputed
 
@@ -119,3 +125,29 @@ def test_a_bad_video_is_reported_and_the_rest_finish(evaluated, tmp_path, capsys
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert summary["videos"] == 3
     assert len(summary["errors"]) == 1 and "bad.mp4" in summary["errors"][0]["error"]
+
+
+def test_warnings_are_recorded_and_reported(evaluated):
+    """warnings.csv (kind,message): none about this clean manifest; the audio fallback exactly when a test video is silent."""
+    out, context = evaluated
+    found = pd.read_csv(out / "warnings.csv")
+    assert list(found.columns) == ["kind", "message"]
+    assert set(found["kind"]) <= {"predictions", "audio", "runtime"}  # no "data": the synthetic manifest is sound
+    summary = json.loads((Path(context["manifest"]).parent / "synth.json").read_text())
+    silent = [Path(v["path"]).name for v in summary["videos"] if v["split"] == "test" and not v["has_audio"]]
+    audio = found.loc[found["kind"] == "audio", "message"].tolist()
+    assert len(audio) == (1 if silent else 0)
+    assert all(name in audio[0] for name in silent)
+    assert 'id="warnings"' in (out / "report.html").read_text()
+
+
+def test_scsampler_row_is_chosen_on_the_val_split(evaluated):
+    out, _ = evaluated
+    summary = json.loads((out / "tuning.json").read_text())
+    assert summary["tuned"] and summary["split"] == "val" and summary["videos"] == 3  # the set's 3 val videos
+    tuning = pd.read_csv(out / "tuning.csv")
+    assert tuning["chosen"].sum() == 1 and tuning.loc[tuning["chosen"], "candidate"].item() == summary["choice"]
+    assert set(tuning["visual"].dropna()) | set(tuning["audio"].dropna()) == {"motion", "loudness"}
+    main_rows = pd.read_csv(out / "main_table.csv").set_index("strategy")
+    assert main_rows.loc["scsampler", "choice"] == summary["choice"]
+    assert "Choices made on the validation split" in (out / "report.html").read_text()

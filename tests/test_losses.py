@@ -102,3 +102,18 @@ def test_ac_loss_label_smoothing_matches_hand_computed_value():
     assert ac_loss(logits, torch.tensor([1])).item() == pytest.approx(-math.log(0.75), rel=1e-6)
     with pytest.raises(ValueError, match="label_smoothing"):
         ac_loss(logits, torch.tensor([1]), label_smoothing=1.0)
+
+
+def test_sal_rank_min_gap_drops_pairs_whose_targets_barely_differ():
+    target = torch.tensor([0.50, 0.52, 0.90, 0.10])
+    group = torch.zeros(4, dtype=torch.long)
+    hi, lo = sal_rank_pairs(target, group, min_gap=0.1)
+    pairs = set(zip(hi.tolist(), lo.tolist()))
+    assert pairs == {(2, 0), (2, 1), (2, 3), (0, 3), (1, 3)}  # (1, 0) differs by 0.02 only
+    assert len(sal_rank_pairs(target, group)[0]) == 6
+    # Every kept pair is ordered by more than the margin; only the dropped pair (1, 0) is violated.
+    scores = torch.tensor([1.0, 0.0, 3.0, -1.0])
+    assert float(sal_rank_loss(scores, target, group, min_gap=0.1)) == 0.0
+    assert float(sal_rank_loss(scores, target, group)) == pytest.approx(2.0 / 6)
+    with pytest.raises(ValueError, match="min_gap"):
+        sal_rank_pairs(target, group, min_gap=-0.1)

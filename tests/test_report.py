@@ -252,6 +252,80 @@ def test_plot_rejects_a_table_without_its_columns(tmp_path):
     assert not (tmp_path / "x.png").exists()
 
 
+# --- intervals in the main table -------------------------------------------------------------
+
+
+def _interval_run(tmp_path: Path, *, classes: int) -> Path:
+    """A main table with intervals: `apart` beats Dense with an interval that excludes 0, `close` does not."""
+    rows = [  # strategy, top1, low, high, vs dense (difference, low, high), vs uniform
+        ("dense", 0.50, 0.25, 0.75, (0.0, 0.0, 0.0), (-0.125, -0.375, 0.125)),
+        ("uniform", 0.625, 0.375, 0.875, (0.125, -0.125, 0.375), (0.0, 0.0, 0.0)),
+        ("apart", 0.75, 0.50, 1.00, (0.25, 0.125, 0.375), (0.125, -0.25, 0.5)),
+        ("close", 0.5625, 0.25, 0.875, (0.0625, -0.125, 0.25), (-0.0625, -0.25, 0.125)),
+    ]
+    table = pd.DataFrame([{
+        "strategy": name, "k": -1 if name == "dense" else 10, "top1": top1, "top5": 0.9,
+        "sampler_s": 0.1, "decode_s": 0.2, "classifier_s": 0.3, "total_s": 0.6,
+        "videos": 8, "top1_low": low, "top1_high": high, "top5_low": 0.8, "top5_high": 1.0,
+        "top1_vs_dense": dense[0], "top1_vs_dense_low": dense[1], "top1_vs_dense_high": dense[2],
+        "top1_vs_uniform": uniform[0], "top1_vs_uniform_low": uniform[1], "top1_vs_uniform_high": uniform[2],
+    } for name, top1, low, high, dense, uniform in rows])
+    run_dir = write_tables(tmp_path / "run", {"main_table": table})
+    (run_dir / "evaluation.json").write_text(json.dumps({"classes": classes, "videos": 8, "split": "test"}))
+    return run_dir
+
+
+def _main_rows(page: str) -> dict[str, list[str]]:
+    """The main table's cells per strategy, and its header under the key 'header'."""
+    section = page.split('<h2 id="main">', 1)[1].split("</section>", 1)[0]
+    header = re.findall(r"<th>(.*?)</th>", section)
+    rows = {}
+    for row in re.findall(r"<tr[^>]*>(.*?)</tr>", section.split("<tbody>", 1)[1]):
+        cells = re.findall(r"<td>(.*?)</td>", row)
+        rows[cells[0]] = cells
+    rows["header"] = header
+    return rows
+
+
+def test_report_marks_differences_whose_interval_contains_zero(tmp_path):
+    page = render_report(_interval_run(tmp_path, classes=8), thumbnails=False).path.read_text(encoding="utf-8")
+    rows = _main_rows(page)
+    header = rows["header"]
+    vs_dense = header.index("top1 vs Dense (pts) [95% CI]")
+    vs_uniform = header.index("top1 vs Uniform (pts) [95% CI]")
+    assert rows["apart"][header.index("top1 [95% CI]")] == "75.0% [50.0, 100.0]"
+    assert "+25.0 [+12.5, +37.5]" in rows["apart"][vs_dense] and "&dagger;" not in rows["apart"][vs_dense]
+    assert "+6.2 [-12.5, +25.0]" in rows["close"][vs_dense] and "&dagger;" in rows["close"][vs_dense]
+    assert "&dagger;" in rows["apart"][vs_uniform]  # -25 to +50 points: contains 0
+    assert "reference" in rows["dense"][vs_dense] and "reference" in rows["uniform"][vs_uniform]
+    assert "not distinguishable from 0 at 95%" in page and "on 8 videos" in page
+    # the raw interval columns are folded into those cells, not repeated
+    assert not {"top1_low", "top1_vs_dense_high", "videos"} & set(header)
+
+
+def test_top5_is_shown_only_with_more_than_five_classes(tmp_path):
+    many = _main_rows(render_report(_interval_run(tmp_path / "eight", classes=8), thumbnails=False)
+                      .path.read_text(encoding="utf-8"))
+    assert "top5 [95% CI]" in many["header"]
+    assert many["apart"][many["header"].index("top5 [95% CI]")] == "90.0% [80.0, 100.0]"
+    page = render_report(_interval_run(tmp_path / "four", classes=4), thumbnails=False).path.read_text(encoding="utf-8")
+    few = _main_rows(page)
+    assert not any("top5" in column for column in few["header"])
+    assert "Top-5 is not shown: with 4 classes" in page
+
+
+def test_cli_main_table_prints_intervals_and_marks(tmp_path, capsys):
+    from scsampler.cli.evaluate import print_main_table
+
+    run_dir = _interval_run(tmp_path, classes=4)
+    print_main_table(run_dir / "main_table.csv")
+    lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines() if line.strip()}
+    assert "top-5" not in lines["strategy"] and "top-5 not shown: 4 classes" in lines["top-5"]
+    assert "75.0% [50.0,100.0]" in lines["apart"]
+    assert "+25.0 [+12.5,+37.5] " in lines["apart"] and "+12.5 [-25.0,+50.0]~" in lines["apart"]
+    assert "+6.2 [-12.5,+25.0]~" in lines["close"]
+
+
 # --- the page in a real browser ------------------------------------------------------------
 
 

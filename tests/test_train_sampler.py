@@ -60,7 +60,7 @@ def _segment_targets(synth_dir: Path, output: Path, *, seed: int = 0) -> Path:
                     "clip_index": grid.index, "start_frame": grid.start_frame, "end_frame": grid.end_frame,
                     "video_frames": grid.video_frames, "start_s": grid.start_s, "end_s": grid.end_s,
                     "true_prob": true_prob, "top1": np.where(correct, entry.label_index, (entry.label_index + 1) % classes),
-                    "correct": correct, "logits": list(logits),
+                    "correct": correct, "logits": list(logits), "in_segment": (overlap > 0).astype(float),
                 }
             )  # fmt: skip
         )
@@ -166,6 +166,71 @@ def test_training_resumes_and_writes_metrics(dataset, tmp_path):
         train_sampler(_config(dataset, run_dir, epochs=3, loss="ac"))
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_validation_measure_rises_clearly_above_random(dataset, seed, tmp_path):
+    """What picks the best epoch is precision against the action segments on the val videos; it must see learning."""
+    result = train_sampler(_config(dataset, tmp_path / f"seed{seed}", seed=seed, inputs=("iframe",)))
+    first, best = result.history[0], result.best["metrics"]
+    assert result.best["measure"] == "segment_precision" and best["val_measure"] == "segment_precision"
+    assert best["val_segment_videos"] >= 8
+    random = best["val_random_segment_precision"]
+    assert random <= 0.3
+    assert best["val_segment_precision"] >= max(0.6, 2 * random), (best, random)
+    assert result.best["score"] == best["val_segment_precision"] >= first["val_segment_precision"]
+
+
+def test_sampler_quality_against_segments_by_hand():
+    from scsampler.training.train_sampler import ClipTable, sampler_quality, selection_measure
+
+    # Two videos of 4 clips; in video 0 clips 1 and 2 hold the action, in video 1 clip 3; K = 2.
+    table = ClipTable(
+        inputs={}, label=torch.zeros(8, dtype=torch.long), correct=torch.zeros(8, dtype=torch.bool),
+        true_prob=torch.tensor([0.1, 0.9, 0.8, 0.2, 0.4, 0.3, 0.2, 0.1]),
+        video=torch.tensor([0, 0, 0, 0, 1, 1, 1, 1]), paths=["a", "b"],
+        in_segment=torch.tensor([0.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0]),
+    )  # fmt: skip
+    saliency = np.array([0.0, 5.0, 1.0, 2.0, 0.0, 0.0, 1.0, 9.0])  # top-2: {1, 3} and {7, 6}
+    quality = sampler_quality(saliency, table, k=2)
+    assert quality["segment_precision"] == pytest.approx((0.5 + 0.5) / 2)
+    assert quality["random_segment_precision"] == pytest.approx((0.5 + 0.25) / 2)
+    assert quality["precision_at_k"] == pytest.approx((0.5 + 0.0) / 2)  # oracle top-2: {1, 2} and {4, 5}
+    assert quality["segment_videos"] == 2
+    assert selection_measure(quality) == ("segment_precision", quality["segment_precision"])
+    # Without known segments the oracle precision decides.
+    table.in_segment = torch.full((8,), float("nan"))
+    unknown = sampler_quality(saliency, table, k=2)
+    assert unknown["segment_videos"] == 0 and selection_measure(unknown) == ("precision_at_k", unknown["precision_at_k"])
+
+
+def test_training_stops_early_and_stays_stopped(dataset, tmp_path):
+    run_dir = tmp_path / "early"
+    # A learning rate too small to change anything: the measure never improves after epoch 1.
+    result = train_sampler(_config(dataset, run_dir, epochs=6, lr=1e-12, early_stop=2))
+    assert [e["epoch"] for e in result.history] == [1, 2, 3] and result.history[-1]["stopped_early"]
+    assert result.best["epoch"] == 1
+    again = train_sampler(_config(dataset, run_dir, epochs=6, lr=1e-12, early_stop=2))
+    assert len(again.history) == 3  # a stopped run does not start again on resume
+
+
+def test_validation_chooses_the_inputs(dataset, tmp_path):
+    from scsampler.training.input_choice import parse_input_alternatives, train_sampler_choosing_inputs
+
+    alternatives = parse_input_alternatives("iframe|motion")
+    assert alternatives == [("iframe",), ("motion",)]
+    run_dir = tmp_path / "choice"
+    choice = train_sampler_choosing_inputs(_config(dataset, run_dir, epochs=2), alternatives)
+    table = pd.read_csv(choice.table)
+    assert list(table["inputs"]) == ["iframe", "motion"] and table["chosen"].sum() == 1
+    best_row = table.loc[table["value"].idxmax()]
+    assert bool(best_row["chosen"]) and tuple(best_row["inputs"].split(",")) == choice.chosen
+    assert best_row["value"] == choice.results[choice.chosen].best["score"]
+    kept = get_sampler(str(run_dir / "sampler"))
+    assert tuple(kept.net.config["inputs"]) == choice.chosen
+    for inputs in alternatives:
+        assert (run_dir / "inputs" / "+".join(inputs) / "sampler").is_dir()
+
+
 def test_sal_rank_batches_hold_several_clips_of_one_video(dataset, tmp_path):
     from scsampler.training.train_sampler import build_table, split_videos
 
@@ -213,7 +278,14 @@ def test_label_cli_stores_every_clip(tmp_path, small_synth, tiny_classifier, cap
     first = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert (first["labelled"], first["resumed"]) == (2, 0)
     rows, meta = read_targets(output)
-    assert list(rows.columns) == list(TARGET_COLUMNS)
+    # synth writes a segments.csv beside the manifest: every clip says whether it overlaps an action
+    assert list(rows.columns) == list(TARGET_COLUMNS) + ["in_segment"]
+    segments = read_segments(synth / "segments.csv")
+    for row in rows.itertuples():
+        actions = [s for s in segments.get(Path(row.path).resolve(), []) if s.is_action]
+        overlaps = any(min(row.end_s, s.end_s) - max(row.start_s, s.start_s) > 0 for s in actions)
+        assert row.in_segment == float(overlaps)
+    assert 0 < rows["in_segment"].sum() < len(rows)
     assert meta["classes"] == ["class00", "class01"] and meta["frames_per_clip"] == 16
     expected = sum(len(clip_grid(probe(e.path), frames_per_clip=16)) for e in read_manifest(synth / "manifest.csv"))
     assert len(rows) == first["clips"] == expected

@@ -59,8 +59,9 @@ class VideoClassifier:
         if threads is not None:
             torch.set_num_threads(max(1, int(threads)))
         self.options = options
-        self.classifier = Classifier.load(options.classifier, weights=options.weights, device=options.device)
+        # the sampler first: it is cheap, and a bad --sampler should be reported as itself, not as a classifier error
         self.sampler = get_sampler(options.sampler, **({"seed": options.seed} if options.sampler == "random" else {}))
+        self.classifier = Classifier.load(options.classifier, weights=options.weights, device=options.device)
 
     def classify(self, path: str) -> dict:
         """One video's result (under ``torch.inference_mode()``): ``path``, ``top5``, ``clips``, ``seconds``, ``error`` (None when it worked), and the settings used."""

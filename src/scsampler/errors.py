@@ -1,10 +1,10 @@
-"""Errors that name the file and the problem, for users rather than for library internals."""
+"""Errors, and the data warning, that name the file and the problem, for users rather than for library internals."""
 
 from __future__ import annotations
 
 import os
 
-__all__ = ["ScsamplerError", "VideoError", "UsageError"]
+__all__ = ["ScsamplerError", "VideoError", "UsageError", "DataWarning"]
 
 
 class ScsamplerError(Exception):
@@ -26,3 +26,13 @@ class VideoError(ScsamplerError):
         self.path = os.fspath(path)
         self.problem = problem
         super().__init__(f"{self.path}: {problem}")
+
+
+class DataWarning(UserWarning):
+    """The data or a result looks degenerate; the message names the file and a fix.
+
+    Raised as a warning, not an error: the run goes on (a one-class split or an
+    untrustworthy runtime estimate is worth knowing about, not worth stopping for).
+    ``str(warning)`` starts with the file it is about (a manifest, ``segments.csv``,
+    a video or a targets file).
+    """

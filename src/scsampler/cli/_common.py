@@ -6,11 +6,33 @@ import argparse
 import json
 import os
 import sys
+from pathlib import Path
 from typing import Any, Iterable, TypeVar
 
-from tqdm import tqdm
+from scsampler.errors import UsageError
 
 T = TypeVar("T")
+
+
+def positive_int(text: str) -> int:
+    """An argparse ``type``: a whole number of at least 1 (a bad value is a usage error naming the option)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def device_type(text: str) -> str:
+    """An argparse ``type`` for ``--device``: a torch device this machine has (:func:`scsampler._device.check_device`)."""
+    from scsampler._device import check_device
+
+    try:
+        return check_device(text)
+    except UsageError as error:
+        raise argparse.ArgumentTypeError(str(error).rstrip(".")) from None
 
 
 def add_command(subparsers, name: str, *, help: str, description: str, example: str) -> argparse.ArgumentParser:
@@ -27,6 +49,28 @@ def add_command(subparsers, name: str, *, help: str, description: str, example: 
 def add_output_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print machine-readable JSON instead of a table")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+
+
+def new_output_folders(args: argparse.Namespace) -> list[Path]:
+    """The ``-o`` paths (RUN_DIR or output file) of a command that do not exist yet, before it runs."""
+    candidates = [getattr(args, name, None) for name in ("run_dir", "output")]
+    return [Path(path) for path in candidates if path is not None and not os.path.lexists(path)]
+
+
+def remove_if_left_empty(folders: Iterable[Path]) -> None:
+    """Remove each folder that a failed command created but wrote no file into (empty subfolders go too).
+
+    A run that stops on a rejected checkpoint or a bad option should not leave an empty RUN_DIR that
+    looks like a started run; a folder holding any file is kept, so partial work can resume.
+    """
+    for folder in folders:
+        if not folder.is_dir() or folder.is_symlink():
+            continue
+        if any(not entry.is_dir() or entry.is_symlink() for entry in folder.rglob("*")):
+            continue
+        for sub in sorted(folder.rglob("*"), key=lambda entry: len(entry.parts), reverse=True):
+            sub.rmdir()
+        folder.rmdir()
 
 
 def print_json(obj: Any) -> None:
@@ -62,5 +106,7 @@ def print_training_summary(args, result, *, files: dict[str, Any], finished: str
 
 def progress(items: Iterable[T], *, total: int | None = None, desc: str = "", quiet: bool = False) -> Iterable[T]:
     """A progress bar on a terminal; nothing when quiet or when stderr is not a terminal (CI)."""
+    from tqdm import tqdm  # here: importing tqdm costs start-up time that `info` and `--help` need not pay
+
     disable = quiet or not sys.stderr.isatty()
     return tqdm(items, total=total, desc=desc, disable=disable, leave=False, dynamic_ncols=True)

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import argparse
 
 from scsampler.batch_inference import ClassifyOptions, classify_videos
-from scsampler.cli._common import add_command, add_output_flags, print_json, progress
+from scsampler.cli._common import add_command, add_output_flags, device_type, positive_int, print_json, progress
 from scsampler.inference import AGGREGATES
 from scsampler.models import list_models
 from scsampler.samplers import list_samplers
@@ -35,8 +34,8 @@ def register(subparsers) -> None:
         "--weights",
         metavar="PATH",
         help="a local weights file (state dict or scsampler checkpoint), or KINETICS400_V1 / DEFAULT to use "
-        "torchvision's pretrained weights (downloaded once; needs network). Without it the classifier is "
-        "randomly initialised.",
+        "torchvision's pretrained weights (downloaded once; needs network). With --classifier and no --weights "
+        "the classifier is randomly initialised (a warning says so); give at least one of the two.",
     )
     parser.add_argument(
         "--sampler",
@@ -46,10 +45,10 @@ def register(subparsers) -> None:
         "sampler's path (default: uniform)",
     )
     parser.add_argument(
-        "--k", type=int, help="clips to classify per video (default: a saved sampler's own K, else 10)"
+        "--k", type=positive_int, help="clips to classify per video (default: a saved sampler's own K, else 10)"
     )
     parser.add_argument(
-        "--stride", type=int, help="sampling stride N: score every N-th clip (default: a saved sampler's own N, else 1)"
+        "--stride", type=positive_int, help="sampling stride N: score every N-th clip (default: a saved sampler's own N, else 1)"
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the random sampler (default: 0)")
     parser.add_argument(
@@ -58,11 +57,13 @@ def register(subparsers) -> None:
         default="softmax_mean",
         help="how clip outputs become the video's: mean of softmax (default) or softmax of mean logits",
     )
-    parser.add_argument("--batch-size", type=int, default=8, help="clips per classifier batch (default: 8)")
-    parser.add_argument("--device", default="cpu", help="torch device for the classifier (default: cpu)")
+    parser.add_argument("--batch-size", type=positive_int, default=8, help="clips per classifier batch (default: 8)")
+    parser.add_argument(
+        "--device", type=device_type, default="cpu", help="torch device for the classifier: cpu, cuda, cuda:N or mps (default: cpu)"
+    )
     parser.add_argument(
         "--workers",
-        type=_positive_int,
+        type=positive_int,
         default=1,
         help="classify on N Ray workers, each loading the model once (default: 1, in this process); "
         "results keep the order of VIDEO. Joins the Ray cluster RAY_ADDRESS names, else starts a local one. "
@@ -108,10 +109,3 @@ def _print_result(result: dict) -> None:
     shown = ", ".join(f"#{c['index']} {c['start_s']:.1f}-{c['end_s']:.1f}s" for c in clips[:12])
     more = f", ... ({len(clips) - 12} more)" if len(clips) > 12 else ""
     print(f"  clips: {shown}{more}")
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value

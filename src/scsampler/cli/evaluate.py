@@ -18,7 +18,10 @@ def register(subparsers) -> None:
         description="Run the clip classifier once on every clip of every test video (cached; an interrupted "
         "run resumes), score every clip with every sampler, then evaluate every strategy from that cache: the "
         "main table at K, accuracy against K, K' and the sampling stride N, accuracy against runtime, the "
-        "loss x modality ablation and sampler quality. Runtime is also measured at paper scale with a heavy "
+        "loss x modality ablation and sampler quality. The 'scsampler' row's sampler(s), combination, K' and "
+        "alpha are chosen on the tuning split (--tune-split, default val; every candidate's score in tuning.csv), "
+        "never on the evaluated split; without tuning videos it is AV-union-list (--k-prime) of the first --visual "
+        "and the first --audio. Runtime is also measured at paper scale with a heavy "
         "classifier (--heavy-classifier), in runtime_table.csv.",
         example="scsampler evaluate data/manifest.csv --classifier runs/demo/classifier/best.pt "
         "--samplers motion,loudness --visual motion --audio loudness -o runs/eval",
@@ -32,18 +35,45 @@ def register(subparsers) -> None:
         help="comma-separated samplers to evaluate: registered names or saved-sampler paths, each optionally "
         "named as NAME=SAMPLER (default: motion,loudness)",
     )
-    parser.add_argument("--visual", metavar="NAME", help="the visual sampler of the default 'scsampler' row (one of --samplers)")
-    parser.add_argument("--audio", metavar="NAME", help="the audio sampler of the default 'scsampler' row (one of --samplers)")
+    parser.add_argument(
+        "--visual",
+        metavar="NAME[,NAME...]",
+        help="candidate visual samplers of the 'scsampler' row (among --samplers); the tuning split chooses one",
+    )
+    parser.add_argument(
+        "--audio",
+        metavar="NAME[,NAME...]",
+        help="candidate audio samplers of the 'scsampler' row (among --samplers); the tuning split chooses one",
+    )
     parser.add_argument("--k", type=int, default=10, help="clips per video in the main table (default: 10)")
-    parser.add_argument("--k-prime", type=int, default=8, help="K' of AV-union-list (default: 8)")
+    parser.add_argument(
+        "--k-prime",
+        type=int,
+        default=8,
+        help="K' of AV-union-list without tuning videos, and of the av-union row (default: 8)",
+    )
     parser.add_argument("--split", default="test", help="manifest split to evaluate (default: test)")
+    parser.add_argument(
+        "--tune-split",
+        default="val",
+        metavar="NAME|none",
+        help="manifest split on which the 'scsampler' row is chosen, never a video of --split; 'none', or a "
+        "split without videos, keeps the fixed choice (default: val)",
+    )
     parser.add_argument("--random-seeds", type=int, default=5, help="draws of the Random baseline (default: 5)")
+    parser.add_argument(
+        "--end-to-end-videos",
+        type=int,
+        default=2,
+        metavar="N",
+        help="videos classified for real to check the runtime estimated from cached costs (default: 2)",
+    )
     parser.add_argument(
         "--heavy-classifier",
         default=HEAVY_CLASSIFIER,
         help=f"classifier whose measured cost gives runtime at paper scale, or 'none' (default: {HEAVY_CLASSIFIER})",
     )
-    parser.add_argument("--max-videos", type=int, help="evaluate only the first N videos of the split")
+    parser.add_argument("--max-videos", type=int, help="use only the first N videos of the split (and of the tuning split)")
     parser.add_argument("--no-report", action="store_true", help="write the tables only, no figures or report.html")
     parser.add_argument("-o", "--output", required=True, metavar="RUN_DIR", help="where the tables, figures and report go")
     add_output_flags(parser)
@@ -63,8 +93,10 @@ def run(args) -> int:
         k_prime=args.k_prime,
         split=args.split,
         random_seeds=args.random_seeds,
+        end_to_end_videos=args.end_to_end_videos,
         heavy_classifier=None if args.heavy_classifier.lower() == "none" else args.heavy_classifier,
         max_videos=args.max_videos,
+        tune_split=None if args.tune_split.lower() == "none" else args.tune_split,
     )
     say = (lambda message: None) if (args.quiet or args.json) else (lambda message: print(message, file=sys.stderr))
     result = evaluate(
@@ -90,11 +122,14 @@ def run(args) -> int:
             "errors": result.errors,
             # NaN (Oracle's runtime: not a method) becomes null
             "main_table": pd.read_csv(main_table).astype(object).where(lambda t: t.notna(), None).to_dict(orient="records"),
+            "tuning": None if result.tuning is None else result.tuning.to_dict(),
             "report": None if report is None else str(report),
             "tables": {name: str(path) for name, path in result.tables.items()},
         })
     else:
         print_main_table(main_table)
+        if result.tuning is not None:
+            print(describe_tuning(result.tuning))
         for error in result.errors:
             print(f"error: {error['error']}")
         if report is not None:
@@ -103,13 +138,69 @@ def run(args) -> int:
 
 
 def print_main_table(path) -> None:
-    """The main table as aligned text: accuracy in percent, seconds per video."""
+    """The main table as aligned text: top-1 with its 95% interval, differences to Dense and
+    Uniform in points with theirs (``~``: the interval contains 0), top-5 only with more than
+    5 classes, seconds per video."""
+    from pathlib import Path
+
     import pandas as pd
 
+    from scsampler.evaluation.summary import read_summary, shows_top5
+
     table = pd.read_csv(path)
-    print(f"{'strategy':<22}{'K':>5}{'top-1':>8}{'top-5':>8}{'sampler s':>11}{'decode s':>10}{'classif. s':>11}{'total s':>9}")
-    for row in table.itertuples():
-        k = "all" if row.k == -1 else str(row.k)
+    summary = read_summary(Path(path).parent)
+    top5 = shows_top5(summary) and "top5" in table.columns
+    has = set(table.columns)
+    accuracy_width = 21 if {"top1_low", "top1_high"} <= has else 8
+    references = [name for name in ("dense", "uniform") if {f"top1_vs_{name}", f"top1_vs_{name}_low", f"top1_vs_{name}_high"} <= has]
+    header = f"{'strategy':<22}{'K':>5}{'top-1':>{accuracy_width}}" + (f"{'top-5':>{accuracy_width}}" if top5 else "")
+    header += "".join(f"{'vs ' + name:>22}" for name in references)
+    print(header + f"{'sampler s':>11}{'decode s':>10}{'classif. s':>11}{'total s':>9}")
+    for row in table.to_dict(orient="records"):
+        k = "all" if row["k"] == -1 else str(row["k"])
+        line = f"{row['strategy']:<22}{k:>5}{_accuracy_text(row, 'top1'):>{accuracy_width}}"
+        if top5:
+            line += f"{_accuracy_text(row, 'top5'):>{accuracy_width}}"
+        for name in references:
+            line += f"{_difference_text(row, name):>22}"
         cells = [f"{value:>{width}.3f}" if value == value else f"{'-':>{width}}" for value, width in (
-            (row.sampler_s, 11), (row.decode_s, 10), (row.classifier_s, 11), (row.total_s, 9))]
-        print(f"{row.strategy:<22}{k:>5}{100 * row.top1:>7.1f}%{100 * row.top5:>7.1f}%" + "".join(cells))
+            (row["sampler_s"], 11), (row["decode_s"], 10), (row["classifier_s"], 11), (row["total_s"], 9))]
+        print(line + "".join(cells))
+    if accuracy_width > 8 or references:
+        videos = (summary or {}).get("videos", table["videos"].max() if "videos" in has else "the")
+        print(f"[ ]: 95% bootstrap interval over {videos} videos; vs dense/uniform: top-1 difference in points, "
+              "paired over the same videos; ~: the interval contains 0 (not distinguishable from 0 at 95%)")
+    if not top5 and "top5" in table.columns:
+        print(f"top-5 not shown: {summary['classes']} classes (shown with more than 5)")
+
+
+def _accuracy_text(row: dict, top: str) -> str:
+    """``75.0% [50.0,100.0]`` (percent), or ``75.0%`` when the table has no interval."""
+    value, low, high = row[top], row.get(f"{top}_low"), row.get(f"{top}_high")
+    if value != value:
+        return "-"
+    if low is None or high is None or low != low or high != high:
+        return f"{100 * value:.1f}%"
+    return f"{100 * value:.1f}% [{100 * low:.1f},{100 * high:.1f}]"
+
+
+def _difference_text(row: dict, reference: str) -> str:
+    """``+12.5 [-12.5,+37.5]~`` in points (``~``: the interval contains 0); ``ref`` for the reference row."""
+    if row["strategy"] == reference:
+        return "ref "
+    value, low, high = (row[f"top1_vs_{reference}{suffix}"] for suffix in ("", "_low", "_high"))
+    if value != value or low != low or high != high:
+        return "- "
+    mark = "~" if low <= 0 <= high else " "
+    return f"{100 * value:+.1f} [{100 * low:+.1f},{100 * high:+.1f}]{mark}"
+
+
+def describe_tuning(choice) -> str:
+    """One line under the table: what the ``scsampler`` row is, and where it was chosen."""
+    if not choice.tuned:
+        return f"scsampler: {choice.description} (fixed choice, no tuning: {choice.reason})"
+    best_k = "all" if choice.best_k == -1 else choice.best_k
+    return (
+        f"scsampler: {choice.description} (chosen on split {choice.split!r}, {choice.videos} videos: "
+        f"top-1 {100 * choice.top1:.1f}% there; best K there: {best_k})"
+    )

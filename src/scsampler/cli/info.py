@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from scsampler.cli._common import add_command, add_output_flags, print_json
+from scsampler.cli._common import add_command, add_output_flags, positive_int, print_json
 from scsampler.errors import ScsamplerError
-from scsampler.video import count_full_clips, probe
+from scsampler.video import clip_grid, probe
 
 
 def register(subparsers) -> None:
@@ -17,7 +17,10 @@ def register(subparsers) -> None:
         example="scsampler info ../shared/videos/vtest.avi --json",
     )
     parser.add_argument("videos", nargs="+", metavar="VIDEO", help="video files")
-    parser.add_argument("--frames-per-clip", type=int, default=16, help="clip length T used to count clips (16)")
+    parser.add_argument(
+        "--frames-per-clip", type=positive_int, default=16,
+        help="clip length T used to count clips (16); a video shorter than one clip counts as 1 padded clip, as `select` scores it",
+    )
     add_output_flags(parser)
     parser.set_defaults(handler=run)
 
@@ -35,7 +38,9 @@ def run(args) -> int:
                 print(f"error: {error}")
             continue
         summary = info.to_dict()
-        summary["clips"] = count_full_clips(info.frames, args.frames_per_clip)
+        # the grid `select`, `signals` and `classify` use, so that every command counts the same clips
+        summary["clips"] = len(clip_grid(info, frames_per_clip=args.frames_per_clip))
+        summary["frames_per_clip"] = args.frames_per_clip
         summary["error"] = None
         if args.json:
             print_json(summary)
@@ -55,7 +60,7 @@ def _print_table(summary: dict) -> None:
         ("keyframes", str(summary["keyframes"])),
         ("motion vectors", "yes" if summary["motion_vectors"] else "no (frame-difference fallback)"),
         ("audio", audio_text),
-        ("clips of 16 frames", str(summary["clips"])),
+        (f"clips of {summary['frames_per_clip']} frames", str(summary["clips"])),
     ]
     print(summary["path"])
     for name, value in rows:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
-from scsampler.cli._common import add_command, add_output_flags, print_json, progress
+from scsampler.cli._common import add_command, add_output_flags, device_type, positive_int, print_json, progress
 
 
 def register(subparsers) -> None:
@@ -14,10 +15,11 @@ def register(subparsers) -> None:
         "label",
         help="run the clip classifier densely once over a manifest: per-clip saliency targets (Parquet)",
         description="Run the clip classifier over every clip of every video of MANIFEST and store, per clip, "
-        "the true class's probability, the top-1 class, whether it is correct, and the logits. Finished videos "
+        "the true class's probability, the top-1 class, whether it is correct, the logits, and whether it overlaps an "
+        "action segment (when a segments.csv sits beside MANIFEST). Finished videos "
         "are kept as parts and skipped on a rerun; the output is written atomically. Under "
         "`torchrun --nproc_per_node=N -m scsampler label ...` the videos are shared over the processes.",
-        example="scsampler label data/synth/manifest.csv --classifier runs/tiny/best.pt -o runs/targets.parquet",
+        example="scsampler label data/synth/manifest.csv --classifier runs/tiny/best.pt --split train,val -o runs/targets.parquet",
     )
     parser.add_argument("manifest", type=Path, metavar="MANIFEST", help="CSV with path,label[,split]")
     parser.add_argument(
@@ -26,25 +28,39 @@ def register(subparsers) -> None:
     )
     parser.add_argument("--weights", default=None, help="weights for a classifier given by name: a pretrained name or a file")
     parser.add_argument("-o", "--output", type=Path, required=True, metavar="TARGETS", help="Parquet file to write")
-    parser.add_argument("--split", default=None, choices=("train", "val", "test"), help="label only this split (all by default)")
-    parser.add_argument("--batch-size", type=int, default=8, help="clips decoded and classified at a time (8)")
-    parser.add_argument("--device", choices=("cpu", "cuda"), default=None, help="cpu or cuda (cuda when available)")
+    parser.add_argument(
+        "--split", default=None, metavar="SPLITS",
+        help="label only these splits, comma-separated: train, val, test (e.g. train,val; all by default)",
+    )
+    parser.add_argument("--batch-size", type=positive_int, default=8, help="clips decoded and classified at a time (8)")
+    parser.add_argument(
+        "--device", type=device_type, default=None,
+        help="cpu, cuda, cuda:N or mps (cuda when available; under torchrun each process uses cuda:LOCAL_RANK)",
+    )
     add_output_flags(parser)
     parser.set_defaults(handler=run)
 
 
 def run(args) -> int:
+    from scsampler.data.checks import warn_about_manifest
     from scsampler.data.manifest import read_manifest
     from scsampler.errors import UsageError
     from scsampler.models import Classifier
     from scsampler.training.distributed import barrier, init_distributed, shutdown_distributed
     from scsampler.training.targets import compute_targets
 
-    if args.batch_size < 1:
-        raise UsageError(f"--batch-size must be a positive integer, got {args.batch_size}.")
-    manifest = read_manifest(args.manifest, split=args.split)
+    manifest = read_manifest(args.manifest)
+    if args.split:
+        splits = [name.strip() for name in args.split.split(",") if name.strip()]
+        parts = [manifest.split(name) for name in splits]  # a UsageError names a bad split
+        keep = {id(entry) for part in parts for entry in part.entries}
+        manifest = replace(manifest, entries=[entry for entry in manifest.entries if id(entry) in keep])
+        if not manifest.entries:
+            raise UsageError(f"{args.manifest}: no videos in the splits {', '.join(splits)}.")
     context = init_distributed(device=args.device)
     try:
+        if context.is_main:
+            warn_about_manifest(args.manifest)  # the whole manifest, whatever --split
         if os.path.isfile(args.classifier):
             classifier = Classifier.from_checkpoint(args.classifier, device=context.device)
         else:

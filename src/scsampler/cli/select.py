@@ -7,7 +7,7 @@ import sys
 
 import numpy as np
 
-from scsampler.cli._common import add_command, add_output_flags, print_json, progress
+from scsampler.cli._common import add_command, add_output_flags, positive_int, print_json, progress
 from scsampler.errors import ScsamplerError
 from scsampler.samplers.combine import COMBINATIONS
 from scsampler.samplers.composite import OWN, CompositeSampler, score_and_select
@@ -43,7 +43,7 @@ def register(subparsers) -> None:
     parser.add_argument("--k-prime", type=int, default=None, help="AV-union-list: clips from the visual ranking (80%% of K)")
     parser.add_argument("--alpha", type=float, default=None, help="convex combinations: weight of the visual side (0.5)")
     parser.add_argument("--min-gap", type=float, default=None, metavar="SECONDS", help="seconds between chosen clips (0)")
-    parser.add_argument("--frames-per-clip", type=int, default=16, help="clip length T in frames (16)")
+    parser.add_argument("--frames-per-clip", type=positive_int, default=16, help="clip length T in frames (16)")
     add_output_flags(parser)
     parser.set_defaults(handler=run)
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 
 from scsampler._atomic import atomic_output
-from scsampler.cli._common import add_command, add_output_flags, print_json
+from scsampler.cli._common import add_command, add_output_flags, positive_int, print_json
 from scsampler.errors import UsageError
 from scsampler.signals import DEFAULT_SIGNALS, extract_signals, parse_signal_names
 from scsampler.video import clip_grid, probe
@@ -18,7 +18,7 @@ def register(subparsers) -> None:
     parser = add_command(
         subparsers,
         "signals",
-        help="extract cheap per-clip signals (keyframes, motion vectors, residual, log-MEL audio)",
+        help="extract cheap per-clip signals (keyframes, motion vectors, residual, log-MEL audio, clip frames)",
         description="Extract the cheap signals of every clip of VIDEO without decoding it to RGB, and save "
         "them with torch.save to OUT (a dict of tensors; absent signals are None).",
         example="scsampler signals ../shared/videos/vtest.avi -o vtest.signals.pt --signals iframe,mv --json",
@@ -28,10 +28,14 @@ def register(subparsers) -> None:
     parser.add_argument(
         "--signals",
         default=",".join(DEFAULT_SIGNALS),
-        help="comma-separated: iframe, motion (or mv), residual, audio (default: iframe,motion,audio)",
+        help="comma-separated: iframe, motion (or mv), residual, audio, clipframe (a frame from inside each clip, "
+        "taken from the motion pass) (default: iframe,motion,audio)",
     )
-    parser.add_argument("--frames-per-clip", type=int, default=16, help="clip length T in frames (16)")
+    parser.add_argument("--frames-per-clip", type=positive_int, default=16, help="clip length T in frames (16)")
     parser.add_argument("--iframe-size", type=int, nargs=2, default=(112, 112), metavar=("H", "W"), help="I-frame size (112 112)")
+    parser.add_argument(
+        "--clipframe-size", type=int, nargs=2, default=(112, 112), metavar=("H", "W"), help="clip frame size (112 112)"
+    )
     parser.add_argument("--cache-dir", default=None, help="reuse and store signals in this folder")
     add_output_flags(parser)
     parser.set_defaults(handler=run)
@@ -46,7 +50,13 @@ def run(args) -> int:
     info = probe(args.video)
     grid = clip_grid(info, frames_per_clip=args.frames_per_clip)
     signals = extract_signals(
-        args.video, grid, signals=names, info=info, iframe_size=tuple(args.iframe_size), cache_dir=args.cache_dir
+        args.video,
+        grid,
+        signals=names,
+        info=info,
+        iframe_size=tuple(args.iframe_size),
+        clipframe_size=tuple(args.clipframe_size),
+        cache_dir=args.cache_dir,
     )
     seconds = time.perf_counter() - started
     payload = {
@@ -55,6 +65,7 @@ def run(args) -> int:
         "start_s": torch.from_numpy(grid.start_s.copy()),
         "end_s": torch.from_numpy(grid.end_s.copy()),
         "iframe": signals.iframe,
+        "clipframe": signals.clipframe,
         "motion": signals.motion,
         "motion_source": signals.motion_source,
         "residual": signals.residual,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from scsampler.cli._common import add_command, add_output_flags, print_training_summary
+from scsampler.cli._common import add_command, add_output_flags, device_type, print_training_summary
 from scsampler.training.recipes import list_recipes
 
 
@@ -33,7 +33,10 @@ def register(subparsers) -> None:
     parser.add_argument("--clips-per-video", type=int, default=None, help="training clips drawn per video per epoch (recipe's)")
     parser.add_argument("--workers", type=int, default=None, help="data loader worker processes (recipe's)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the initialisation and of the clips drawn (0)")
-    parser.add_argument("--device", choices=("cpu", "cuda"), default=None, help="cpu or cuda (cuda when available)")
+    parser.add_argument(
+        "--device", type=device_type, default=None,
+        help="cpu, cuda, cuda:N or mps (cuda when available; under torchrun each process uses cuda:LOCAL_RANK)",
+    )
     parser.add_argument(
         "--threads", type=int, default=None,
         help="CPU threads for torch (default: torch's choice; 1 is often fastest on a busy, shared CPU)",

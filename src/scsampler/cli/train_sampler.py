@@ -6,7 +6,7 @@ import argparse
 import math
 from pathlib import Path
 
-from scsampler.cli._common import add_command, add_output_flags, print_training_summary
+from scsampler.cli._common import add_command, add_output_flags, device_type, print_training_summary
 
 
 def register(subparsers) -> None:
@@ -17,9 +17,10 @@ def register(subparsers) -> None:
         "train-sampler",
         help="train a sampler network (visual or audio; AC, SAL-CL or SAL-RANK) on saliency targets",
         description="Train a sampler network on TARGETS (from `scsampler label`). After each epoch it logs the "
-        "loss and the quality of the sampler on the validation videos: precision of its top-K among the "
-        "oracle's top-K (Random's beside it) and the Spearman correlation with the classifier's true-class "
-        "probability. Writes RUN_DIR/metrics.jsonl, RUN_DIR/last.pt (resumes), RUN_DIR/sampler.pt (best epoch) "
+        "loss and the quality of the sampler on the validation videos: precision of its top-K against the action "
+        "segments (where the manifest had a segments.csv) and among the oracle's top-K (Random's beside each) "
+        "and the Spearman correlation with the classifier's true-class probability; the first (else the second) "
+        "picks the best epoch and stops training early. Writes RUN_DIR/metrics.jsonl, RUN_DIR/last.pt (resumes), RUN_DIR/sampler.pt (best epoch) "
         "and RUN_DIR/sampler (a saved sampler for `--sampler RUN_DIR/sampler`). Defaults follow the paper's "
         "recipes (--recipe paper); --recipe cpu trains small networks on a CPU. Runs under torchrun (DDP).",
         example="scsampler train-sampler runs/targets.parquet --modality visual --loss sal-rank --backbone tiny "
@@ -34,7 +35,12 @@ def register(subparsers) -> None:
         help="visual: resnet18, shufflenet (v2 x1.0), shufflenet_v2_x0_5, tiny; audio: vggish, tiny "
         "(default: tiny with --recipe cpu, else resnet18 / vggish)",
     )
-    parser.add_argument("--inputs", default="iframe,motion", help="visual inputs, comma-separated: iframe, motion, residual (iframe,motion)")
+    parser.add_argument(
+        "--inputs", default="iframe,motion",
+        help="visual inputs, comma-separated: iframe, clipframe, motion, residual (iframe,motion); alternatives "
+        "separated by '|' (e.g. 'iframe|iframe,motion') are each trained in RUN_DIR/inputs/ and the best on the "
+        "validation measure becomes RUN_DIR/sampler (RUN_DIR/inputs.csv compares them; ties go to the first)",
+    )
     parser.add_argument("--fusion", choices=("mean", "learned"), default="mean", help="late fusion of the visual inputs' scores (mean)")
     parser.add_argument("--frozen-at", choices=("conv4_2", "pool4", "fc1"), default=None, help="audio: train one FC layer on this frozen layer")
     parser.add_argument("--pretrained", default=None, metavar="imagenet|PATH", help="ImageNet weights (visual) or a VGGish file (audio)")
@@ -47,9 +53,20 @@ def register(subparsers) -> None:
     parser.add_argument("--batch-size", type=int, default=None, help="clips per batch per process (recipe's)")
     parser.add_argument("--clips-per-video", type=int, default=None, help="SAL-RANK: clips of one video per batch (recipe's)")
     parser.add_argument("--decay-every", type=float, default=None, help="step schedule: divide the lr by 10 every this many epochs (recipe's)")
-    parser.add_argument("--k", type=int, default=10, help="K of the validation precision against the oracle (10)")
+    parser.add_argument(
+        "--rank-min-gap", type=float, default=None,
+        help="SAL-RANK: only pairs of clips whose targets (true-class probabilities) differ by more than this (recipe's)",
+    )
+    parser.add_argument(
+        "--early-stop", type=int, default=None, metavar="EPOCHS",
+        help="stop after EPOCHS epochs without a better validation measure; 0: never (recipe's)",
+    )
+    parser.add_argument("--k", type=int, default=10, help="K of the validation precision against the segments and the oracle (10)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the initialisation, the split and the batches (0)")
-    parser.add_argument("--device", choices=("cpu", "cuda"), default=None, help="cpu or cuda (cuda when available)")
+    parser.add_argument(
+        "--device", type=device_type, default=None,
+        help="cpu, cuda, cuda:N or mps (cuda when available; under torchrun each process uses cuda:LOCAL_RANK)",
+    )
     parser.add_argument(
         "--resume", action=argparse.BooleanOptionalAction, default=True,
         help="continue from RUN_DIR/last.pt when it exists (default); --no-resume starts over",
@@ -61,6 +78,9 @@ def register(subparsers) -> None:
 def run(args) -> int:
     from scsampler.training.train_sampler import SamplerTrainConfig, train_sampler
 
+    from scsampler.training.input_choice import parse_input_alternatives
+
+    alternatives = parse_input_alternatives(args.inputs)
     backbone = args.backbone or ("tiny" if args.recipe == "cpu" else ("resnet18" if args.modality == "visual" else "vggish"))
     if not args.resume:
         for name in ("last.pt", "metrics.jsonl"):
@@ -71,7 +91,7 @@ def run(args) -> int:
         modality=args.modality,
         loss=args.loss,
         backbone=backbone,
-        inputs=tuple(name.strip() for name in args.inputs.split(",") if name.strip()),
+        inputs=alternatives[0],
         fusion=args.fusion,
         frozen_at=args.frozen_at,
         pretrained=args.pretrained,
@@ -84,6 +104,8 @@ def run(args) -> int:
         batch_size=args.batch_size,
         clips_per_video=args.clips_per_video,
         decay_every_epochs=args.decay_every,
+        rank_min_gap=args.rank_min_gap,
+        early_stop=args.early_stop,
         k=args.k,
         seed=args.seed,
         resume=args.resume,
@@ -91,7 +113,18 @@ def run(args) -> int:
     )
     verbose = not (args.json or args.quiet)
     on_skip = (lambda path, why: print(f"skipped {path}: {why}")) if verbose else None
-    result = train_sampler(config, on_epoch=_print_epoch if verbose else None, on_skip=on_skip)
+    if len(alternatives) > 1:
+        from scsampler.training.input_choice import train_sampler_choosing_inputs
+
+        on_start = (lambda inputs: print(f"== inputs {','.join(inputs)}", flush=True)) if verbose else None
+        choice = train_sampler_choosing_inputs(
+            config, alternatives, on_start=on_start, on_epoch=_print_epoch if verbose else None, on_skip=on_skip
+        )
+        result = choice.result
+        if verbose:
+            print(f"inputs chosen on validation: {','.join(choice.chosen)} (all alternatives: {choice.table})")
+    else:
+        result = train_sampler(config, on_epoch=_print_epoch if verbose else None, on_skip=on_skip)
     print_training_summary(
         args,
         result,
@@ -105,9 +138,15 @@ def _print_epoch(metrics: dict) -> None:
     def number(value, fmt):
         return "  n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else format(value, fmt)
 
+    on_segments = ""
+    if metrics.get("val_segment_videos"):
+        on_segments = (
+            f"val P@K segments {number(metrics['val_segment_precision'], '.3f')} "
+            f"(random {number(metrics['val_random_segment_precision'], '.3f')})  "
+        )
     print(
-        f"epoch {metrics['epoch']:3d}  loss {metrics['train_loss']:.4f}  "
-        f"val P@K {number(metrics['val_precision_at_k'], '.3f')} (random {number(metrics['val_random_precision_at_k'], '.3f')})  "
+        f"epoch {metrics['epoch']:3d}  loss {metrics['train_loss']:.4f}  {on_segments}"
+        f"oracle {number(metrics['val_precision_at_k'], '.3f')} (random {number(metrics['val_random_precision_at_k'], '.3f')})  "
         f"spearman {number(metrics['val_spearman'], '+.3f')}  lr {metrics['lr']:.3g}  {metrics['seconds']:.1f} s",
         flush=True,
     )

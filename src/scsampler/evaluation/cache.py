@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from scsampler.video._container import check_readable
+
 __all__ = ["DenseRecord", "SamplerRecord", "VideoRecord", "video_key", "EvaluationCache"]
 
 
@@ -64,8 +66,12 @@ class VideoRecord:
 
 
 def video_key(path: str | os.PathLike, classifier_id: str) -> str:
-    """A cache key from the file's identity (path, size, mtime) and the classifier's."""
-    stat = Path(path).stat()
+    """A cache key from the file's identity (path, size, mtime) and the classifier's.
+
+    Raises :class:`~scsampler.errors.VideoError` (as every command does) when the file is
+    missing, a folder or empty, so that the evaluation records it as that video's error.
+    """
+    stat = check_readable(path).stat()
     identity = f"{Path(path).resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{classifier_id}"
     stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(path).stem)[:40]
     return f"{stem}-{hashlib.sha1(identity.encode()).hexdigest()[:12]}"

@@ -12,6 +12,7 @@ __all__ = [
     "topk_correct",
     "precision_at_k",
     "segment_precision",
+    "clips_in_segments",
     "spearman",
 ]
 
@@ -51,11 +52,18 @@ def segment_precision(
     """The fraction of clips (given by their start and end seconds) that overlap a true action segment."""
     if len(starts_s) == 0:
         return float("nan")
-    hits = 0
-    for start, end in zip(starts_s, ends_s):
-        if any(min(end, seg_end) - max(start, seg_start) >= min_overlap_s for seg_start, seg_end in segments):
-            hits += 1
-    return hits / len(starts_s)
+    return float(clips_in_segments(starts_s, ends_s, segments, min_overlap_s=min_overlap_s).mean())
+
+
+def clips_in_segments(
+    starts_s: np.ndarray, ends_s: np.ndarray, segments: Sequence[tuple[float, float]], *, min_overlap_s: float = 1e-6
+) -> np.ndarray:
+    """Per clip, whether it overlaps a true action segment (the rule of :func:`segment_precision`)."""
+    starts_s, ends_s = np.asarray(starts_s, dtype=np.float64), np.asarray(ends_s, dtype=np.float64)
+    inside = np.zeros(len(starts_s), dtype=bool)
+    for seg_start, seg_end in segments:
+        inside |= np.minimum(ends_s, seg_end) - np.maximum(starts_s, seg_start) >= min_overlap_s
+    return inside
 
 
 def spearman(a: np.ndarray, b: np.ndarray) -> float:

@@ -58,7 +58,13 @@ def plot_main_table(table: pd.DataFrame, out_png: Path) -> Path:
     fig, (ax_acc, ax_time) = plt.subplots(1, 2, figsize=(11, max(3.0, 0.38 * len(table) + 1.2)), sharey=True)
     colors = [_strategy_color(s) for s in table["strategy"]]
     ax_acc.barh(positions, 100 * table["top1"].to_numpy(float), color=colors)
-    if "top1_std" in table.columns:
+    if {"top1_low", "top1_high"} <= set(table.columns):  # the 95% bootstrap interval over videos
+        top1 = 100 * table["top1"].to_numpy(float)
+        below = np.nan_to_num(top1 - 100 * table["top1_low"].to_numpy(float))
+        above = np.nan_to_num(100 * table["top1_high"].to_numpy(float) - top1)
+        ax_acc.errorbar(top1, positions, xerr=np.clip([below, above], 0, None), fmt="none", ecolor="black", capsize=3)
+        ax_acc.set_title("bars: 95% interval over videos", fontsize=8)
+    elif "top1_std" in table.columns:
         std = 100 * table["top1_std"].to_numpy(float)
         ax_acc.errorbar(100 * table["top1"].to_numpy(float), positions, xerr=np.nan_to_num(std), fmt="none", ecolor="black")
     ax_acc.set_yticks(positions, names)
@@ -100,13 +106,17 @@ def plot_accuracy_vs_k(table: pd.DataFrame, out_png: Path) -> Path:
     position = {k: i for i, k in enumerate(k_values)}
     fig, ax = plt.subplots(figsize=(7.5, 4.5))
     _colors_for(ax, table)
+    bands = {"top1_low", "top1_high"} <= set(table.columns)
     for strategy, rows in _groups(table, "strategy"):
         rows = rows.assign(_x=[position[int(k)] for k in rows["k"]]).sort_values("_x")
-        ax.plot(rows["_x"], 100 * rows["top1"], **_line_style(strategy))
+        (line,) = ax.plot(rows["_x"], 100 * rows["top1"], **_line_style(strategy))
+        if bands:  # the 95% bootstrap interval over videos, faint so that the lines stay readable
+            ax.fill_between(rows["_x"], 100 * rows["top1_low"].to_numpy(float), 100 * rows["top1_high"].to_numpy(float),
+                            color=line.get_color(), alpha=0.08, linewidth=0)
     ax.set_xticks(range(len(k_values)), [_k_label(k) for k in k_values])
     ax.set_xlabel("clips per video K")
     ax.set_ylabel("video top-1 accuracy (%)")
-    ax.set_title("Accuracy vs K")
+    ax.set_title("Accuracy vs K" + (" (bands: 95% interval over videos)" if bands else ""))
     ax.grid(alpha=0.3)
     _legend_outside(ax)
     return _save(fig, out_png)

@@ -1,20 +1,30 @@
 """``report.html``: one self-contained page with every table and figure of an evaluation run.
 
-It reads only the tables the evaluation runner wrote into RUN_DIR (CSV, or
-Parquet of the same name when there is no CSV):
+It reads only what the evaluation runner wrote into RUN_DIR: its tables (CSV,
+or Parquet of the same name when there is no CSV) and ``evaluation.json``:
 
 ====================== ================================================================
 ``main_table``          strategy,k,top1,top5,sampler_s,decode_s,classifier_s,total_s
-                        (optional ``top1_std``)
+                        (optional: ``top1_std``; ``videos``, ``top1_low``, ``top1_high``,
+                        ``top5_low``, ``top5_high``: 95% bootstrap intervals over videos;
+                        ``top1_vs_dense`` and ``top1_vs_uniform``, each with ``_low`` and
+                        ``_high``: paired differences, all fractions; other columns, such
+                        as ``choice``, are shown as they are)
+``evaluation.json``     {"classes", "videos", "split"} (optional): top-5 is shown only
+                        with more than 5 classes (always when the file is missing)
 ``runtime_table``       strategy,k,classifier,sampler_s,decode_s,classifier_s,total_s,
                         speedup_vs_dense (heavy classifier: "runtime at paper scale")
 ``runtime_check``       strategy,path,estimated_s,measured_s (optional)
-``accuracy_vs_k``       strategy,k,top1,top5 (k = -1 means all clips)
+``accuracy_vs_k``       strategy,k,top1,top5 (k = -1 means all clips; optional
+                        ``top1_low``, ``top1_high``: drawn as a band)
 ``union_vs_kprime``     k_prime,k,top1,top5
 ``accuracy_vs_runtime`` strategy,k,total_s,top1
 ``accuracy_vs_stride``  strategy,stride,top1,scored_per_video
 ``ablation``            loss,modality,backbone,top1,top5 (optional)
 ``sampler_quality``     strategy,path,precision_vs_oracle,precision_vs_segments
+``tuning.json``         how the ``scsampler`` row was chosen (evaluation/tuning.py:
+                        ``TunedChoice.to_dict``), with ``tuning`` (one row per candidate)
+``warnings``            kind,message (what looked degenerate; none: "No warnings")
 ``timelines``           path,label,predicted,clip_index,start_s,end_s,score,selected
                         (optional ``in_segment``), one row per (video, clip)
 ====================== ================================================================
@@ -32,6 +42,7 @@ import base64
 import datetime as _dt
 import html
 import io
+import json
 import os
 import warnings
 from dataclasses import dataclass, field
@@ -44,6 +55,7 @@ import pandas as pd
 from scsampler._atomic import write_bytes_atomically
 from scsampler.errors import ScsamplerError, UsageError
 from scsampler.evaluation import plots
+from scsampler.evaluation.summary import SUMMARY_NAME, read_summary, shows_top5
 
 __all__ = ["write_report", "render_report", "ReportSummary", "REPORT_NAME", "SECTION_TITLES"]
 
@@ -52,7 +64,9 @@ FIGURES_DIR = "figures"
 
 # Section id -> heading; the runtime heading gets ": <classifier>" appended when known.
 SECTION_TITLES = {
+    "warnings": "Warnings",
     "main": "Main table",
+    "tuning": "Choices made on the validation split",
     "runtime": "Runtime at paper scale",
     "accuracy-vs-k": "Accuracy vs K",
     "union-vs-kprime": "AV-union-list vs K'",
@@ -151,7 +165,9 @@ def render_report(
 
     builder = _PageBuilder(run_dir)
     body = [
-        _section_main(builder, tables["main"], table_notes.get("main")),
+        _section_warnings(run_dir),
+        _section_main(builder, tables["main"], table_notes.get("main"), summary=read_summary(run_dir)),
+        _section_tuning(run_dir),
         _section_runtime(builder, tables["runtime"], table_notes.get("runtime"), tables["runtime_check"]),
         _figure_section(builder, "accuracy-vs-k", tables["accuracy_vs_k"], table_notes.get("accuracy_vs_k"),
                         plots.plot_accuracy_vs_k, "accuracy_vs_k.png",
@@ -249,14 +265,25 @@ def _section(section: str, *parts: str, suffix: str = "") -> str:
     return f'<section>{_heading(section, suffix)}{"".join(parts)}</section>'
 
 
+@dataclass(frozen=True)
+class _Html:
+    """A table cell already rendered as safe HTML (its parts from the data escaped)."""
+
+    text: str
+
+
 def _format_cell(column: str, value: object) -> str:
+    if isinstance(value, _Html):
+        return value.text
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return "&ndash;"
     if isinstance(value, (bool, np.bool_)):
         return "yes" if value else "no"
     if isinstance(value, (int, float, np.integer, np.floating)):
         number = float(value)
-        if column in {"top1", "top5", "top1_std", "top5_std"}:
+        if column.startswith(("top1_vs_", "top5_vs_")):  # a difference of two accuracies: percentage points
+            return f"{100 * number:+.1f} pts"
+        if column in {"top1", "top5", "top1_std", "top5_std", "top1_low", "top1_high", "top5_low", "top5_high"}:
             return f"{100 * number:.1f}%"
         if column == "speedup_vs_dense":
             return f"{number:.1f}&times;"
@@ -290,15 +317,89 @@ def _html_table(table: pd.DataFrame, *, highlight: str | None = "strategy") -> s
     return f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table></div>'
 
 
-def _section_main(builder: _PageBuilder, table: pd.DataFrame | None, note: str | None) -> str:
+_NOT_DISTINGUISHABLE = "&dagger;"  # marks a difference whose 95% interval contains 0
+_REFERENCES = {"dense": "Dense", "uniform": "Uniform"}  # strategy name -> how the report names it
+
+
+def _section_main(builder: _PageBuilder, table: pd.DataFrame | None, note: str | None, *,
+                  summary: dict | None = None) -> str:
     if table is None:
         return _section("main", _note(note or "no main table."))
-    shown = table.copy()
-    k = [v for v in pd.unique(shown["k"]) if v != plots.ALL_CLIPS] if "k" in shown.columns else []
-    lead = (f"<p>Video-level accuracy and seconds per video (sampler, decoding, classifier) at "
-            f"K={_format_cell('k', k[0])} (Dense: every clip).</p>") if len(k) == 1 else ""
+    top5 = shows_top5(summary)
+    shown = _main_display(table, top5=top5)
+    k = [v for v in pd.unique(table["k"]) if v != plots.ALL_CLIPS] if "k" in table.columns else []
+    videos = (summary or {}).get("videos")
+    if videos is None and "videos" in table.columns and table["videos"].notna().any():
+        videos = int(table["videos"].max())
+    lead = ""
+    if len(k) == 1:
+        lead = (f"<p>Video-level accuracy and seconds per video (sampler, decoding, classifier) at "
+                f"K={_format_cell('k', k[0])} (Dense: every clip)"
+                + (f", on {_esc(videos)} videos" if videos is not None else "") + ".")
+        if "top1_low" in table.columns:
+            lead += (" In brackets: the 95% percentile-bootstrap interval over videos; differences to Dense and "
+                     "Uniform are in percentage points, paired over the same videos.")
+        lead += "</p>"
+    notes = []
+    if any(f"top1_vs_{name}" in table.columns for name in _REFERENCES):
+        notes.append(f'<p class="legend">{_NOT_DISTINGUISHABLE} the 95% interval of this difference contains 0: '
+                     "not distinguishable from 0 at 95%.</p>")
+    if not top5:
+        notes.append(f'<p class="legend">Top-5 is not shown: with {_esc(summary["classes"])} classes '
+                     f"(from {SUMMARY_NAME}) it says little; it is shown with more than 5.</p>")
     figure = builder.figure(plots.plot_main_table, table, "main_table.png", alt="main table: accuracy and runtime")
-    return _section("main", lead, _html_table(shown), figure)
+    return _section("main", lead, _html_table(shown), *notes, figure)
+
+
+def _main_display(table: pd.DataFrame, *, top5: bool) -> pd.DataFrame:
+    """The main table as shown: accuracy with its interval, differences with theirs, then the rest."""
+    used = {"videos", "top1", "top1_low", "top1_high", "top5", "top5_low", "top5_high"}
+    shown = pd.DataFrame(index=table.index)
+    for column in ("strategy", "k"):
+        if column in table.columns:
+            shown[column] = table[column]
+    for top in ("top1", "top5") if top5 else ("top1",):
+        if top not in table.columns:
+            continue
+        if {f"{top}_low", f"{top}_high"} <= set(table.columns):
+            shown[f"{top} [95% CI]"] = [_Html(_accuracy_cell(row[top], row[f"{top}_low"], row[f"{top}_high"]))
+                                        for _, row in table.iterrows()]
+        else:
+            shown[top] = table[top]
+    for name, title in _REFERENCES.items():
+        column = f"top1_vs_{name}"
+        bounds = {column, f"{column}_low", f"{column}_high"}
+        if bounds <= set(table.columns):
+            used |= bounds
+            shown[f"top1 vs {title} (pts) [95% CI]"] = [
+                _Html(_difference_cell(row[column], row[f"{column}_low"], row[f"{column}_high"],
+                                       reference=str(row.get("strategy", "")) == name))
+                for _, row in table.iterrows()]
+    for column in table.columns:
+        if column not in used and column not in shown.columns:
+            shown[column] = table[column]
+    return shown
+
+
+def _accuracy_cell(value: float, low: float, high: float) -> str:
+    """``75.0% [50.0, 100.0]``: an accuracy and its 95% interval, in percent."""
+    if not np.isfinite(value):
+        return "&ndash;"
+    if not (np.isfinite(low) and np.isfinite(high)):
+        return f"{100 * value:.1f}%"
+    return f"{100 * value:.1f}% [{100 * low:.1f}, {100 * high:.1f}]"
+
+
+def _difference_cell(value: float, low: float, high: float, *, reference: bool) -> str:
+    """``+12.5 [-12.5, +37.5] †``: a paired difference in points; marked when its interval contains 0."""
+    if reference:
+        return '<span class="muted">reference</span>'
+    if not (np.isfinite(value) and np.isfinite(low) and np.isfinite(high)):
+        return "&ndash;"
+    text = f"{100 * value:+.1f} [{100 * low:+.1f}, {100 * high:+.1f}]"
+    if low <= 0 <= high:
+        return f'<span class="ns" title="not distinguishable from 0 at 95%">{text} {_NOT_DISTINGUISHABLE}</span>'
+    return text
 
 
 def _section_runtime(builder: _PageBuilder, table: pd.DataFrame | None, note: str | None,
@@ -325,6 +426,23 @@ def _figure_section(builder: _PageBuilder, section: str, table: pd.DataFrame | N
     figure = builder.figure(plot, table, png, alt=SECTION_TITLES[section])
     return _section(section, f"<p>{_esc(caption)}</p>", figure,
                     f"<details><summary>table</summary>{_html_table(table)}</details>")
+
+
+def _section_warnings(run_dir: Path) -> str:
+    """The warnings of the run (``warnings.csv``: kind,message), each escaped, or a line saying there were none."""
+    if not (run_dir / "warnings.csv").exists():
+        return _section("warnings", _note("warnings.csv is not in the run directory (a run made before warnings "
+                                          "were recorded); rerun `scsampler evaluate` to see them."))
+    table, note = _read_table(run_dir, "warnings")
+    if table is None and note is not None and not note.endswith("has no rows."):
+        return _section("warnings", _note(note))
+    if table is None:
+        return _section("warnings", "<p>No warnings: nothing in the data or the results looked degenerate.</p>")
+    kinds = table["kind"].astype(str) if "kind" in table.columns else pd.Series([""] * len(table))
+    messages = table["message"].astype(str) if "message" in table.columns else table.astype(str).agg(" ".join, axis=1)
+    items = "".join(f"<li><b>{_esc(kind)}</b>: {_esc(message)}</li>" for kind, message in zip(kinds, messages))
+    return _section("warnings", f"<p>{len(table)} warning{'' if len(table) == 1 else 's'} about the data or the "
+                                f"results (also printed by <code>scsampler evaluate</code>):</p><ul>{items}</ul>")
 
 
 def _section_ablation(table: pd.DataFrame | None, note: str | None) -> str:
@@ -456,6 +574,45 @@ def clip_thumbnails(path: str | os.PathLike, start_s: np.ndarray, end_s: np.ndar
     return [decoded.get(int(f)) for f in frames]
 
 
+_TUNING_ROWS = 10  # the best candidates shown from tuning.csv
+
+
+def _section_tuning(run_dir: Path) -> str:
+    """What the ``scsampler`` row is and where it was chosen (``tuning.json``), with the best rows of ``tuning.csv``."""
+    try:
+        summary = json.loads((run_dir / "tuning.json").read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return _section("tuning", _note("tuning.json is not in the run directory (a run made before the scsampler "
+                                        "row was tuned); rerun `scsampler evaluate` to see the choice."))
+    except (OSError, ValueError) as error:
+        return _section("tuning", _note(f"tuning.json could not be read: {error}"))
+    choice = _esc(summary.get("choice", "?"))
+    if not summary.get("tuned"):
+        return _section("tuning", f"<p>The <b>scsampler</b> row is the fixed choice <b>{choice}</b>: no tuning "
+                                  f"({_esc(summary.get('reason', ''))}).</p>")
+    k = summary.get("strategy", {}).get("k", "?")
+    lead = (f"<p>The <b>scsampler</b> row is <b>{choice}</b>, chosen on split <code>{_esc(summary.get('split'))}</code> "
+            f"({_esc(summary.get('videos'))} videos), never on the test split: the best video top-1 there "
+            f"({_format_cell('top1', summary.get('top1'))}), ties to the higher mean probability of the true class "
+            f"({_format_cell('true_prob', summary.get('true_prob'))}). Best K on that split for this strategy: "
+            f"<b>{_esc(summary.get('best_k'))}</b> (reported only: the main table keeps K={_esc(k)}).</p>")
+    parts = [lead]
+    by_k = pd.DataFrame(summary.get("by_k") or [])
+    if not by_k.empty:
+        parts.append(f"<details><summary>accuracy vs K on the tuning split</summary>{_html_table(by_k, highlight=None)}</details>")
+    table, note = _read_table(run_dir, "tuning")
+    if table is None:
+        parts.append(_note(note or "no tuning table."))
+    elif {"candidate", "top1", "true_prob"} <= set(table.columns):
+        order = table["order"] if "order" in table.columns else pd.Series(range(len(table)), index=table.index)
+        ranked = table.assign(_order=order).sort_values(["top1", "true_prob", "_order"], ascending=[False, False, True])
+        shown = [c for c in ("candidate", "top1", "true_prob", "chosen") if c in table.columns]
+        parts.append(f"<p>The {min(_TUNING_ROWS, len(table))} best of {len(table)} candidates (every one is in "
+                     f"<code>tuning.csv</code>):</p>")
+        parts.append(_html_table(ranked[shown].head(_TUNING_ROWS), highlight=None))
+    return _section("tuning", *parts)
+
+
 # --- the page -------------------------------------------------------------------------------
 
 _CSS = """
@@ -468,6 +625,7 @@ table{border-collapse:collapse;font-size:.88em;margin:.6em 0;background:#fff}
 th,td{border:1px solid #ddd;padding:.25em .6em;text-align:right} th{background:#f0f0f0}
 td:first-child,th:first-child{text-align:left}
 tr.method td{background:#fff3e0;font-weight:600}
+.ns{color:#777;font-style:italic} .muted{color:#999} .legend{font-size:.85em;color:#555;margin:.2em 0}
 .scroll{overflow-x:auto}
 img.figure{max-width:100%;height:auto;display:block;margin:.6em 0;background:#fff}
 .note{background:#fff8d6;border-left:4px solid #e0b000;padding:.4em .8em}

@@ -3,30 +3,38 @@
 Step 1 (cached, resumable) runs the clip classifier on every clip of every test
 video and every sampler on every video, measuring their costs. Step 2 replays
 every strategy (K, K', N, baselines, combinations) from that cache and writes
-the tables. Step 3 checks the cached runtime against real end-to-end
+the tables; the ``scsampler`` row is chosen beforehand from the same cached pass
+over the tuning (validation) split, never the test split
+(:mod:`scsampler.evaluation.tuning`). Step 3 checks the cached runtime against real end-to-end
 ``classify_video`` runs, and measures the runtime at paper scale with a heavy
 classifier. The figures and ``report.html`` are made from the tables.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
 
-from scsampler._atomic import atomic_output
+from scsampler._atomic import atomic_output, write_text_atomically
+from scsampler.data.checks import warn_about_manifest
 from scsampler.data.manifest import read_manifest, read_segments
 from scsampler.errors import ScsamplerError, UsageError
 from scsampler.evaluation.cache import DenseRecord, EvaluationCache, SamplerRecord, VideoRecord, video_key
+from scsampler.evaluation.intervals import bootstrap_interval, paired_difference_interval
 from scsampler.evaluation.metrics import precision_at_k, segment_precision, softmax, topk_correct, video_probabilities
 from scsampler.evaluation.runtime import HEAVY_CLASSIFIER, classifier_cost_per_clip_s, random_access_decode_per_clip_s
-from scsampler.evaluation.strategies import DEFAULT_K, DEFAULT_K_PRIME, Strategy, accuracy, choose, runtime
+from scsampler.evaluation.strategies import DEFAULT_K, DEFAULT_K_PRIME, Strategy, accuracy, choose, per_video_correct, runtime
+from scsampler.evaluation.summary import write_summary
+from scsampler.evaluation.tuning import TUNING_COLUMNS, TunedChoice, check_disjoint, fixed_choice, tune
+from scsampler.evaluation.warnings import emit_warnings, evaluation_warnings, write_warnings
 from scsampler.models import Classifier
 from scsampler.samplers.base import ClipSampler, ScoringSampler
 from scsampler.samplers.baselines import UniformSampler
@@ -49,14 +57,18 @@ class EvaluationConfig:
     """What ``evaluate`` runs. ``samplers`` are names or saved-sampler paths, each
     optionally given a display name as ``NAME=SAMPLER`` (``visual=runs/v/sampler``).
 
-    ``visual`` and ``audio`` name the two samplers (among ``samplers``) that
-    the ``scsampler`` row combines with AV-union-list (K' of K); with only
-    one of them, ``scsampler`` is that sampler alone.
+    ``visual`` and ``audio`` name the candidate visual and audio samplers
+    (among ``samplers``; several as a list or comma-separated). On
+    ``tune_split`` (None: no tuning) the ``scsampler`` row's sampler(s),
+    combination, K' and alpha are chosen by
+    :func:`scsampler.evaluation.tuning.tune`. Without tuning videos it is the
+    fixed choice: AV-union-list (K' of K) of the first visual and first audio
+    candidate; with only one role given, the first candidate alone.
     """
 
     samplers: list[str]
-    visual: str | None = None
-    audio: str | None = None
+    visual: str | Sequence[str] | None = None
+    audio: str | Sequence[str] | None = None
     k: int = DEFAULT_K
     k_prime: int = DEFAULT_K_PRIME
     split: str = "test"
@@ -65,20 +77,39 @@ class EvaluationConfig:
     end_to_end_videos: int = 2
     batch_size: int = 8
     max_videos: int | None = None
+    tune_split: str | None = "val"
 
     def __post_init__(self) -> None:
         names = list(self.sampler_specs())
         if len(set(names)) != len(names):
             raise UsageError(f"sampler names must be unique, got {names}; name them with NAME=SAMPLER.")
         for role in ("visual", "audio"):
-            name = getattr(self, role)
-            if name is not None and name not in names:
-                raise UsageError(f"the {role} sampler {name!r} must be one of the evaluated samplers {names}.")
+            for name in self.candidates(role):
+                if name not in names:
+                    raise UsageError(f"the {role} sampler {name!r} must be one of the evaluated samplers {names}.")
+        both = sorted(set(self.candidates("visual")) & set(self.candidates("audio")))
+        if both:
+            raise UsageError(f"sampler {both[0]!r} is both a visual and an audio candidate; give it one role (--visual or --audio).")
+        if self.tune_split is not None and self.tune_split == self.split:
+            raise UsageError(
+                f"the tuning split must differ from the evaluated split, both are {self.split!r}; "
+                "pass --tune-split val (or none for the fixed choice)."
+            )
         if self.k < 1:
             raise UsageError(f"k must be a positive integer, got {self.k}.")
         if not 0 <= self.k_prime <= self.k:
             raise UsageError(f"k_prime must lie in [0, k={self.k}], got {self.k_prime}.")
+        if self.end_to_end_videos < 0:
+            raise UsageError(f"end_to_end_videos must be >= 0 (0: no end-to-end check), got {self.end_to_end_videos}.")
 
+
+    def candidates(self, role: str) -> tuple[str, ...]:
+        """The candidate samplers of ``role`` (``visual`` or ``audio``), in the order given."""
+        value = getattr(self, role)
+        if value is None:
+            return ()
+        parts = value.split(",") if isinstance(value, str) else list(value)
+        return tuple(dict.fromkeys(part.strip() for part in parts if part.strip()))
 
     def sampler_specs(self) -> dict[str, str]:
         """Display name -> sampler name or path."""
@@ -95,6 +126,7 @@ class EvaluationResult:
     videos: int
     errors: list[dict] = field(default_factory=list)
     tables: dict[str, Path] = field(default_factory=dict)
+    tuning: TunedChoice | None = None  # how the ``scsampler`` row was chosen
 
 
 def evaluate(
@@ -111,6 +143,7 @@ def evaluate(
     run_dir.mkdir(parents=True, exist_ok=True)
     progress = progress or (lambda items, total, desc: items)
     manifest = read_manifest(manifest_path, split=config.split)
+    found_warnings = [("data", message) for message in warn_about_manifest(manifest_path)]  # the whole manifest
     if len(manifest) == 0:
         raise UsageError(f"{manifest_path}: no videos in split {config.split!r}; choose another --split.")
     if list(manifest.classes) != list(classifier.classes):
@@ -132,45 +165,60 @@ def evaluate(
 
     cache = EvaluationCache(run_dir / "cache")
     classifier_id = f"{classifier.name}:{_weights_identity(classifier)}"
-    records: list[VideoRecord] = []
-    errors: list[dict] = []
+    tuning_entries, no_tuning = _tuning_entries(manifest_path, config, manifest.entries)
     warm_up = _WarmUp(classifier, samplers)
-    for entry in progress(entries, len(entries), "dense pass"):
-        try:
-            record = _video_record(
-                entry, classifier, classifier_id, samplers, sampler_ids, cache, batch_size=config.batch_size, warm_up=warm_up
-            )
-        except ScsamplerError as error:
-            errors.append({"path": str(entry.path), "error": str(error)})
-            log(f"error: {error}")
-            continue
-        record.segments = [(s.start_s, s.end_s) for s in segments.get(Path(entry.path), []) if s.is_action]
-        records.append(record)
+
+    def dense_pass(split_entries: list, desc: str) -> tuple[list[VideoRecord], list[dict]]:
+        """The cached dense pass over ``split_entries``: their records and the videos that failed."""
+        found, failed = [], []
+        for entry in progress(split_entries, len(split_entries), desc):
+            try:
+                record = _video_record(
+                    entry, classifier, classifier_id, samplers, sampler_ids, cache, batch_size=config.batch_size, warm_up=warm_up
+                )
+            except ScsamplerError as error:
+                failed.append({"path": str(entry.path), "error": str(error)})
+                log(f"error: {error}")
+                continue
+            record.segments = [(s.start_s, s.end_s) for s in segments.get(Path(entry.path), []) if s.is_action]
+            found.append(record)
+        return found, failed
+
+    records, errors = dense_pass(entries, "dense pass")
     if not records:
         raise ScsamplerError(f"no test video could be evaluated; first error: {errors[0]['error'] if errors else 'none'}")
+    # The same cached pass on the tuning split; only these records choose the scsampler row.
+    tuning_records, tuning_errors = dense_pass(tuning_entries, f"dense pass ({config.tune_split})") if tuning_entries else ([], [])
+    errors += tuning_errors
+    choice = _choose(config, samplers, tuning_records, no_tuning=no_tuning, log=log)
+    pair = _pair_config(config, choice.strategy)  # the av-* rows and the K' curve show the chosen pair
 
-    strategies = _strategies(config, samplers)
+    strategies = _strategies(pair, samplers, default=choice.strategy)
     result = EvaluationResult(run_dir=run_dir, videos=len(records), errors=errors)
     tables = {
-        "main_table": _main_table(records, strategies, config),
+        "main_table": _with_choice(_main_table(records, strategies, config), choice),
         "accuracy_vs_k": _accuracy_vs_k(records, strategies, config),
-        "union_vs_kprime": _union_vs_kprime(records, config),
+        "union_vs_kprime": _union_vs_kprime(records, pair),
         "accuracy_vs_runtime": _accuracy_vs_runtime(records, strategies, config),
         "accuracy_vs_stride": _accuracy_vs_stride(records, strategies, config),
         "ablation": _ablation(records, samplers, config),
         "sampler_quality": _sampler_quality(records, strategies, config),
         "random_seeds": _random_spread(records, config),
         "errors": pd.DataFrame(errors, columns=["path", "error"]),
+        "tuning": pd.DataFrame(list(choice.candidates), columns=TUNING_COLUMNS),
     }
     for name, table in tables.items():
         result.tables[name] = _write_csv(table, run_dir / f"{name}.csv")
+    result.tables["evaluation"] = write_summary(run_dir, classes=len(classifier.classes), videos=len(records), split=config.split)
     result.tables["timelines"] = _write_parquet(
         _timelines(records, strategies, config, classes=list(classifier.classes)), run_dir / "timelines.parquet"
     )
     result.tables["clips"] = _write_parquet(_clip_table(records), run_dir / "clips.parquet")
 
-    scsampler = _composite_for(config, samplers)
-    check_rows = _end_to_end_check(records, classifier, scsampler, config, log)
+    result.tuning = choice
+    result.tables["tuning_summary"] = write_text_atomically(run_dir / "tuning.json", json.dumps(choice.to_dict(), indent=2) + "\n")
+    scsampler = _composite_for(config, samplers, choice.strategy)
+    check_rows = _end_to_end_check(records, classifier, scsampler, config, log, strategy=choice.strategy)
     if config.heavy_classifier:
         runtime_table, heavy_check = _runtime_at_paper_scale(records, strategies, scsampler, config, log)
         result.tables["runtime_table"] = _write_csv(runtime_table, run_dir / "runtime_table.csv")
@@ -179,6 +227,11 @@ def evaluate(
         pd.DataFrame(check_rows, columns=["strategy", "classifier", "path", "estimated_s", "measured_s"]),
         run_dir / "runtime_check.csv",
     )
+    found_warnings += emit_warnings(evaluation_warnings(
+        records, strategies, check_rows, classes=list(classifier.classes), manifest_path=manifest_path, split=config.split,
+        check_file=run_dir / "runtime_check.csv",
+    ))
+    result.tables["warnings"] = write_warnings(found_warnings, run_dir / "warnings.csv")
     return result
 
 
@@ -316,36 +369,157 @@ def _is_audio(sampler: ClipSampler) -> bool:
 # -- step 2: strategies and tables ------------------------------------------------------------------
 
 
-def _strategies(config: EvaluationConfig, samplers: dict) -> list[Strategy]:
+def _strategies(config: EvaluationConfig, samplers: dict, *, default: Strategy | None = None) -> list[Strategy]:
+    """Every row: baselines, each sampler, the four combinations of ``config``'s first visual and audio
+    candidate (at the fixed K' and alpha 0.5; ``evaluate`` passes the chosen pair, see ``_pair_config``),
+    ``default`` as ``scsampler`` (the fixed choice when None), and Oracle."""
     strategies = [Strategy("dense", "dense"), Strategy("uniform", "uniform"), Strategy("random", "random")]
     strategies += [Strategy(name, "sampler", visual=name) for name in samplers]
-    if config.visual and config.audio:
+    visual, audio = config.candidates("visual")[:1], config.candidates("audio")[:1]
+    if visual and audio:
         for name, combination in COMBINATIONS.items():
             strategies.append(
-                Strategy(name, "combination", visual=config.visual, audio=config.audio, combination=combination, k_prime=config.k_prime)
+                Strategy(name, "combination", visual=visual[0], audio=audio[0], combination=combination, k_prime=config.k_prime)
             )
-    strategies.append(_default_strategy(config))
+    strategies.append(_default_strategy(config) if default is None else replace(default, name="scsampler"))
     strategies.append(Strategy("oracle", "oracle"))
     return strategies
 
 
 def _default_strategy(config: EvaluationConfig) -> Strategy:
-    if config.visual and config.audio:
-        return Strategy("scsampler", "combination", visual=config.visual, audio=config.audio, combination="union", k_prime=config.k_prime)
-    single = config.visual or config.audio or next(iter(config.sampler_specs()), None)
+    """The fixed choice (no tuning): AV-union-list of the first visual and audio candidates, or one sampler alone."""
+    visual, audio = config.candidates("visual")[:1], config.candidates("audio")[:1]
+    if visual and audio:
+        return Strategy("scsampler", "combination", visual=visual[0], audio=audio[0], combination="union", k_prime=config.k_prime)
+    single = (visual or audio or tuple(config.sampler_specs())[:1] or (None,))[0]
     if single is None:
         return Strategy("scsampler", "uniform")
     return Strategy("scsampler", "sampler", visual=single)
 
 
+# -- choices made on the tuning split (see evaluation/tuning.py) -------------------------------------
+
+
+def _tuning_entries(manifest_path, config: EvaluationConfig, test_entries) -> tuple[list, str]:
+    """The tuning split's videos (at most ``max_videos``), or none and the reason; never a test video."""
+    if config.tune_split is None:
+        return [], "no tuning split was asked for (--tune-split none)"
+    tuning = read_manifest(manifest_path, split=config.tune_split)
+    check_disjoint(
+        [entry.path for entry in tuning.entries], [entry.path for entry in test_entries],
+        tune_split=config.tune_split, test_split=config.split, manifest=str(manifest_path),
+    )
+    if len(tuning) == 0:
+        return [], f"{manifest_path} has no videos in split {config.tune_split!r}"
+    return list(tuning.entries)[: config.max_videos], ""
+
+
+def _candidate_roles(config: EvaluationConfig, samplers: dict) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The visual and audio candidates; with neither given, the fixed single sampler in its modality's role."""
+    visual, audio = config.candidates("visual"), config.candidates("audio")
+    if visual or audio:
+        return visual, audio
+    single = _default_strategy(config).visual
+    if single is None:
+        return (), ()
+    return ((), (single,)) if _is_audio(samplers[single]) else ((single,), ())
+
+
+def _choose(config: EvaluationConfig, samplers: dict, tuning_records: list[VideoRecord], *, no_tuning: str, log) -> TunedChoice:
+    """The ``scsampler`` row: tuned on ``tuning_records``, else the fixed choice (logged, with the reason)."""
+    visual, audio = _candidate_roles(config, samplers)
+    if tuning_records and (visual or audio):
+        choice = tune(tuning_records, visual=visual, audio=audio, k=config.k, k_values=K_VALUES,
+                      k_prime=config.k_prime, split=config.tune_split)
+        best_k = "all" if choice.best_k == -1 else choice.best_k
+        log(f"chosen on split {choice.split!r} ({choice.videos} videos): {choice.description} "
+            f"(top-1 {100 * choice.top1:.1f}% there; best K there: {best_k})")
+        return choice
+    if not no_tuning:
+        no_tuning = (f"no video of split {config.tune_split!r} could be evaluated" if not tuning_records
+                     else "no visual or audio sampler to choose from")
+    choice = fixed_choice(_default_strategy(config), k=config.k, audio=audio, split=config.tune_split, reason=no_tuning)
+    log(f"no tuning: {no_tuning}; the scsampler row keeps the fixed choice: {choice.description}")
+    return choice
+
+
+def _pair_config(config: EvaluationConfig, strategy: Strategy) -> EvaluationConfig:
+    """``config`` narrowed to one visual and one audio sampler: those of ``strategy``, else the first candidate.
+
+    The av-* rows and the K' curve show this pair, so they compare with the chosen row.
+    """
+    visual, audio = config.candidates("visual"), config.candidates("audio")
+    used = strategy.samplers
+    pair_visual = next((name for name in used if name in visual), visual[0] if visual else None)
+    pair_audio = next((name for name in used if name in audio), audio[0] if audio else None)
+    return replace(config, visual=pair_visual, audio=pair_audio)
+
+
+def _with_choice(table: pd.DataFrame, choice: TunedChoice) -> pd.DataFrame:
+    """The main table with a ``choice`` column: the ``scsampler`` row's description, empty elsewhere."""
+    table = table.copy()
+    table["choice"] = np.where(table["strategy"] == "scsampler", choice.description, "")
+    return table
+
+
+MAIN_COLUMNS = ["strategy", "k", "top1", "top5", "sampler_s", "decode_s", "classifier_s", "total_s"]
+# 95% percentile-bootstrap intervals over videos (evaluation/intervals.py), all fractions like top1.
+INTERVAL_COLUMNS = [
+    "videos", "top1_low", "top1_high", "top5_low", "top5_high",
+    "top1_vs_dense", "top1_vs_dense_low", "top1_vs_dense_high",
+    "top1_vs_uniform", "top1_vs_uniform_low", "top1_vs_uniform_high",
+]
+
+
 def _main_table(records, strategies, config) -> pd.DataFrame:
+    """Accuracy, runtime and the 95% intervals of every strategy at K (Dense: every clip).
+
+    Every interval resamples the same videos (bootstrap seed 0), so the rows'
+    intervals and the paired differences to Dense and Uniform are comparable.
+    """
+    per_video = [_per_video_top1_top5(records, strategy, _main_k(strategy, config), config) for strategy in strategies]
+    dense = _reference_top1(records, strategies, per_video, Strategy("dense", "dense"), k=None, config=config)
+    uniform = _reference_top1(records, strategies, per_video, Strategy("uniform", "uniform"), k=config.k, config=config)
     rows = []
-    for strategy in strategies:
-        k = None if strategy.kind == "dense" else config.k
-        scores = accuracy(records, strategy, k=k, seeds=config.random_seeds)
+    for strategy, (top1, top5) in zip(strategies, per_video):
+        k = _main_k(strategy, config)
         cost = runtime(records, strategy, k=k)
-        rows.append({"strategy": strategy.name, "k": _k_label(k), "top1": scores["top1"], "top5": scores["top5"], **cost})
-    return pd.DataFrame(rows, columns=["strategy", "k", "top1", "top5", "sampler_s", "decode_s", "classifier_s", "total_s"])
+        rows.append({
+            "strategy": strategy.name, "k": _k_label(k), "top1": float(np.mean(top1)), "top5": float(np.mean(top5)), **cost,
+            **_accuracy_intervals(top1, top5),
+            **_difference_columns("top1_vs_dense", top1, dense),
+            **_difference_columns("top1_vs_uniform", top1, uniform),
+        })
+    return pd.DataFrame(rows, columns=MAIN_COLUMNS + INTERVAL_COLUMNS)
+
+
+def _main_k(strategy: Strategy, config) -> int | None:
+    return None if strategy.kind == "dense" else config.k
+
+
+def _per_video_top1_top5(records, strategy: Strategy, k: int | None, config) -> tuple[np.ndarray, np.ndarray]:
+    """Per-video top-1 and top-5 correctness (Random: the fraction of its seeds), in ``records`` order."""
+    return tuple(per_video_correct(records, strategy, k=k, seeds=config.random_seeds, top=top) for top in (1, 5))
+
+
+def _reference_top1(records, strategies, per_video, reference: Strategy, *, k: int | None, config) -> np.ndarray:
+    """Per-video top-1 of the Dense or Uniform baseline: its row's, else computed (a table without that row)."""
+    for strategy, (top1, _) in zip(strategies, per_video):
+        if strategy.name == reference.name and strategy.kind == reference.kind:
+            return top1
+    return per_video_correct(records, reference, k=k, seeds=config.random_seeds, top=1)
+
+
+def _accuracy_intervals(top1: np.ndarray, top5: np.ndarray) -> dict[str, float]:
+    top1_low, top1_high = bootstrap_interval(top1)
+    top5_low, top5_high = bootstrap_interval(top5)
+    return {"videos": len(top1), "top1_low": top1_low, "top1_high": top1_high, "top5_low": top5_low, "top5_high": top5_high}
+
+
+def _difference_columns(name: str, top1: np.ndarray, reference: np.ndarray) -> dict[str, float]:
+    """``name``, ``name_low``, ``name_high``: top-1 minus the reference's, paired over the same videos."""
+    difference, low, high = paired_difference_interval(top1, reference)
+    return {name: difference, f"{name}_low": low, f"{name}_high": high}
 
 
 def _k_label(k: int | None) -> int:
@@ -374,9 +548,11 @@ def _accuracy_vs_k(records, strategies, config) -> pd.DataFrame:
         for k in K_VALUES:
             if strategy.kind == "dense" and k is not None:
                 continue
-            scores = accuracy(records, strategy, k=k, seeds=config.random_seeds)
-            rows.append({"strategy": strategy.name, "k": _k_label(k), "top1": scores["top1"], "top5": scores["top5"]})
-    return pd.DataFrame(rows, columns=["strategy", "k", "top1", "top5"])
+            top1, top5 = _per_video_top1_top5(records, strategy, k, config)
+            low, high = bootstrap_interval(top1)
+            rows.append({"strategy": strategy.name, "k": _k_label(k), "top1": float(np.mean(top1)), "top5": float(np.mean(top5)),
+                         "top1_low": low, "top1_high": high})
+    return pd.DataFrame(rows, columns=["strategy", "k", "top1", "top5", "top1_low", "top1_high"])
 
 
 def _union_vs_kprime(records, config) -> pd.DataFrame:
@@ -514,24 +690,33 @@ def _clip_table(records) -> pd.DataFrame:
 # -- step 3: runtime checks ---------------------------------------------------------------------------
 
 
-def _composite_for(config: EvaluationConfig, samplers: dict) -> ClipSampler:
-    """The sampler object of the ``scsampler`` row, for real end-to-end runs."""
-    strategy = _default_strategy(config)
+def _composite_for(config: EvaluationConfig, samplers: dict, strategy: Strategy | None = None) -> ClipSampler:
+    """The sampler object of the ``scsampler`` row (``strategy``; the fixed choice when None), for real
+    end-to-end runs: its combination, K' and alpha, or its one sampler alone in that sampler's role."""
+    strategy = _default_strategy(config) if strategy is None else strategy
     if strategy.kind == "uniform":
         return UniformSampler()
-    visual = samplers.get(strategy.visual) if strategy.visual else None
-    audio = samplers.get(strategy.audio) if strategy.audio else None
-    return CompositeSampler(visual, audio, combination="union", k=config.k, k_prime=config.k_prime, name="scsampler")
+    if strategy.kind == "sampler":
+        visual, audio = _candidate_roles(config, samplers)
+        sampler = samplers[strategy.visual]
+        as_audio = strategy.visual in audio or (strategy.visual not in visual and _is_audio(sampler))
+        return CompositeSampler(None if as_audio else sampler, sampler if as_audio else None, k=config.k, name="scsampler")
+    return CompositeSampler(
+        samplers[strategy.visual], samplers[strategy.audio], combination=strategy.combination, k=config.k,
+        k_prime=strategy.k_prime, alpha=strategy.alpha, name="scsampler",
+    )
 
 
-def _end_to_end_check(records, classifier, scsampler, config, log) -> list[dict]:
+def _end_to_end_check(records, classifier, scsampler, config, log, *, strategy: Strategy | None = None) -> list[dict]:
+    """Cached runtime estimates against real ``classify_video`` runs of Uniform and ``scsampler``
+    (whose strategy is ``strategy``; the fixed choice when None)."""
     from scsampler.inference import classify_video
 
     rows = []
     for record in records[: config.end_to_end_videos]:
         for name, sampler in (("uniform", UniformSampler()), ("scsampler", scsampler)):
-            strategy = Strategy("uniform", "uniform") if name == "uniform" else _default_strategy(config)
-            estimated = runtime([record], strategy, k=config.k)["total_s"]
+            replayed = Strategy("uniform", "uniform") if name == "uniform" else strategy or _default_strategy(config)
+            estimated = runtime([record], replayed, k=config.k)["total_s"]
             began = time.perf_counter()
             classify_video(record.dense.path, classifier=classifier, sampler=sampler, k=config.k)
             measured = time.perf_counter() - began
@@ -564,7 +749,8 @@ def _runtime_at_paper_scale(records, strategies, scsampler, config, log) -> tupl
     table["speedup_vs_dense"] = dense_total / table["total_s"]
 
     # One real end-to-end run of the default sampler with the heavy classifier.
-    estimated = float(runtime([records[0]], _default_strategy(config), k=config.k, classifier_per_clip_s=per_clip)["total_s"])
+    default = next((s for s in strategies if s.name == "scsampler"), None) or _default_strategy(config)
+    estimated = float(runtime([records[0]], default, k=config.k, classifier_per_clip_s=per_clip)["total_s"])
     heavy_for_video = Classifier(heavy.model, heavy.spec, heavy.classes, name=heavy.name)
     began = time.perf_counter()
     classify_video(first.path, classifier=heavy_for_video, sampler=scsampler, k=config.k, batch_size=1)

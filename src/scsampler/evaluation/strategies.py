@@ -28,7 +28,7 @@ from scsampler.samplers.combine import combine_scores
 from scsampler.samplers.selection import strided_scores, top_k
 from scsampler.types import ClipScores
 
-__all__ = ["Strategy", "choose", "accuracy", "runtime", "DEFAULT_K", "DEFAULT_K_PRIME"]
+__all__ = ["Strategy", "choose", "accuracy", "per_video_correct", "runtime", "DEFAULT_K", "DEFAULT_K_PRIME"]
 
 DEFAULT_K = 10
 DEFAULT_K_PRIME = 8
@@ -105,23 +105,50 @@ def choose(record: VideoRecord, strategy: Strategy, *, k: int | None, stride: in
     raise ValueError(f"unknown strategy kind {strategy.kind!r}.")
 
 
+def _correct_by_seed(
+    records: list[VideoRecord], strategy: Strategy, *, k: int | None, stride: int, seeds: int, tops: tuple[int, ...]
+) -> np.ndarray:
+    """``[len(tops), draws, videos]`` 1.0/0.0: whether each video is top-``t`` correct on each draw.
+
+    Only Random has more than one draw (``seeds``); every other strategy is deterministic.
+    """
+    draws = seeds if strategy.kind == "random" else 1
+    correct = np.zeros((len(tops), draws, len(records)))
+    for seed in range(draws):
+        for v, record in enumerate(records):
+            chosen, _ = choose(record, strategy, k=k, stride=stride, seed=seed)
+            probs = video_probabilities(record.dense.logits, chosen)
+            for t, top in enumerate(tops):
+                correct[t, seed, v] = topk_correct(probs, record.dense.label_index, top)
+    return correct
+
+
+def per_video_correct(
+    records: list[VideoRecord], strategy: Strategy, *, k: int | None, stride: int = 1, seeds: int = 1, top: int = 1
+) -> np.ndarray:
+    """One value per video, in ``records`` order: 1.0 if its top-``top`` prediction is right, else 0.0.
+
+    For Random, the fraction of its ``seeds`` draws that were right. The mean of
+    this array is :func:`accuracy`'s ``top1`` (``top=1``) or ``top5`` (``top=5``);
+    bootstrap intervals over videos resample it.
+    """
+    return _correct_by_seed(records, strategy, k=k, stride=stride, seeds=seeds, tops=(top,))[0].mean(axis=0)
+
+
 def accuracy(
     records: list[VideoRecord], strategy: Strategy, *, k: int | None, stride: int = 1, seeds: int = 1
 ) -> dict[str, float]:
-    """Video-level top-1 and top-5 accuracy; for Random, the mean and spread over ``seeds`` draws."""
-    top1_runs, top5_runs = [], []
-    for seed in range(seeds if strategy.kind == "random" else 1):
-        top1 = top5 = 0
-        for record in records:
-            chosen, _ = choose(record, strategy, k=k, stride=stride, seed=seed)
-            probs = video_probabilities(record.dense.logits, chosen)
-            top1 += topk_correct(probs, record.dense.label_index, 1)
-            top5 += topk_correct(probs, record.dense.label_index, 5)
-        top1_runs.append(top1 / len(records))
-        top5_runs.append(top5 / len(records))
+    """Video-level top-1 and top-5 accuracy; for Random, the mean and spread over ``seeds`` draws.
+
+    ``top1``/``top5`` are the means of :func:`per_video_correct` (the same
+    computation, so the two always agree); ``top1_std`` is the spread of top-1
+    between Random's draws (0 for every other strategy).
+    """
+    correct = _correct_by_seed(records, strategy, k=k, stride=stride, seeds=seeds, tops=(1, 5))
+    top1_runs = correct[0].mean(axis=1)
     return {
-        "top1": float(np.mean(top1_runs)),
-        "top5": float(np.mean(top5_runs)),
+        "top1": float(np.mean(correct[0].mean(axis=0))),
+        "top5": float(np.mean(correct[1].mean(axis=0))),
         "top1_std": float(np.std(top1_runs)) if len(top1_runs) > 1 else 0.0,
     }
 

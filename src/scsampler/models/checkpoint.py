@@ -14,6 +14,9 @@ tensors and plain containers, so it loads with ``torch.load(weights_only=True)``
 from __future__ import annotations
 
 import os
+import pickle
+import re
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -72,16 +75,49 @@ def save_checkpoint(
 
 
 def _torch_load(path: str | os.PathLike) -> Any:
+    """``torch.load(weights_only=True)``: tensors and plain containers only, never pickled code.
+
+    Every failure becomes one :class:`ScsamplerError` naming the file, in our words: torch's own
+    message advises retrying with the unsafe loader, which this package never suggests.
+    """
     text = os.fspath(path)
     if not os.path.exists(text):
         raise ScsamplerError(f"{text}: no such weights file.")
     try:
-        return torch.load(text, map_location="cpu", weights_only=True)
-    except Exception as error:  # pickle/zip errors carry no useful type; report them as the file's problem
+        with warnings.catch_warnings():
+            # the safe loader warns about any pickle protocol but 2 (torch's legacy format), then
+            # either reads the file or fails; the failure is reported below, the warning is noise
+            warnings.filterwarnings("ignore", message=r"Detected pickle protocol", category=UserWarning)
+            return torch.load(text, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        raise ScsamplerError(f"{text}: {_refusal(str(error), text)}") from None
+    except Exception as error:  # zip and I/O errors carry no useful type; report them as the file's problem
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise ScsamplerError(
-            f"{text}: cannot be read as a PyTorch weights file with weights_only=True ({first})."
-        ) from None
+        raise ScsamplerError(f"{text}: cannot be read as a PyTorch weights file ({first.rstrip('.')}).") from None
+
+
+def _refusal(message: str, path: str) -> str:
+    """Why the safe loader refused a file, and a safe fix (torch's advice to load it unsafely left out)."""
+    unsupported = re.search(r"Unsupported global: GLOBAL (\S+)", message)
+    if unsupported:
+        return (
+            f"refused: it holds a pickled Python object ({unsupported.group(1)}), not only tensors and plain "
+            "containers, and loading it could run code. Only load weights saved as tensors: re-save them, "
+            "from code you trust, with torch.save(model.state_dict(), PATH)."
+        )
+    detail = re.search(r"WeightsUnpickler error:\s*(.+?)\s*(?:\n\n|$)", message, flags=re.DOTALL)
+    reason = " ".join(detail.group(1).split()).rstrip(".") if detail else message.strip().splitlines()[0].rstrip(".")
+    if "weights_only" in reason:  # torch's general advice, not the reason
+        reason = "the safe loader cannot read it"
+    with open(path, "rb") as stream:
+        pickled = stream.read(1) == b"\x80"  # pickle's PROTO opcode: torch's legacy (non-zip) format
+    if not pickled:
+        return f"cannot be read as a PyTorch weights file ({reason})."
+    return (
+        f"refused: the safe loader (tensors and plain containers only) cannot check it ({reason}); it may be "
+        "in torch's legacy format with a newer pickle protocol. Re-save it with torch.save(state_dict, PATH), "
+        "which writes the default format."
+    )
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:

@@ -13,6 +13,7 @@ import warnings
 import torch
 from torch import nn
 
+from scsampler._device import check_device
 from scsampler.errors import ScsamplerError, UsageError
 from scsampler.models.checkpoint import _torch_load, classifier_from_checkpoint, is_checkpoint, load_classifier
 from scsampler.models.preprocess import decode_size, preprocess
@@ -44,7 +45,7 @@ class Classifier:
     ) -> None:
         if len(classes) != num_classes_of(model):
             raise UsageError(f"got {len(classes)} class names for a model with {num_classes_of(model)} outputs.")
-        self.device = torch.device(device)
+        self.device = torch.device(check_device(device) or "cpu")  # a missing GPU: a UsageError, not a RuntimeError in .to()
         self.model = model.to(self.device).eval()
         self.spec = spec
         self.classes = [str(c) for c in classes]
@@ -68,7 +69,9 @@ class Classifier:
         """
         if name is None:
             if weights is None:
-                raise UsageError("give a classifier name, or the path of a scsampler checkpoint as weights.")
+                raise UsageError(
+                    "give a classifier name (--classifier NAME), or a scsampler checkpoint as weights (--weights PATH)."
+                )
             return cls.from_checkpoint(weights, device=device)
         if weights is not None and os.path.isfile(os.fspath(weights)):
             data = _torch_load(weights)

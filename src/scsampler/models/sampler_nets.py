@@ -5,9 +5,11 @@ output head is sized by the training loss (``scsampler.training.losses.output_si
 logits for AC, one scalar for SAL-CL and SAL-RANK.
 
 Visual sampler (:class:`VisualSamplerNet`)
-    One torchvision backbone per compressed input, ``iframe`` (RGB, 3 channels), ``motion``
-    ((dx, dy) in pixels, 2 channels) and ``residual`` (1 channel); which inputs are used is an
-    option. Backbones: ``resnet18``, ``shufflenet_v2_x0_5``, ``shufflenet_v2_x1_0`` (alias
+    One torchvision backbone per compressed input, ``iframe`` (RGB, 3 channels), ``clipframe``
+    (RGB, 3 channels: a frame from inside the clip, for videos whose keyframes are sparser than
+    clips), ``motion`` ((dx, dy) in pixels, 2 channels) and ``residual`` (1 channel); which
+    inputs are used is an option. Each input has its own branch (stem, backbone, head), the two
+    RGB inputs included. Backbones: ``resnet18``, ``shufflenet_v2_x0_5``, ``shufflenet_v2_x1_0`` (alias
     ``shufflenet``), and ``tiny`` (three conv layers, for tests and the CPU demo). A stem with
     the input's channel count replaces the RGB stem. Every input is normalised (per-channel
     mean/std held as buffers, set from training data by the trainer) and resized to the
@@ -90,7 +92,7 @@ __all__ = [
 ]
 
 #: The compressed-domain inputs and their channel counts.
-VISUAL_INPUTS: dict[str, int] = {"iframe": 3, "motion": 2, "residual": 1}
+VISUAL_INPUTS: dict[str, int] = {"iframe": 3, "clipframe": 3, "motion": 2, "residual": 1}
 #: Visual backbones, with the torchvision builder and ImageNet weights enum of each.
 VISUAL_BACKBONES: tuple[str, ...] = ("resnet18", "shufflenet_v2_x0_5", "shufflenet_v2_x1_0", "tiny")
 AUDIO_LAYOUTS: tuple[str, ...] = ("vggish", "tiny")
@@ -99,10 +101,11 @@ FROZEN_LAYERS: tuple[str, ...] = ("conv4_2", "pool4", "fc1")
 
 _ALIASES = {"shufflenet": "shufflenet_v2_x1_0", "resnet": "resnet18"}
 
-# ImageNet normalisation for I-frames; motion (pixels) and residual (0..255 differences) get
+# ImageNet normalisation for I-frames and clip frames; motion (pixels) and residual (0..255 differences) get
 # rough defaults that the trainer replaces by statistics of the training data.
 _DEFAULT_STATS: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
     "iframe": ((0.485 * 255, 0.456 * 255, 0.406 * 255), (0.229 * 255, 0.224 * 255, 0.225 * 255)),
+    "clipframe": ((0.485 * 255, 0.456 * 255, 0.406 * 255), (0.229 * 255, 0.224 * 255, 0.225 * 255)),
     "motion": ((0.0, 0.0), (4.0, 4.0)),
     "residual": ((0.0,), (16.0,)),
 }
@@ -208,7 +211,7 @@ class VisualSamplerNet(nn.Module):
     """Scores a clip from its compressed-domain inputs; see the module docstring.
 
     ``forward(inputs)`` takes a mapping from input name to a tensor ``[B, C, H, W]`` (I-frames
-    uint8 or float in 0..255, motion in pixels, residual) and returns ``[B, out_features]``.
+    and clip frames uint8 or float in 0..255, motion in pixels, residual) and returns ``[B, out_features]``.
     """
 
     modality = "visual"

@@ -7,18 +7,20 @@
     selection = sampler.select(info, grid)        # K and N are the sampler's own
     save_sampler(sampler, "runs/av-sampler")      # one bundle; load_sampler() gives it back
 
-A video without an audio track falls back to the visual ranking. The
+A video without an audio track falls back to the visual ranking (with a
+:class:`~scsampler.errors.DataWarning` naming the video). The
 combinations are defined in :mod:`scsampler.samplers.combine`.
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from scsampler.errors import UsageError
+from scsampler.errors import DataWarning, UsageError
 from scsampler.samplers.base import ClipSampler, ScoringSampler, strided_positions
 from scsampler.samplers.bundle import BundleReader, BundleWriter, register_bundle_kind
 from scsampler.samplers.combine import (
@@ -178,6 +180,14 @@ class CompositeSampler(ScoringSampler):
         scored = grid.index[strided_positions(grid, stride)]
         # Without a sound track the visual ranking decides; an audio sampler alone handles it its own way.
         use_audio = self.audio is not None and (video.audio is not None or self.visual is None)
+        if self.audio is not None and not use_audio:
+            warnings.warn(
+                f"{video.path}: has no audio track, so {self.name} ranks its clips by the visual sampler "
+                f"{self.visual.name!r} alone, without its audio sampler {self.audio.name!r} ({self.combination}); "
+                "give the video a sound track, or choose its clips with a visual sampler.",
+                DataWarning,
+                stacklevel=2,
+            )
         visual = None if self.visual is None else _on_grid(self.visual.score(video, grid, stride=stride), grid, scored)
         audio = _on_grid(self.audio.score(video, grid, stride=stride), grid, scored) if use_audio else None
         if visual is None:

@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from scsampler._device import check_device
 from scsampler.errors import ScsamplerError, UsageError, VideoError
 from scsampler.samplers.base import ScoringSampler, check_k_and_stride, strided_positions
 from scsampler.samplers.bundle import BundleReader, BundleWriter, register_bundle_kind
@@ -38,6 +39,7 @@ __all__ = [
 ]
 
 SAMPLER_CHECKPOINT_FILE = "sampler.pt"
+_RGB_INPUTS = ("iframe", "clipframe")  # uint8 images, shrunk once to the network's input size
 
 
 def signals_for_net(net_config: Mapping[str, Any]) -> tuple[str, ...]:
@@ -50,7 +52,7 @@ def signals_for_net(net_config: Mapping[str, Any]) -> tuple[str, ...]:
 def net_inputs_from_signals(net_config: Mapping[str, Any], signals) -> dict[str, torch.Tensor] | None:
     """The tensors a network takes, from a ``ClipSignals``: ``{name: [L, ...]}``; None when audio is absent.
 
-    I-frames larger than the network's input size are shrunk once here (uint8, bilinear), so
+    I-frames and clip frames larger than the network's input size are shrunk once here (uint8, bilinear), so
     that cached training inputs stay small; the network resizes whatever is left.
     """
     if net_config["modality"] == "audio":
@@ -61,7 +63,7 @@ def net_inputs_from_signals(net_config: Mapping[str, Any], signals) -> dict[str,
         tensor = getattr(signals, name)
         if tensor is None:
             raise ScsamplerError(f"{signals.path}: the {name} signal is missing, and the sampler needs it.")
-        if name == "iframe" and (tensor.shape[-2] > size or tensor.shape[-1] > size):
+        if name in _RGB_INPUTS and (tensor.shape[-2] > size or tensor.shape[-1] > size):
             tensor = F.interpolate(tensor.float(), size=(size, size), mode="bilinear", align_corners=False, antialias=True)
             tensor = tensor.round().clamp(0, 255).to(torch.uint8)
         out[name] = tensor
@@ -103,7 +105,7 @@ class LearnedSampler(ScoringSampler):
         from scsampler.training.losses import check_loss_name
 
         self.loss = check_loss_name(loss)
-        self.device = torch.device(device)
+        self.device = torch.device(check_device(device) or "cpu")
         self.net = net.to(self.device).eval()
         self.modality = net.config["modality"]
         # What the evaluation's ablation reports: the visual backbone, or the audio layout (and frozen layer).

@@ -1,4 +1,4 @@
-"""Cheap per-clip signals: keyframes, motion vectors, residuals and log-MEL audio; a disk cache.
+"""Cheap per-clip signals: keyframes, motion vectors, residuals, log-MEL audio and clip frames; a disk cache.
 
     signals = extract_signals("video.mp4", clip_grid(probe("video.mp4")), signals=("iframe", "motion", "audio"))
 

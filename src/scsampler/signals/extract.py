@@ -20,7 +20,14 @@ from scsampler.video import probe
 __all__ = ["extract_signals", "parse_signal_names", "DEFAULT_SIGNALS"]
 
 DEFAULT_SIGNALS = ("iframe", "motion", "audio")
-_ALIASES = {"mv": "motion", "mvs": "motion", "keyframe": "iframe", "i-frame": "iframe"}
+_ALIASES = {
+    "mv": "motion",
+    "mvs": "motion",
+    "keyframe": "iframe",
+    "i-frame": "iframe",
+    "clip-frame": "clipframe",
+    "clip_frame": "clipframe",
+}
 
 
 def parse_signal_names(signals: str | Iterable[str]) -> tuple[str, ...]:
@@ -55,14 +62,17 @@ def extract_signals(
     cache_dir: str | os.PathLike | None = None,
     thread_type: str = "NONE",
     motion_frames: str = "p_frames",
+    clipframe_size: tuple[int, int] = (112, 112),
 ) -> ClipSignals:
     """The requested cheap signals of every clip of ``grid`` (see :class:`ClipSignals`).
 
-    ``signals`` names any of ``iframe``, ``motion`` (alias ``mv``), ``residual`` and
-    ``audio``; the others stay None. Each signal is one streaming pass over the file
-    (motion and residual share theirs), holding only the frames and samples of the
-    clips in progress. ``motion_size`` (h, w) pools the native macroblock grid to a fixed
-    size (adaptive average); None keeps it. ``motion_frames`` picks the frames whose
+    ``signals`` names any of ``iframe``, ``motion`` (alias ``mv``), ``residual``, ``audio``
+    and ``clipframe``; the others stay None. Each signal is one streaming pass over the file
+    (motion, residual and clipframe share theirs: the clip frames asked with motion cost no
+    second decode), holding only the frames and samples of the clips in progress.
+    ``clipframe_size`` (h, w) is the size of the clip frames (see
+    :mod:`scsampler.signals.clipframes`). ``motion_size`` (h, w) pools the native macroblock
+    grid to a fixed size (adaptive average); None keeps it. ``motion_frames`` picks the frames whose
     vectors make a clip's motion: ``"p_frames"`` (CoViAR's choice; B-frames are then not
     decoded at all, which makes the pass much cheaper) or ``"all"`` inter-coded frames.
     ``thread_type`` is the motion pass's decoder threading (see
@@ -78,6 +88,8 @@ def extract_signals(
     names = parse_signal_names(signals)
     if len(iframe_size) != 2 or min(iframe_size) < 1:
         raise UsageError(f"iframe_size must be (height, width) with positive values, got {iframe_size!r}.")
+    if len(clipframe_size) != 2 or min(clipframe_size) < 1:
+        raise UsageError(f"clipframe_size must be (height, width) with positive values, got {clipframe_size!r}.")
     if motion_size is not None and (len(motion_size) != 2 or min(motion_size) < 1):
         raise UsageError(f"motion_size must be (height, width) with positive values or None, got {motion_size!r}.")
     if mel_frames != MEL_FRAMES:
@@ -97,6 +109,8 @@ def extract_signals(
         "motion": {"size": list(motion_size) if motion_size else None, "frames": motion_frames},
         "residual": {},
         "audio": {"mel_frames": mel_frames},
+        # the selection rule and decoding are part of the key: change "rule" when they change
+        "clipframe": {"size": list(clipframe_size), "rule": "middle-non-b-no-loop-filter"},
     }
     found: dict[str, dict] = {}
     keys: dict[str, str] = {}
@@ -116,9 +130,17 @@ def extract_signals(
         store("iframe", extract_iframes(path, grid, info=info, size=tuple(iframe_size)), {})
     want_motion = "motion" in names and "motion" not in found
     want_residual = "residual" in names and "residual" not in found
-    if want_motion or want_residual:
+    want_clipframe = "clipframe" in names and "clipframe" not in found
+    if want_motion or want_residual or want_clipframe:
         result = extract_motion(
-            path, grid, info=info, motion=want_motion, residual=want_residual, thread_type=thread_type, frames=motion_frames
+            path,
+            grid,
+            info=info,
+            motion=want_motion,
+            residual=want_residual,
+            thread_type=thread_type,
+            frames=motion_frames,
+            clipframe_size=tuple(clipframe_size) if want_clipframe else None,
         )
         if want_motion:
             motion = result.motion
@@ -127,6 +149,8 @@ def extract_signals(
             store("motion", motion, {"source": result.source})
         if want_residual:
             store("residual", result.residual, {"source": result.source})
+        if want_clipframe:
+            store("clipframe", result.clipframe, {})
     if "audio" in names and "audio" not in found:
         audio = extract_audio(path, grid, info=info, n_frames=mel_frames)
         store("audio", audio.mel, {"absent_reason": audio.absent_reason})
@@ -143,4 +167,5 @@ def extract_signals(
         residual=tensor("residual"),
         audio=tensor("audio"),
         audio_absent_reason=found["audio"]["meta"]["absent_reason"] if "audio" in found else None,
+        clipframe=tensor("clipframe"),
     )

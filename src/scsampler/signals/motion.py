@@ -2,7 +2,8 @@
 
 One decoding pass yields, per frame, a (dx, dy) grid at macroblock resolution (and,
 when asked, the residual approximation of :mod:`scsampler.signals.residual`); the
-per-frame grids are averaged over each clip's frames as they stream by.
+per-frame grids are averaged over each clip's frames as they stream by. The same pass can
+also keep each clip's middle frame (:mod:`scsampler.signals.clipframes`).
 
 By default only P-frames contribute vectors (as in CoViAR, whose accumulated motion is
 defined on P-frames): the decoder then skips B-frames altogether (``skip_frame="BIDIR"``),
@@ -10,7 +11,10 @@ which the vectors of the frames it does decode do not depend on (vectors are par
 the bitstream, not derived from pixels). This removes more than a third of the decoding on
 streams with B-frames and changes nothing on streams without them. Skipped frames leave
 no trace, so the decoded ones are placed by their timestamps; containers that stamp frames
-in decoding order (AVI) decode the B-frames and drop their vectors instead. ``frames="all"``
+in decoding order (AVI) decode the B-frames and drop their vectors instead. When the pass also
+keeps clip frames, it skips only non-reference frames (``skip_frame="NONREF"``): B-frames that
+other frames are predicted from must be decoded for those frames' pixels to be right, and the
+P-frames decoded, hence the motion, stay the same. ``frames="all"``
 averages every inter-coded frame instead. Exported vectors are gridded for many frames
 at once (one ``bincount`` per batch of frames), not frame by frame.
 """
@@ -26,8 +30,9 @@ import av
 import numpy as np
 import torch
 
-from scsampler.errors import UsageError
+from scsampler.errors import UsageError, VideoError
 from scsampler.signals._clips import ClipMeans, needed_frames
+from scsampler.signals.clipframes import ClipFrames
 from scsampler.signals.residual import RESIDUAL_POOL, pool, residual_map
 from scsampler.types import ClipGrid, VideoInfo
 from scsampler.video._container import open_input
@@ -59,6 +64,7 @@ class MotionResult:
     motion: torch.Tensor | None  # float16 [L, 2, h, w]
     residual: torch.Tensor | None  # float16 [L, 1, h', w']
     source: str  # "motion_vectors" or "frame_difference"
+    clipframe: torch.Tensor | None = None  # uint8 [L, 3, H, W] (scsampler.signals.clipframes)
 
 
 def macroblock_grid(info: VideoInfo) -> tuple[int, int]:
@@ -151,8 +157,9 @@ def extract_motion(
     residual: bool = False,
     thread_type: str = "NONE",
     frames: str = "p_frames",
+    clipframe_size: tuple[int, int] | None = None,
 ) -> MotionResult:
-    """Motion (and optionally the residual) of each clip of ``grid``, in one decoding pass.
+    """Motion (and optionally the residual and the clip frames) of each clip of ``grid``, in one decoding pass.
 
     Codecs whose decoder exports motion vectors (``info.motion_vectors``) use them
     (``flags2=+export_mvs``, loop filter skipped: the vectors do not depend on it). Others,
@@ -163,10 +170,15 @@ def extract_motion(
     fallback always uses every frame. ``thread_type`` is the decoder's threading: "NONE"
     (the default: the least CPU time) or "SLICE" (less wall time, more CPU) give identical,
     deterministic vectors; "AUTO"/"FRAME" are faster on idle multi-core machines.
+    ``clipframe_size`` (h, w) also takes each clip's frame from the same pass
+    (:mod:`scsampler.signals.clipframes`); with neither ``motion`` nor ``residual`` the pass
+    exports no vectors and only decodes (B-frames skipped where the container allows).
     """
     if frames not in MOTION_FRAMES:
         raise UsageError(f"motion frames must be one of {', '.join(MOTION_FRAMES)}, got {frames!r}.")
-    options = dict(motion=motion, residual=residual, thread_type=thread_type, p_frames=frames == "p_frames")
+    options = dict(
+        motion=motion, residual=residual, thread_type=thread_type, p_frames=frames == "p_frames", clipframe_size=clipframe_size
+    )
     if info.motion_vectors:
         try:
             result = _motion_pass(path, grid, info=info, use_vectors=True, skip_b_frames=True, **options)
@@ -238,17 +250,20 @@ def _motion_pass(
     thread_type: str,
     p_frames: bool,
     skip_b_frames: bool,
+    clipframe_size: tuple[int, int] | None = None,
 ) -> MotionResult | None:
     rows, cols = macroblock_grid(info)
     work_h, work_w = rows * WORK_PIXELS_PER_MB, cols * WORK_PIXELS_PER_MB
     # full-resolution pixels per working pixel, to report the fallback's motion in frame pixels
     scale_x, scale_y = info.width / work_w, info.height / work_h
-    need_pixels = residual or not use_vectors
+    need_pixels = residual or (motion and not use_vectors)  # low-resolution luma (clip frames need none)
+    export_vectors = use_vectors and (motion or residual)  # a pass for clip frames alone only decodes
     p_frames = p_frames and use_vectors  # the fallback compares consecutive frames, whatever their type
     # B-frames are not decoded when nothing needs them and every frame can be placed by its timestamp
     skip_b_frames = skip_b_frames and p_frames and not need_pixels and info.frame_pts is not None
     motion_means = ClipMeans(grid, (2, rows, cols)) if motion else None
     residual_means = ClipMeans(grid, (1, work_h // RESIDUAL_POOL, work_w // RESIDUAL_POOL)) if residual else None
+    clip_frames = ClipFrames(grid, clipframe_size) if clipframe_size is not None else None
     source = "motion_vectors" if use_vectors else "frame_difference"
     frames_needed = needed_frames(grid)
     if len(frames_needed) == 0:
@@ -256,6 +271,7 @@ def _motion_pass(
             motion_means.finish() if motion_means else None,
             residual_means.finish() if residual_means else None,
             source,
+            clip_frames.finish(path) if clip_frames else None,
         )
     first_needed, last_needed = int(frames_needed[0]), int(frames_needed[-1])
     needed_mask = np.zeros(last_needed + 2, dtype=bool)  # a frame a clip holds (a set of every frame costs MBs)
@@ -269,14 +285,17 @@ def _motion_pass(
     with open_input(path) as container:
         stream = container.streams.video[0]
         options = {"skip_loop_filter": "all"}
-        if use_vectors:
+        if export_vectors:
             options["flags2"] = "+export_mvs"
         stream.codec_context.options = options
         # AVI and other formats without presentation timestamps stamp frames in decoding
         # order, so frames cannot be placed by timestamp once B-frames are skipped
         skip_b_frames = skip_b_frames and bool(set(container.format.name.split(",")) & _PRESENTATION_TIMESTAMPED)
         if skip_b_frames:
-            stream.codec_context.skip_frame = "BIDIR"
+            # B-frames can be references (x264's B-pyramid): skipping them leaves vectors intact but
+            # corrupts the pixels predicted from them, so clip frames skip only non-reference frames
+            # (the levels nest: BIDIR discards every non-reference frame too, so the P-frames are the same)
+            stream.codec_context.skip_frame = "NONREF" if clip_frames is not None else "BIDIR"
         stream.thread_type = thread_type
         # start at the keyframe before the first frame that matters (one frame earlier for a "previous")
         start_key = info.keyframe_at_or_before(max(first_needed - 1, 0))
@@ -286,7 +305,9 @@ def _motion_pass(
             position = start_key
         previous: np.ndarray | None = None
         previous_index = -2
+        decoded_any = False
         for frame in _decoded(container, stream):
+            decoded_any = True
             index = position
             if skip_b_frames:  # skipped frames leave no trace: every frame is placed by its timestamp
                 if frame.pts is None or frame.pts not in pts_to_index:
@@ -297,6 +318,8 @@ def _motion_pass(
             position = index + 1
             if index > last_needed:
                 break
+            if clip_frames is not None and frame.pict_type != picture_type.B:
+                clip_frames.add(index, frame)  # B-frames never serve: the pass skips them where it can
             wanted = (motion_means is not None and motion_means.wants(index)) or (
                 residual_means is not None and residual_means.wants(index)
             )
@@ -338,12 +361,16 @@ def _motion_pass(
         if batch is not None:
             batch.flush()
 
+    if not decoded_any:  # zeros would pass for "no motion": a file of which nothing decodes is an error
+        where = "" if start_key == 0 else f" from frame {start_key} on"
+        raise VideoError(path, f"none of its frames{where} could be decoded (damaged or unsupported video data).")
     if use_vectors and vector_frames == 0 and vector_type_frames > 0:
         return None  # the decoder exported nothing: let the caller fall back to frame differences
     return MotionResult(
         motion_means.finish() if motion_means else None,
         residual_means.finish() if residual_means else None,
         source,
+        clip_frames.finish(path) if clip_frames else None,
     )
 
 

@@ -11,7 +11,7 @@ from scsampler.types import ClipGrid
 __all__ = ["ClipSignals", "SIGNAL_NAMES", "MOTION_SOURCES", "N_MELS", "MEL_FRAMES"]
 
 #: Names accepted by ``extract_signals(..., signals=...)`` (``"mv"`` is an alias of ``"motion"``).
-SIGNAL_NAMES = ("iframe", "motion", "residual", "audio")
+SIGNAL_NAMES = ("iframe", "motion", "residual", "audio", "clipframe")
 #: Where ``ClipSignals.motion`` came from.
 MOTION_SOURCES = ("motion_vectors", "frame_difference")
 N_MELS = 40
@@ -62,6 +62,10 @@ class ClipSignals:
     - ``audio``: ``float32 [L, 40, 200]``; natural-log MEL energies of the clip's
       ``[start_s, end_s)`` window, mono 16 kHz. None when the file has no usable audio
       (``audio_absent_reason`` says why): never zeros standing in for audio.
+    - ``clipframe``: ``uint8 [L, 3, H, W]`` RGB; a frame from inside each clip: of the frames
+      the motion pass decodes (B-frames excluded), the one nearest the clip's middle, decoded
+      without the loop filter; a clip holding none takes the nearest earlier one
+      (:mod:`scsampler.signals.clipframes`). Default size 112x112, resized as the I-frames are.
     """
 
     path: str
@@ -72,12 +76,14 @@ class ClipSignals:
     residual: torch.Tensor | None = None
     audio: torch.Tensor | None = None
     audio_absent_reason: str | None = None
+    clipframe: torch.Tensor | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.grid, ClipGrid):
             raise TypeError(f"ClipSignals.grid must be a ClipGrid, got {type(self.grid).__name__}.")
         clips = len(self.grid)
         _check("iframe", self.iframe, dtype=torch.uint8, clips=clips, channels=3)
+        _check("clipframe", self.clipframe, dtype=torch.uint8, clips=clips, channels=3)
         _check("motion", self.motion, dtype=torch.float16, clips=clips, channels=2)
         _check("residual", self.residual, dtype=torch.float16, clips=clips, channels=1)
         _check("audio", self.audio, dtype=torch.float32, clips=clips, channels=N_MELS)

@@ -15,6 +15,9 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from scsampler._device import check_device
+from scsampler.errors import UsageError
+
 __all__ = ["DistributedContext", "init_distributed", "shutdown_distributed", "all_reduce_sum", "barrier"]
 
 
@@ -40,13 +43,17 @@ class DistributedContext:
 def init_distributed(*, device: str | None = None) -> DistributedContext:
     """Join the torchrun process group when there is one; otherwise a single-process context.
 
-    ``device`` is ``"cpu"``, ``"cuda"`` or None (CUDA when available). Each
-    process uses the GPU ``LOCAL_RANK`` on CUDA.
+    ``device`` is ``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"mps"`` or None (CUDA when available);
+    a device this machine lacks is a :class:`~scsampler.errors.UsageError`. Under torchrun
+    each process uses the GPU ``LOCAL_RANK`` on CUDA.
     """
-    use_cuda = torch.cuda.is_available() if device is None else device == "cuda"
+    device = check_device(device)
+    use_cuda = torch.cuda.is_available() if device is None else device.startswith("cuda")
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     if world_size <= 1:
-        return DistributedContext(device=torch.device("cuda" if use_cuda else "cpu"))
+        return DistributedContext(device=torch.device(device if device else "cuda" if use_cuda else "cpu"))
+    if device is not None and device.startswith("mps"):
+        raise UsageError("device 'mps' cannot run under torchrun (no process-group backend for it); use cpu or cuda.")
     rank = int(os.environ["RANK"])
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     if use_cuda:

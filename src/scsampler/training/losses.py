@@ -8,7 +8,9 @@ Notation: ``s`` is the sampler's output, ``f`` the clip classifier, ``y`` the vi
   "``f``'s top-1 on this clip equals ``y``"; binary cross-entropy; saliency = ``sigmoid(s)``.
 * **SAL-RANK** (saliency ranking): ``s`` is one scalar per clip. For every pair (i, j) of clips
   of the *same video* whose classifier scores for the true class differ (``t_i > t_j``), the
-  hinge ``max(0, margin - (s_i - s_j))`` with ``margin = 1``; saliency = ``s``.
+  hinge ``max(0, margin - (s_i - s_j))`` with ``margin = 1``; saliency = ``s``. Optionally
+  (``min_gap``) only pairs whose targets differ by more than a gap: when the classifier is weak,
+  most of a video's clips have nearly equal targets whose order is noise.
 
 These are our reading of the paper (only its supplementary material is at hand): the SAL-CL
 target, the SAL-RANK margin and the pair set (all ordered pairs within a video, ties skipped,
@@ -83,17 +85,20 @@ def sal_cl_loss(logits: torch.Tensor, correct: torch.Tensor) -> torch.Tensor:
     return F.binary_cross_entropy_with_logits(logits, correct.to(logits.dtype))
 
 
-def sal_rank_pairs(target: torch.Tensor, group: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Index pairs (hi, lo) of clips in the same ``group`` (video) with ``target[hi] > target[lo]``.
+def sal_rank_pairs(target: torch.Tensor, group: torch.Tensor, *, min_gap: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Index pairs (hi, lo) of clips in the same ``group`` (video) with ``target[hi] - target[lo] > min_gap``.
 
-    Clips with equal targets form no pair: there is no order to learn between them.
+    Clips with equal targets form no pair: there is no order to learn between them; with
+    ``min_gap > 0``, neither do clips whose targets barely differ.
     """
+    if min_gap < 0:
+        raise ValueError(f"min_gap must be >= 0, got {min_gap!r}.")
     if target.shape != group.shape or target.dim() != 1:
         raise ValueError(
             f"SAL-RANK targets and groups must be 1-D of equal length, got {tuple(target.shape)} and {tuple(group.shape)}."
         )
     same = group[:, None] == group[None, :]
-    above = target[:, None] > target[None, :]
+    above = (target[:, None] - target[None, :]) > min_gap
     hi, lo = torch.nonzero(same & above, as_tuple=True)
     return hi, lo
 
@@ -104,17 +109,18 @@ def sal_rank_loss(
     group: torch.Tensor,
     *,
     margin: float = RANK_MARGIN,
+    min_gap: float = 0.0,
 ) -> torch.Tensor:
     """Margin ranking (hinge) loss over the ordered pairs of clips of the same video.
 
     ``scores`` [B] (or [B, 1]) are the sampler's outputs, ``target`` [B] the clip classifier's
     probability of the true class, ``group`` [B] a video id per clip. For every pair with
-    ``target[i] > target[j]`` the loss is ``max(0, margin - (scores[i] - scores[j]))``; the
+    ``target[i] - target[j] > min_gap`` the loss is ``max(0, margin - (scores[i] - scores[j]))``; the
     result is the mean over pairs. A batch with no ordered pair gives a zero that still carries
     a gradient path (so DDP sees every parameter used).
     """
     scores = _scalar_output(scores, "SAL-RANK")
-    hi, lo = sal_rank_pairs(target, group)
+    hi, lo = sal_rank_pairs(target, group, min_gap=min_gap)
     if len(hi) == 0:
         return scores.sum() * 0.0
     return F.relu(margin - (scores[hi] - scores[lo])).mean()

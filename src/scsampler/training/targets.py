@@ -6,7 +6,10 @@ video of a manifest it stores, one row per clip (:data:`TARGET_COLUMNS`):
 ``path`` (absolute), ``label``, ``label_index``, ``split``, ``clip_index``, ``start_frame``,
 ``end_frame`` (exclusive), ``video_frames``, ``start_s``, ``end_s``, ``true_prob`` (the
 classifier's softmax probability of the true class), ``top1`` (its top-1 class index),
-``correct`` (``top1 == label_index``), ``logits`` (a list of C floats).
+``correct`` (``top1 == label_index``), ``logits`` (a list of C floats), and, when the
+manifest has a ``segments.csv`` beside it, ``in_segment`` (1.0 when the clip overlaps one of
+the video's action segments, 0.0 when not, NaN for a video that file does not list): sampler
+training validates against it (what a sampler is for: finding the action).
 
 The Parquet file's metadata holds the class list, the classifier's name and the clip length.
 
@@ -39,6 +42,7 @@ from scsampler.types import ClipGrid
 
 __all__ = [
     "TARGET_COLUMNS",
+    "OPTIONAL_TARGET_COLUMNS",
     "LabelSummary",
     "label_clips",
     "compute_targets",
@@ -64,6 +68,8 @@ TARGET_COLUMNS = (
     "correct",
     "logits",
 )
+#: Columns a targets file may have beyond :data:`TARGET_COLUMNS`.
+OPTIONAL_TARGET_COLUMNS = ("in_segment",)
 _META_KEY = b"scsampler.targets"
 
 
@@ -127,9 +133,12 @@ def label_clips(
     )
 
 
-def _identity(classifier, classifier_source: str, frames_per_clip: int) -> str:
-    """A key that changes when the classifier or clip geometry changes (stale parts are never reused)."""
-    text = json.dumps([classifier_source, _file_stamp(classifier_source), classifier.name, frames_per_clip, classifier.classes])
+def _identity(classifier, classifier_source: str, frames_per_clip: int, segments_source: str = "") -> str:
+    """A key that changes when the classifier, the clip geometry or the segments change (stale parts are never reused)."""
+    text = json.dumps([
+        classifier_source, _file_stamp(classifier_source), classifier.name, frames_per_clip, classifier.classes,
+        segments_source, _file_stamp(segments_source) if segments_source else [],
+    ])  # fmt: skip
     return hashlib.sha1(text.encode("utf-8")).hexdigest()[:12]
 
 
@@ -163,6 +172,7 @@ def compute_targets(
     world_size: int = 1,
     barrier: Callable[[], None] | None = None,
     progress: Callable[[Iterable, int], Iterable] | None = None,
+    segments_path: str | os.PathLike | None = None,
 ) -> LabelSummary:
     """Label every clip of every video of ``manifest`` with ``classifier``; write ``output`` (Parquet).
 
@@ -174,6 +184,8 @@ def compute_targets(
             resume key, with the file's size and time, so parts of another classifier are not reused).
         rank, world_size, barrier: sharding under torchrun; ``barrier()`` waits for every rank.
         progress: wraps the iterable of this rank's videos (a progress bar), given its length.
+        segments_path: a ``segments.csv`` (default: the one beside the manifest, when there is
+            one); each clip gets ``in_segment`` from its action segments.
 
     Videos that cannot be decoded are reported in ``LabelSummary.errors`` and left out.
     """
@@ -187,7 +199,8 @@ def compute_targets(
         warnings.warn(
             "the classifier's class names differ from the manifest's; classes are matched by position.", stacklevel=2
         )
-    key = _identity(classifier, classifier_source, classifier.frames_per_clip)
+    segments, segments_source = _action_segments(manifest, segments_path)
+    key = _identity(classifier, classifier_source, classifier.frames_per_clip, segments_source)
     parts = output.parent / f".{output.name}.parts-{key}"
     parts.mkdir(parents=True, exist_ok=True)
     summary = LabelSummary(output=output, videos=len(manifest.entries))
@@ -209,7 +222,11 @@ def compute_targets(
         frame.insert(0, "label_index", np.int64(entry.label_index))
         frame.insert(0, "label", entry.label)
         frame.insert(0, "path", str(entry.path))
-        _write_parquet_atomically(pa.Table.from_pandas(frame[list(TARGET_COLUMNS)], preserve_index=False), part)
+        columns = list(TARGET_COLUMNS)
+        if segments is not None:
+            frame["in_segment"] = _in_segment(frame, segments.get(Path(entry.path).resolve()))
+            columns.append("in_segment")
+        _write_parquet_atomically(pa.Table.from_pandas(frame[columns], preserve_index=False), part)
         summary.labelled += 1
     if barrier is not None:
         barrier()
@@ -234,9 +251,49 @@ def compute_targets(
     }
     _write_parquet_atomically(_with_metadata(table, metadata), output)
     summary.clips = table.num_rows
+    _warn_on_one_class(table, list(manifest.classes), output)
     if done == len(manifest.entries):  # everything is in the final file: the parts are no longer needed
         shutil.rmtree(parts, ignore_errors=True)
     return summary
+
+
+
+def _warn_on_one_class(table: pa.Table, classes: list[str], output: Path) -> None:
+    """A DataWarning when the classifier predicts one class for 90% or more of the labelled videos.
+
+    Video-level (mean softmax over every clip), not clip-level: most clips of an untrimmed
+    video are background, which even a good classifier may give to one class.
+    """
+    from scsampler.data.checks import emit_data_warnings  # lazy: evaluation imports training
+    from scsampler.evaluation.warnings import targets_one_class
+
+    rows = table.select(["path", "label", "logits"]).to_pandas()
+    emit_data_warnings(targets_one_class(rows, classes, targets_path=output), stacklevel=3)
+
+def _action_segments(manifest, segments_path) -> tuple[dict | None, str]:
+    """Action spans per video (resolved path -> [(start_s, end_s)]) and the file they came from, or (None, '')."""
+    from scsampler.data.manifest import read_segments
+
+    if segments_path is None:
+        root = getattr(manifest, "root", None)
+        beside = Path(root) / "segments.csv" if root is not None else None
+        if beside is None or not beside.is_file():
+            return None, ""
+        segments_path = beside
+    spans = {
+        path: [(segment.start_s, segment.end_s) for segment in segments if segment.is_action]
+        for path, segments in read_segments(segments_path).items()
+    }
+    return spans, os.path.abspath(segments_path)
+
+
+def _in_segment(frame: pd.DataFrame, spans: list[tuple[float, float]] | None) -> np.ndarray:
+    """1.0 / 0.0 per clip for a video the segments file lists, NaN for one it does not."""
+    if spans is None:
+        return np.full(len(frame), np.nan)
+    from scsampler.evaluation.metrics import clips_in_segments
+
+    return clips_in_segments(frame["start_s"].to_numpy(), frame["end_s"].to_numpy(), spans).astype(np.float64)
 
 
 def write_targets(rows: pd.DataFrame, output: str | os.PathLike, *, classes: list[str], frames_per_clip: int, classifier: str = "") -> Path:
@@ -247,7 +304,8 @@ def write_targets(rows: pd.DataFrame, output: str | os.PathLike, *, classes: lis
     missing = [c for c in TARGET_COLUMNS if c not in rows.columns]
     if missing:
         raise UsageError(f"target rows lack the columns {', '.join(missing)}.")
-    table = pa.Table.from_pandas(rows[list(TARGET_COLUMNS)], preserve_index=False)
+    columns = list(TARGET_COLUMNS) + [c for c in OPTIONAL_TARGET_COLUMNS if c in rows.columns]
+    table = pa.Table.from_pandas(rows[columns], preserve_index=False)
     metadata = {"classes": list(classes), "classifier": classifier, "classifier_source": classifier, "frames_per_clip": int(frames_per_clip)}
     output = Path(output)
     _write_parquet_atomically(_with_metadata(table, metadata), output)

@@ -29,13 +29,21 @@ folder), batches, validation quality, then :func:`train_sampler`, the loop.
 only exist within a video.
 
 **Validation** (every epoch, on the ``val`` split of the targets, or on a seeded 20% of the
-training videos when there is none): per video, the precision of the sampler's top-K among the
-oracle's top-K (the K clips with the classifier's highest true-class probability), with
-``K = min(k, L)``; Random's expected precision ``K / L`` beside it; and the Spearman rank
-correlation between the saliency and the true-class probability. Means over videos.
+training videos when there is none, with a warning: validation videos should be shaped like
+the test videos, long and untrimmed): per video, the precision of the sampler's top-K
+(``K = min(k, L)``) against the action segments (the targets' ``in_segment``, where
+``segments.csv`` exists), and against the oracle's top-K (the K clips with the classifier's
+highest true-class probability), each beside Random's expectation; and the Spearman rank
+correlation between the saliency and the true-class probability. Means over videos. The
+*selection measure* (:func:`selection_measure`) is the segment precision where segments are
+known, else the oracle precision: it picks the best epoch, drives the plateau schedule and
+stops training early (``early_stop_patience`` epochs without a better measure).
+
+**SAL-RANK pairs**: ``rank_min_gap`` keeps only pairs whose targets differ by more than the
+gap (see ``training/losses.py``).
 
 **Outputs** in RUN_DIR: ``metrics.jsonl`` (one line per epoch), ``last.pt`` (resumes),
-``sampler.pt`` (the best epoch by validation precision) and ``sampler/`` (a sampler bundle of
+``sampler.pt`` (the best epoch by the selection measure) and ``sampler/`` (a sampler bundle of
 it, for ``--sampler RUN_DIR/sampler``), ``signals/`` (the cached network inputs).
 Under torchrun the batches are shared over the ranks (DDP) and rank 0 writes.
 """
@@ -47,6 +55,7 @@ import json
 import math
 import os
 import time
+import warnings
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
@@ -57,7 +66,7 @@ import torch
 from torch import nn
 
 from scsampler._atomic import atomic_output
-from scsampler.errors import ScsamplerError, UsageError
+from scsampler.errors import DataWarning, ScsamplerError, UsageError
 from scsampler.evaluation.metrics import precision_at_k, spearman
 from scsampler.models.sampler_nets import (
     AUDIO_LAYOUTS,
@@ -79,10 +88,13 @@ __all__ = [
     "SamplerTrainResult",
     "train_sampler",
     "sampler_quality",
+    "selection_measure",
     "epoch_batches",
 ]
 
 SAMPLER_PRESETS = ("paper", "paper-kinetics", "cpu")
+#: Fewer validation videos than this draw a warning: the best epoch would be picked by noise.
+MIN_VALIDATION_VIDEOS = 8
 
 
 # --------------------------------------------------------------------------- recipes
@@ -105,6 +117,8 @@ class SamplerRecipe:
     batch_size: int = 32
     clips_per_video: int = 8  # SAL-RANK: clips of one video per batch
     label_smoothing: float = 0.0  # AC: cross-entropy label smoothing (0 in the paper's recipes)
+    rank_min_gap: float = 0.0  # SAL-RANK: only pairs whose targets differ by more than this
+    early_stop_patience: int | None = None  # stop after this many epochs without a better validation measure
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -151,6 +165,7 @@ class ClipTable:
     true_prob: torch.Tensor  # the classifier's probability of the label
     video: torch.Tensor  # video number, per clip
     paths: list[str] = field(default_factory=list)
+    in_segment: torch.Tensor | None = None  # float per clip: 1 in an action segment, 0 not, NaN unknown
 
     def __len__(self) -> int:
         return len(self.label)
@@ -197,7 +212,7 @@ def build_table(
 ) -> ClipTable:
     """The :class:`ClipTable` of the videos ``paths`` (videos without usable audio are skipped for audio)."""
     parts: dict[str, list[torch.Tensor]] = {}
-    labels, correct, true_prob, video, kept = [], [], [], [], []
+    labels, correct, true_prob, video, kept, in_segment = [], [], [], [], [], []
     for path in paths:
         rows = targets[targets["path"] == path].sort_values("clip_index")
         try:
@@ -216,6 +231,8 @@ def build_table(
         labels.append(torch.as_tensor(rows["label_index"].to_numpy(copy=True), dtype=torch.long))
         correct.append(torch.as_tensor(rows["correct"].to_numpy(copy=True), dtype=torch.bool))
         true_prob.append(torch.as_tensor(rows["true_prob"].to_numpy(copy=True), dtype=torch.float32))
+        known = rows["in_segment"].to_numpy(dtype=np.float64, copy=True) if "in_segment" in rows else np.full(count, np.nan)
+        in_segment.append(torch.as_tensor(known, dtype=torch.float32))
         video.append(torch.full((count,), len(kept), dtype=torch.long))
         kept.append(path)
     if not kept:
@@ -227,6 +244,7 @@ def build_table(
         true_prob=torch.cat(true_prob),
         video=torch.cat(video),
         paths=kept,
+        in_segment=torch.cat(in_segment),
     )
 
 
@@ -243,6 +261,19 @@ def split_videos(targets: pd.DataFrame, *, seed: int, val_fraction: float = 0.2)
         count = max(1, int(round(val_fraction * len(train)))) if len(train) > 1 else 0
         val = [train[i] for i in sorted(order[:count])]
         train = [train[i] for i in sorted(order[count:])]
+        warnings.warn(
+            f"the targets hold no 'val' split: validating on {count} of the training videos held out; "
+            "label a val split of videos shaped like the test videos (as long, as untrimmed) to validate on what matters.",
+            DataWarning,
+            stacklevel=2,
+        )
+    elif len(val) < MIN_VALIDATION_VIDEOS:
+        warnings.warn(
+            f"the targets' 'val' split holds {len(val)} videos: the validation measure that picks the best epoch "
+            f"moves in steps of 1/{len(val)}; label at least {MIN_VALIDATION_VIDEOS} validation videos.",
+            DataWarning,
+            stacklevel=2,
+        )
     if not train:
         raise UsageError("the targets hold no training video (split 'train'); label a manifest with a train split.")
     return train, val
@@ -295,16 +326,16 @@ def epoch_batches(
 
 
 def batch_loss(
-    net: nn.Module, table: ClipTable, positions: np.ndarray, *, loss: str, label_smoothing: float = 0.0
+    net: nn.Module, table: ClipTable, positions: np.ndarray, *, loss: str, label_smoothing: float = 0.0, rank_min_gap: float = 0.0
 ) -> torch.Tensor:
-    """The loss of one batch of clip positions (``label_smoothing``: AC only)."""
+    """The loss of one batch of clip positions (``label_smoothing``: AC only; ``rank_min_gap``: SAL-RANK only)."""
     index = torch.as_tensor(positions, dtype=torch.long)
     output = forward_net(net, table.inputs, index)
     if loss == "ac":
         return ac_loss(output, table.label[index], label_smoothing=label_smoothing)
     if loss == "sal-cl":
         return sal_cl_loss(output, table.correct[index])
-    return sal_rank_loss(output, table.true_prob[index], table.video[index])
+    return sal_rank_loss(output, table.true_prob[index], table.video[index], min_gap=rank_min_gap)
 
 
 # --------------------------------------------------------------------------- quality
@@ -328,9 +359,22 @@ def _best_first(values: np.ndarray) -> np.ndarray:
 
 
 def sampler_quality(saliency: np.ndarray, table: ClipTable, *, k: int) -> dict[str, float]:
-    """Mean over videos of the precision of the top-K against the oracle's top-K, Random's, and Spearman."""
+    """How well the saliency ranks each video's clips; means over videos.
+
+    - ``precision_at_k``: of the top-K (``K = min(k, L)``), the fraction among the oracle's
+      top-K (the clips with the classifier's highest true-class probability);
+      ``random_precision_at_k`` is Random's expectation, ``K / L``.
+    - ``segment_precision``: of the top-K, the fraction that overlap an action segment
+      (``in_segment``), over the videos whose segments are known and hold at least one clip;
+      ``random_segment_precision`` is Random's expectation there (the fraction of clips in a
+      segment), ``segment_videos`` their count. This is what a sampler is for, and it does not
+      inherit the noise of a weak classifier's scores.
+    - ``spearman``: rank correlation of the saliency with the true-class probability.
+    """
     precisions, randoms, correlations = [], [], []
+    on_segments, random_on_segments = [], []
     true_prob = table.true_prob.double().cpu().numpy()
+    in_segment = None if table.in_segment is None else table.in_segment.double().cpu().numpy()
     for positions in table.video_positions():
         if len(positions) == 0:
             continue
@@ -342,12 +386,32 @@ def sampler_quality(saliency: np.ndarray, table: ClipTable, *, k: int) -> dict[s
         rho = spearman(saliency[positions], true_prob[positions])
         if not math.isnan(rho):
             correlations.append(rho)
+        if in_segment is not None:
+            inside = in_segment[positions]
+            if not np.isnan(inside).any() and inside.sum() > 0:
+                on_segments.append(float(inside[chosen].mean()))
+                random_on_segments.append(float(inside.mean()))
+    nan = float("nan")
     return {
-        "precision_at_k": float(np.mean(precisions)) if precisions else float("nan"),
-        "random_precision_at_k": float(np.mean(randoms)) if randoms else float("nan"),
-        "spearman": float(np.mean(correlations)) if correlations else float("nan"),
+        "precision_at_k": float(np.mean(precisions)) if precisions else nan,
+        "random_precision_at_k": float(np.mean(randoms)) if randoms else nan,
+        "segment_precision": float(np.mean(on_segments)) if on_segments else nan,
+        "random_segment_precision": float(np.mean(random_on_segments)) if random_on_segments else nan,
+        "spearman": float(np.mean(correlations)) if correlations else nan,
         "videos": len(precisions),
+        "segment_videos": len(on_segments),
     }
+
+
+def selection_measure(quality: dict[str, float]) -> tuple[str, float]:
+    """The validation measure that picks the best epoch and stops training early, and its value.
+
+    Precision of the top-K against the action segments where the validation videos have them,
+    else precision against the oracle; NaN when there is no validation video.
+    """
+    if quality.get("segment_videos", 0) > 0:
+        return "segment_precision", float(quality["segment_precision"])
+    return "precision_at_k", float(quality["precision_at_k"])
 
 
 # --------------------------------------------------------------------------- the loop
@@ -375,6 +439,8 @@ class SamplerTrainConfig:
     batch_size: int | None = None
     clips_per_video: int | None = None
     decay_every_epochs: float | None = None
+    rank_min_gap: float | None = None
+    early_stop: int | None = None  # patience in epochs; 0 = never stop early
     k: int = 10
     seed: int = 0
     resume: bool = True
@@ -454,11 +520,17 @@ def train_sampler(
             key: value
             for key, value in dict(
                 epochs=config.epochs, lr=config.lr, batch_size=config.batch_size, clips_per_video=config.clips_per_video,
-                decay_every_epochs=config.decay_every_epochs,
+                decay_every_epochs=config.decay_every_epochs, rank_min_gap=config.rank_min_gap,
+                early_stop_patience=None if config.early_stop == 0 else config.early_stop,
             ).items()
-            if value is not None
+            if value is not None or (key == "early_stop_patience" and config.early_stop == 0)
         },
     )
+    if recipe.rank_min_gap < 0 or (recipe.early_stop_patience is not None and recipe.early_stop_patience < 1):
+        raise UsageError(
+            f"need a SAL-RANK min gap >= 0 and an early-stopping patience >= 1 (0 turns it off); "
+            f"got {recipe.rank_min_gap} and {recipe.early_stop_patience}."
+        )
     if recipe.epochs < 1 or recipe.lr <= 0 or recipe.batch_size < 2 or recipe.clips_per_video < 2:
         raise UsageError(
             f"need epochs >= 1, lr > 0, batch size >= 2 and clips per video >= 2; got {recipe.epochs}, {recipe.lr}, "
@@ -537,6 +609,8 @@ def train_sampler(
 
         start_epoch = int(state["epoch"])
         for epoch in range(start_epoch, recipe.epochs):
+            if state.get("stopped_early"):  # a resumed run that had already stopped early
+                break
             epoch_started = time.perf_counter()
             if recipe.schedule == "step":
                 lr = warmup_step_decay(epoch, base_lr=recipe.lr, warmup_epochs=0, decay_every_epochs=recipe.decay_every_epochs)
@@ -552,7 +626,10 @@ def train_sampler(
             model.train()
             total, count = 0.0, 0
             for positions in batches[context.rank :: context.world_size]:
-                loss = batch_loss(model, train_table, positions, loss=config.loss, label_smoothing=recipe.label_smoothing)
+                loss = batch_loss(
+                    model, train_table, positions, loss=config.loss, label_smoothing=recipe.label_smoothing,
+                    rank_min_gap=recipe.rank_min_gap,
+                )  # fmt: skip
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
@@ -563,20 +640,27 @@ def train_sampler(
             if val_table is not None:
                 quality = sampler_quality(table_saliency(net, val_table, loss=config.loss), val_table, k=config.k)
             else:
-                quality = {"precision_at_k": float("nan"), "random_precision_at_k": float("nan"), "spearman": float("nan"), "videos": 0}
+                quality = sampler_quality(np.zeros(0), val, k=config.k)  # every measure NaN, no video
             metrics.update({f"val_{key}": value for key, value in quality.items()})
+            measure, value = selection_measure(quality)
+            metrics["val_measure"] = measure
             metrics["seconds"] = time.perf_counter() - epoch_started
-            score = quality["precision_at_k"] if not math.isnan(quality["precision_at_k"]) else -metrics["train_loss"]
+            score = value if not math.isnan(value) else -metrics["train_loss"]
             improved = state["best"] is None or score > state["best"]["score"]
             if improved:
-                state["best"] = {"score": score, "epoch": epoch + 1, "metrics": _json_ready(metrics)}
+                state["best"] = {"score": score, "epoch": epoch + 1, "measure": measure, "metrics": _json_ready(metrics)}
                 state["bad_epochs"] = 0
+                state["since_best"] = 0
             else:
                 state["bad_epochs"] += 1
+                state["since_best"] = state.get("since_best", 0) + 1
                 if recipe.schedule == "plateau" and state["bad_epochs"] > recipe.patience:
                     state["plateau_scale"] *= 0.1
                     state["bad_epochs"] = 0
             state["epoch"] = epoch + 1
+            patience = recipe.early_stop_patience
+            state["stopped_early"] = bool(patience and val_table is not None and state["since_best"] >= patience and epoch + 1 < recipe.epochs)
+            metrics["stopped_early"] = state["stopped_early"]
             state["history"].append(_json_ready(metrics))
             state["pretrained_loaded"] = pretrained_loaded
             if context.is_main:
@@ -591,6 +675,8 @@ def train_sampler(
                 )
             if on_epoch is not None and context.is_main:
                 on_epoch(metrics)
+            if state["stopped_early"]:
+                break
         barrier(context)
     finally:
         if flush_denormal:
@@ -618,6 +704,7 @@ def _to_device(table: ClipTable, device: torch.device) -> ClipTable:
         true_prob=table.true_prob.to(device),
         video=table.video.to(device),
         paths=table.paths,
+        in_segment=table.in_segment,  # read on the CPU by sampler_quality
     )
 
 

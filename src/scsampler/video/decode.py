@@ -6,9 +6,13 @@ import os
 import warnings
 from typing import Iterator
 
+from typing import TYPE_CHECKING
+
 import av
 import numpy as np
-import torch
+
+if TYPE_CHECKING:
+    import torch
 
 from scsampler.errors import UsageError, VideoError
 from scsampler.types import ClipGrid, VideoInfo
@@ -56,6 +60,8 @@ def decode_clips(
         )
     height, width = size if size is not None else (info.height, info.width)
     frames_per_clip = clips.frames_per_clip
+    import torch  # here: the video layer's probe and grid must not pay for importing torch
+
     output = torch.empty((len(clips), 3, frames_per_clip, height, width), dtype=torch.uint8)
 
     # frame index -> list of (clip position, time position) that need it
@@ -65,6 +71,7 @@ def decode_clips(
             wanted.setdefault(frame, []).append((position, t))
     if not wanted:
         return output
+    requested = len(wanted)
 
     last_image: np.ndarray | None = None
     damage = _Damage()
@@ -77,8 +84,8 @@ def decode_clips(
             raise VideoError(path, "no frame of the requested clips could be decoded.")
         missing = sorted(wanted)
         warnings.warn(
-            f"{path}: frames {missing[0]}..{missing[-1]} ({len(missing)} frames) could not be decoded "
-            "(damaged or truncated); the last decoded frame stands in for them.",
+            f"{path}: {len(missing)} of the {requested} frames asked for could not be decoded "
+            f"(damaged or truncated: {_frame_ranges(missing)}); the last decoded frame stands in for them.",
             VideoWarning,
             stacklevel=2,
         )
@@ -204,3 +211,16 @@ def _resync(info: VideoInfo, frame: av.VideoFrame, counted: int) -> int:
     if found < info.frames and info.frame_pts[found] == frame.pts:
         return found
     return counted
+
+
+def _frame_ranges(frames: list[int], *, shown: int = 4) -> str:
+    """``"frame 7"``, ``"frames 44..49, 60..79"``: sorted frame indices as runs, the first ``shown`` of them."""
+    runs: list[list[int]] = []
+    for frame in frames:
+        if runs and frame == runs[-1][1] + 1:
+            runs[-1][1] = frame
+        else:
+            runs.append([frame, frame])
+    text = ", ".join(str(a) if a == b else f"{a}..{b}" for a, b in runs[:shown])
+    more = f" and {len(runs) - shown} more runs" if len(runs) > shown else ""
+    return f"{'frame' if len(frames) == 1 else 'frames'} {text}{more}"

@@ -10,7 +10,7 @@ import numpy as np
 
 from scsampler.errors import VideoError
 from scsampler.types import AudioInfo, VideoInfo
-from scsampler.video._container import MOTION_VECTOR_CODECS, open_input
+from scsampler.video._container import MOTION_VECTOR_CODECS, _reason, open_input
 
 __all__ = ["probe", "MAX_FRAME_PIXELS"]
 
@@ -59,7 +59,7 @@ def probe(path: str | os.PathLike) -> VideoInfo:
                     key_pts.append(int(timestamp))
         except av.error.FFmpegError as error:
             if not pts_list:
-                raise VideoError(path, f"cannot read its packets: {error}.") from None
+                raise VideoError(path, f"cannot read its packets: {_reason(error)}.") from None
             # A truncated file: keep the packets read so far, and say so.
             truncated_at = len(pts_list)
         else:
