@@ -82,6 +82,10 @@ def _safe(name: str) -> str:
 
 
 def _atomic_savez(path: Path, **arrays) -> None:
+    # A kill -9 in the middle of an earlier write of this file left its temporary file (named as
+    # atomic_output names them); the entry is being written again now, so that one is stale.
+    for stale in path.parent.glob(f".{path.name}.*.tmp{path.suffix}"):
+        stale.unlink(missing_ok=True)
     with atomic_output(path) as temporary:
         np.savez(temporary, **arrays)
 

@@ -65,7 +65,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from scsampler._atomic import atomic_output
+from scsampler._atomic import atomic_output, write_text_atomically
 from scsampler.errors import DataWarning, ScsamplerError, UsageError
 from scsampler.evaluation.metrics import precision_at_k, spearman
 from scsampler.models.sampler_nets import (
@@ -592,6 +592,8 @@ def train_sampler(
             optimizer_state = saved["optimizer"]
         else:
             _apply_statistics(net, stats)
+        if context.is_main:  # a kill after an epoch's metrics line but before its last.pt left lines the state lacks
+            write_text_atomically(run_dir / "metrics.jsonl", "".join(json.dumps(line) + "\n" for line in state["history"]))
         net.pretrained_loaded = pretrained_loaded
         net.to(context.device)
         groups = parameter_groups(net, lr=recipe.lr, pretrained_lr_scale=recipe.pretrained_lr_scale)
