@@ -24,7 +24,7 @@ def register(subparsers) -> None:
         "and RUN_DIR/sampler (a saved sampler for `--sampler RUN_DIR/sampler`). Defaults follow the paper's "
         "recipes (--recipe paper); --recipe cpu trains small networks on a CPU. Runs under torchrun (DDP).",
         example="scsampler train-sampler runs/targets.parquet --modality visual --loss sal-rank --backbone tiny "
-        "--recipe cpu -o runs/visual",
+        "--recipe cpu --inputs 'iframe|iframe,motion' -o runs/visual",
     )
     parser.add_argument("targets", type=Path, metavar="TARGETS", help="Parquet file written by `scsampler label`")
     parser.add_argument("-o", "--output", dest="run_dir", type=Path, required=True, metavar="RUN_DIR", help="folder for checkpoints and metrics")
