@@ -31,7 +31,7 @@ from scsampler.evaluation.cache import DenseRecord, EvaluationCache, SamplerReco
 from scsampler.evaluation.intervals import bootstrap_interval, paired_difference_interval
 from scsampler.evaluation.metrics import precision_at_k, segment_precision, softmax, topk_correct, video_probabilities
 from scsampler.evaluation.runtime import HEAVY_CLASSIFIER, classifier_cost_per_clip_s, random_access_decode_per_clip_s
-from scsampler.evaluation.strategies import DEFAULT_K, DEFAULT_K_PRIME, Strategy, accuracy, choose, per_video_correct, runtime
+from scsampler.evaluation.strategies import DEFAULT_K, DEFAULT_K_PRIME, Strategy, accuracy, choose, per_video_correct, per_video_top1_top5, runtime
 from scsampler.evaluation.summary import write_summary
 from scsampler.evaluation.tuning import TUNING_COLUMNS, TunedChoice, check_disjoint, fixed_choice, tune
 from scsampler.evaluation.warnings import emit_warnings, evaluation_warnings, write_warnings
@@ -499,7 +499,7 @@ def _main_k(strategy: Strategy, config) -> int | None:
 
 def _per_video_top1_top5(records, strategy: Strategy, k: int | None, config) -> tuple[np.ndarray, np.ndarray]:
     """Per-video top-1 and top-5 correctness (Random: the fraction of its seeds), in ``records`` order."""
-    return tuple(per_video_correct(records, strategy, k=k, seeds=config.random_seeds, top=top) for top in (1, 5))
+    return per_video_top1_top5(records, strategy, k=k, seeds=config.random_seeds)
 
 
 def _reference_top1(records, strategies, per_video, reference: Strategy, *, k: int | None, config) -> np.ndarray:

@@ -28,7 +28,7 @@ from scsampler.samplers.combine import combine_scores
 from scsampler.samplers.selection import strided_scores, top_k
 from scsampler.types import ClipScores
 
-__all__ = ["Strategy", "choose", "accuracy", "per_video_correct", "runtime", "DEFAULT_K", "DEFAULT_K_PRIME"]
+__all__ = ["Strategy", "choose", "accuracy", "per_video_correct", "per_video_top1_top5", "runtime", "DEFAULT_K", "DEFAULT_K_PRIME"]
 
 DEFAULT_K = 10
 DEFAULT_K_PRIME = 8
@@ -133,6 +133,14 @@ def per_video_correct(
     bootstrap intervals over videos resample it.
     """
     return _correct_by_seed(records, strategy, k=k, stride=stride, seeds=seeds, tops=(top,))[0].mean(axis=0)
+
+
+def per_video_top1_top5(
+    records: list[VideoRecord], strategy: Strategy, *, k: int | None, stride: int = 1, seeds: int = 1
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`per_video_correct` for top-1 and top-5 at once: each video's clips are chosen once."""
+    correct = _correct_by_seed(records, strategy, k=k, stride=stride, seeds=seeds, tops=(1, 5)).mean(axis=1)
+    return correct[0], correct[1]
 
 
 def accuracy(

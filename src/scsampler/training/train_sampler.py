@@ -118,7 +118,7 @@ class SamplerRecipe:
     clips_per_video: int = 8  # SAL-RANK: clips of one video per batch
     label_smoothing: float = 0.0  # AC: cross-entropy label smoothing (0 in the paper's recipes)
     rank_min_gap: float = 0.0  # SAL-RANK: only pairs whose targets differ by more than this
-    early_stop_patience: int | None = None  # stop after this many epochs without a better validation measure
+    early_stop_patience: int = 0  # stop after this many epochs without a better validation measure; 0: never
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -521,14 +521,14 @@ def train_sampler(
             for key, value in dict(
                 epochs=config.epochs, lr=config.lr, batch_size=config.batch_size, clips_per_video=config.clips_per_video,
                 decay_every_epochs=config.decay_every_epochs, rank_min_gap=config.rank_min_gap,
-                early_stop_patience=None if config.early_stop == 0 else config.early_stop,
+                early_stop_patience=config.early_stop,
             ).items()
-            if value is not None or (key == "early_stop_patience" and config.early_stop == 0)
+            if value is not None
         },
     )
-    if recipe.rank_min_gap < 0 or (recipe.early_stop_patience is not None and recipe.early_stop_patience < 1):
+    if recipe.rank_min_gap < 0 or recipe.early_stop_patience < 0:
         raise UsageError(
-            f"need a SAL-RANK min gap >= 0 and an early-stopping patience >= 1 (0 turns it off); "
+            f"need a SAL-RANK min gap >= 0 and an early-stopping patience >= 0 (0 turns it off); "
             f"got {recipe.rank_min_gap} and {recipe.early_stop_patience}."
         )
     if recipe.epochs < 1 or recipe.lr <= 0 or recipe.batch_size < 2 or recipe.clips_per_video < 2:
