@@ -21,7 +21,7 @@ import pandas as pd
 
 from scsampler._atomic import atomic_output
 from scsampler.errors import UsageError
-from scsampler.training.train_sampler import SamplerTrainConfig, SamplerTrainResult, train_sampler
+from scsampler.training.train_sampler import SamplerTrainConfig, SamplerTrainResult, train_sampler, write_bundle
 
 __all__ = ["parse_input_alternatives", "InputChoice", "train_sampler_choosing_inputs"]
 
@@ -103,8 +103,7 @@ def train_sampler_choosing_inputs(
     winner = results[chosen]
     if winner.checkpoint is not None:
         _replace_file(winner.checkpoint, run_dir / "sampler.pt")
-    if winner.bundle is not None:
-        _replace_folder(winner.bundle, run_dir / "sampler")
+        write_bundle(run_dir / "sampler.pt", run_dir / "sampler")  # atomic, as after every best epoch
     kept = replace(winner, run_dir=run_dir, checkpoint=run_dir / "sampler.pt", bundle=run_dir / "sampler")
     return InputChoice(chosen=chosen, result=kept, results=results, table=run_dir / CHOICE_TABLE)
 
@@ -112,16 +111,3 @@ def train_sampler_choosing_inputs(
 def _replace_file(source: Path, target: Path) -> None:
     with atomic_output(target) as temporary:
         shutil.copyfile(source, temporary)
-
-
-def _replace_folder(source: Path, target: Path) -> None:
-    """Copy a folder next to ``target``, then swap it in, so ``target`` is never half written."""
-    staging = target.with_name(f".{target.name}.staging")
-    shutil.rmtree(staging, ignore_errors=True)
-    shutil.copytree(source, staging)
-    old = target.with_name(f".{target.name}.old")
-    shutil.rmtree(old, ignore_errors=True)
-    if target.exists():
-        target.rename(old)
-    staging.rename(target)
-    shutil.rmtree(old, ignore_errors=True)

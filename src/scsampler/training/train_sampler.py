@@ -670,7 +670,7 @@ def train_sampler(
                     log.write(json.dumps(_json_ready(metrics)) + "\n")
                 if improved:
                     _save_atomically(_checkpoint(net, classes=classes, sampler=sampler_info, epoch=epoch + 1, metrics=_json_ready(metrics)), best_path)
-                    _write_bundle(best_path, run_dir / "sampler")
+                    write_bundle(best_path, run_dir / "sampler")
                 _save_atomically(
                     _checkpoint(net, classes=classes, sampler=sampler_info, optimizer=optimizer.state_dict(), train_state=state),
                     last_path,
@@ -710,7 +710,8 @@ def _to_device(table: ClipTable, device: torch.device) -> ClipTable:
     )
 
 
-def _write_bundle(checkpoint: Path, folder: Path) -> None:
+def write_bundle(checkpoint: Path, folder: Path) -> None:
+    """Save the sampler of ``checkpoint`` as a sampler bundle in ``folder`` (replaced atomically)."""
     from scsampler.samplers.bundle import save_sampler
     from scsampler.samplers.learned import LearnedSampler
 
