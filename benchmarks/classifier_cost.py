@@ -5,7 +5,8 @@
 
 1. Per-clip forward cost of every registered classifier at batch 1 and 8, on
    random input of the model's own clip shape (T x crop), under
-   ``torch.inference_mode()``; the best of ``--repeats`` runs after one warm-up.
+   ``torch.inference_mode()``; the best of ``--repeats`` runs after one warm-up; at batch 8
+   also channels-last, as ``Classifier`` runs on a CPU.
 2. Time per video for ``classify_video`` with the Dense and the Uniform (K=10)
    samplers on a 5-minute 320x240 H.264 video made with PyAV (cached in
    benchmarks/results/, git-ignored), split into probe, sampler, decode and
@@ -34,10 +35,14 @@ from scsampler.video import clip_grid, probe
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-def per_clip_ms(name: str, *, batch: int, repeats: int) -> float:
+def per_clip_ms(name: str, *, batch: int, repeats: int, channels_last: bool = False) -> float:
+    """Best per-clip forward milliseconds; ``channels_last`` as ``Classifier`` runs on a CPU."""
     spec = get_model_spec(name)
     model = get_model(name).eval()
     x = torch.randn(batch, 3, spec.frames_per_clip, *spec.crop_size)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last_3d)
+        x = x.contiguous(memory_format=torch.channels_last_3d)
     times = []
     with torch.inference_mode():
         model(x)  # warm-up
@@ -89,15 +94,19 @@ def main() -> int:
 
     names = args.only or [n for n in list_models() if not (args.skip_large and n.endswith("_18"))]
     print("\nper-clip forward cost (ms per clip, best of", args.repeats, "after a warm-up)")
-    print(f"{'model':<16} {'clip shape':<16} {'params':>10} {'batch 1':>10} {'batch 8':>10}")
+    print(f"{'model':<16} {'clip shape':<16} {'params':>10} {'batch 1':>10} {'batch 8':>10} {'8, ch-last':>11}")
     costs: dict[str, dict[int, float]] = {}
     for name in names:
         spec = get_model_spec(name)
         params = sum(p.numel() for p in get_model(name).parameters())
         repeats = args.repeats if not name.endswith("_18") else max(1, args.repeats - 1)
         costs[name] = {b: per_clip_ms(name, batch=b, repeats=repeats) for b in (1, 8)}
+        channels_last = per_clip_ms(name, batch=8, repeats=repeats, channels_last=True)
         shape = f"{spec.frames_per_clip}x{spec.crop_size[0]}x{spec.crop_size[1]}"
-        print(f"{name:<16} {shape:<16} {params:>10,} {costs[name][1]:>10.1f} {costs[name][8]:>10.1f}", flush=True)
+        print(
+            f"{name:<16} {shape:<16} {params:>10,} {costs[name][1]:>10.1f} {costs[name][8]:>10.1f} {channels_last:>11.1f}",
+            flush=True,
+        )
 
     if args.no_video:
         return 0

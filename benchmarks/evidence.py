@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/evidence.py [--seeds 0,1,2] [--preset benchmark] [--summary-only]
 
 For each seed it runs ``python -m scsampler.demo --preset benchmark --seed S`` (8 classes;
-200 short training videos, 40 validation and 100 test videos of 2-5 minutes; synth, the clip
+200 training videos of 20-30 s, 30 validation and 100 test videos of 2-3 minutes; synth, the clip
 classifier, the dense targets, the samplers with their inputs chosen on validation, and the
 evaluation whose choices are made on the validation split), each step resumable, into
 ``runs/benchmark-seedS/``. Then it prints, per seed, the main table with 95% bootstrap intervals

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import urllib.error
 
 import pytest
@@ -210,3 +211,19 @@ def test_classifier_maps_uint8_clips_to_logits():
     assert logits.shape == (3, 2) and not logits.requires_grad
     with pytest.raises(UsageError, match="got 3 class names for a model with 2 outputs"):
         Classifier(get_model("r3d_tiny", num_classes=2), get_model_spec("r3d_tiny"), ["a", "b", "c"])
+
+
+@pytest.mark.parametrize("name", ["r2plus1d_tiny", "r3d_tiny"])
+def test_classifier_runs_channels_last_on_cpu_with_the_plain_models_logits(name):
+    torch.manual_seed(0)
+    model = get_model(name, num_classes=5).eval()
+    plain = copy.deepcopy(model)
+    classifier = Classifier(model, get_model_spec(name), [f"c{i}" for i in range(5)])
+    clips = torch.randint(0, 256, (6, 3, 16, 72, 96), dtype=torch.uint8)
+    logits = classifier(clips)
+    conv = next(p for p in classifier.model.parameters() if p.dim() == 5)
+    assert conv.is_contiguous(memory_format=torch.channels_last_3d)  # the faster layout is really used
+    with torch.inference_mode():
+        expected = plain(preprocess(clips, get_model_spec(name)))
+    torch.testing.assert_close(logits, expected, atol=1e-4, rtol=1e-4)
+    assert torch.equal(logits.argmax(1), expected.argmax(1))

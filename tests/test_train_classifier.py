@@ -232,3 +232,25 @@ def test_torchrun_two_processes(synth_manifest, tmp_path):
     checkpoint = torch.load(run_dir / "last.pt", weights_only=True)
     assert checkpoint["epoch"] == 1 and not any(key.startswith("module.") for key in checkpoint["state_dict"])
     assert len(_read_metrics(run_dir)) == 1
+
+
+def test_early_stop_ends_the_run_patience_epochs_after_the_best(synth_manifest, tmp_path, capsys):
+    # A learning rate this small leaves the validation score flat, so the best epoch stays early.
+    run_dir = tmp_path / "early"
+    common = ["train-classifier", str(synth_manifest), "-o", str(run_dir), *FAST, "--lr", "1e-9", "--epochs", "6", "--json"]
+    assert main([*common, "--early-stop", "1"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    epochs = [m["epoch"] for m in result["history"]]
+    assert result["stopped_early"] is True
+    assert epochs[-1] == result["best"]["epoch"] + 1 < 6  # one epoch without a better score, then stop
+    assert [m["epoch"] for m in _read_metrics(run_dir)] == epochs
+
+    # Resuming a run that stopped early trains nothing more; --early-stop 0 trains on to the end.
+    assert main([*common, "--early-stop", "1"]) == 0
+    again = json.loads(capsys.readouterr().out)
+    assert again["stopped_early"] is True and [m["epoch"] for m in again["history"]] == epochs
+    assert main([*common, "--early-stop", "0"]) == 0
+    finished = json.loads(capsys.readouterr().out)
+    assert finished["stopped_early"] is False and [m["epoch"] for m in finished["history"]] == list(range(1, 7))
+    assert main([*common[:-1], "--early-stop", "-1"]) == 2
+    assert "early-stop must be >= 0" in capsys.readouterr().err

@@ -81,7 +81,7 @@ def print_training_summary(args, result, *, files: dict[str, Any], finished: str
     """The end of ``train-classifier`` and ``train-sampler``: rank 0 alone prints (under torchrun).
 
     With ``--json``, one line: ``run_dir``, ``start_epoch``, ``epochs``, ``history``, ``best``,
-    then ``files`` (paths or None), then ``seconds``; otherwise ``finished``, after a hint
+    ``stopped_early``, then ``files`` (paths or None), then ``seconds``; otherwise ``finished``, after a hint
     when the run was already complete.
     """
     if int(os.environ.get("RANK", "0")) != 0:
@@ -94,12 +94,16 @@ def print_training_summary(args, result, *, files: dict[str, Any], finished: str
                 "epochs": result.epochs,
                 "history": result.history,
                 "best": result.best,
+                "stopped_early": result.stopped_early,
                 **{name: str(path) if path else None for name, path in files.items()},
                 "seconds": round(result.seconds, 3),
             }
         )
     elif not args.quiet:
-        if result.start_epoch > result.epochs:
+        if result.stopped_early:
+            best = (result.best or {}).get("epoch")
+            print(f"{result.run_dir}: stopped early, no better validation score since epoch {best}; --early-stop 0 trains on.")
+        elif result.start_epoch > result.epochs:
             print(f"{result.run_dir}: already trained for {result.epochs} epochs; raise --epochs to train more.")
         print(finished)
 

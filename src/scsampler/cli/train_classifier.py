@@ -32,6 +32,10 @@ def register(subparsers) -> None:
     parser.add_argument("--batch-size", type=int, default=None, help="clips per batch per process (recipe's)")
     parser.add_argument("--clips-per-video", type=int, default=None, help="training clips drawn per video per epoch (recipe's)")
     parser.add_argument("--workers", type=int, default=None, help="data loader worker processes (recipe's)")
+    parser.add_argument(
+        "--early-stop", type=int, default=None, metavar="EPOCHS",
+        help="stop after EPOCHS epochs without a better validation clip accuracy; 0: never (recipe's: 2 for cpu-tiny)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the initialisation and of the clips drawn (0)")
     parser.add_argument(
         "--device", type=device_type, default=None,
@@ -63,6 +67,7 @@ def run(args) -> int:
         batch_size=args.batch_size,
         clips_per_video=args.clips_per_video,
         workers=args.workers,
+        early_stop=args.early_stop,
         seed=args.seed,
         resume=args.resume,
         progress=not args.quiet,

@@ -47,6 +47,11 @@ class Classifier:
             raise UsageError(f"got {len(classes)} class names for a model with {num_classes_of(model)} outputs.")
         self.device = torch.device(check_device(device) or "cpu")  # a missing GPU: a UsageError, not a RuntimeError in .to()
         self.model = model.to(self.device).eval()
+        # Channels-last 3D convolutions: 24% faster for R(2+1)D-18 and 33% for r2plus1d_tiny on this
+        # CPU (benchmarks/classifier_cost.py); logits differ by ~3e-7, top-1 is the same.
+        self._channels_last = self.device.type == "cpu" and not any(p.dim() == 4 for p in self.model.parameters())
+        if self._channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last_3d)
         self.spec = spec
         self.classes = [str(c) for c in classes]
         self.name = name or spec.name
@@ -112,5 +117,7 @@ class Classifier:
         """uint8 ``[B, 3, T, H, W]`` clips -> float32 logits ``[B, C]`` on the CPU."""
         with torch.inference_mode():
             batch = preprocess(clips, self.spec).to(self.device)
+            if self._channels_last:
+                batch = batch.contiguous(memory_format=torch.channels_last_3d)
             return self.model(batch).float().cpu()
 

@@ -29,6 +29,7 @@ from typing import Sequence
 import av
 import numpy as np
 import torch
+from av.video.reformatter import VideoReformatter
 
 from scsampler.errors import UsageError, VideoError
 from scsampler.signals._clips import ClipMeans, needed_frames
@@ -281,6 +282,7 @@ def _motion_pass(
     batch = _VectorBatch(motion_means, rows=rows, cols=cols) if use_vectors and motion_means and not residual else None
     vector_type_frames = vector_frames = 0  # frames that should carry vectors, and those that did
     picture_type = av.video.frame.PictureType
+    gray = VideoReformatter()  # one scaler for the pass; frame.reformat builds one per frame
 
     with open_input(path) as container:
         stream = container.streams.video[0]
@@ -325,7 +327,7 @@ def _motion_pass(
             )
             lowres = None
             if need_pixels and (wanted or needed_mask[min(index + 1, last_needed + 1)]):
-                lowres = frame.reformat(width=work_w, height=work_h, format="gray", interpolation="AREA").to_ndarray().astype(np.float32)
+                lowres = gray.reformat(frame, width=work_w, height=work_h, format="gray", interpolation="AREA").to_ndarray().astype(np.float32)
             if not wanted:
                 previous, previous_index = lowres, index
                 continue

@@ -72,6 +72,7 @@ class TrainConfig:
     batch_size: int | None = None
     clips_per_video: int | None = None
     workers: int | None = None
+    early_stop: int | None = None  # patience in epochs without a better validation score; 0: never
     seed: int = 0
     resume: bool = True
     progress: bool = True  # a progress bar on a terminal (rank 0 only)
@@ -91,6 +92,7 @@ class TrainResult:
     last_checkpoint: Path | None = None
     best_checkpoint: Path | None = None
     seconds: float = 0.0
+    stopped_early: bool = False  # the validation score stopped improving before the last epoch
 
 
 def train_classifier(config: TrainConfig, *, on_epoch: Callable[[dict[str, Any]], None] | None = None) -> TrainResult:
@@ -125,10 +127,13 @@ def _train(config: TrainConfig, context, *, on_epoch, started: float) -> TrainRe
         batch_size=config.batch_size,
         clips_per_video=config.clips_per_video,
         workers=config.workers,
+        early_stop_patience=config.early_stop,
     )
     for name in ("epochs", "batch_size", "clips_per_video"):
         if getattr(recipe, name) < 1:
             raise UsageError(f"{name.replace('_', '-')} must be >= 1, got {getattr(recipe, name)}.")
+    if recipe.early_stop_patience < 0:
+        raise UsageError(f"early-stop must be >= 0 epochs (0: never), got {recipe.early_stop_patience}.")
     if recipe.lr <= 0 or not math.isfinite(recipe.lr):
         raise UsageError(f"lr must be a positive number, got {recipe.lr}.")
     if recipe.workers < 0:
@@ -219,7 +224,11 @@ def _train(config: TrainConfig, context, *, on_epoch, started: float) -> TrainRe
         )
 
     # ---- the loop ---------------------------------------------------------------------------
+    stopped_early = False
     for epoch in range(start_epoch, recipe.epochs):
+        if _patience_spent(best, epoch, recipe.early_stop_patience):  # also when resuming a stopped run
+            stopped_early = True
+            break
         epoch_started = time.perf_counter()
         dataset.set_epoch(epoch)
         sampler.set_epoch(epoch)
@@ -302,7 +311,15 @@ def _train(config: TrainConfig, context, *, on_epoch, started: float) -> TrainRe
         last_checkpoint=last_path if last_path.exists() else None,
         best_checkpoint=best_path if best_path.exists() else None,
         seconds=time.perf_counter() - started,
+        stopped_early=stopped_early,
     )
+
+
+def _patience_spent(best: dict[str, Any] | None, epochs_done: int, patience: int) -> bool:
+    """Whether ``patience`` epochs have passed since the best one (never without validation, or with 0)."""
+    if not patience or best is None or best.get("val_clip_acc") is None:
+        return False
+    return epochs_done - int(best["epoch"]) >= patience
 
 
 @torch.inference_mode()

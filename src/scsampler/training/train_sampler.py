@@ -457,6 +457,7 @@ class SamplerTrainResult:
     checkpoint: Path | None
     bundle: Path | None
     seconds: float
+    stopped_early: bool = False  # the validation measure stopped improving before the last epoch
 
 
 def _net_options(config: SamplerTrainConfig, *, num_classes: int) -> dict:
@@ -693,6 +694,7 @@ def train_sampler(
         checkpoint=best_path if best_path.is_file() else None,
         bundle=run_dir / "sampler" if (run_dir / "sampler").is_dir() else None,
         seconds=time.perf_counter() - started,
+        stopped_early=bool(state.get("stopped_early")),
     )
 
 

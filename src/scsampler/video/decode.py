@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 import av
 import numpy as np
+from av.video.reformatter import VideoReformatter
 
 if TYPE_CHECKING:
     import torch
@@ -128,6 +129,13 @@ def iter_frames(
     if targets and (targets[0] < 0 or targets[-1] >= info.frames):
         raise UsageError(f"frame indices must lie in [0, {info.frames}), got {targets[0]}..{targets[-1]}.")
     height, width = size if size is not None else (info.height, info.width)
+    # One scaler for the whole call: ``frame.to_ndarray(width=, height=)`` builds a new one per frame,
+    # which took 3/4 of the time of decoding and converting a 160x120 video (same pixels either way).
+    reformatter = VideoReformatter()
+
+    def convert(frame: av.VideoFrame) -> np.ndarray:
+        return reformatter.reformat(frame, width=width, height=height, format=pixel_format).to_ndarray()
+
     with open_input(path) as container:
         stream = container.streams.video[0]
         stream.thread_type = _thread_type(targets)
@@ -147,8 +155,7 @@ def iter_frames(
                     index = _resync(info, frame, index)
                 position = index + 1
                 if index == target:
-                    image = frame.to_ndarray(format=pixel_format, width=width, height=height)
-                    yield index, image
+                    yield index, convert(frame)
                     cursor += 1
                     break
                 if index > target:  # the decoder skipped it (damaged data): move on
@@ -156,7 +163,7 @@ def iter_frames(
                     while cursor < len(targets) and targets[cursor] < index:
                         cursor += 1
                     if cursor < len(targets) and targets[cursor] == index:
-                        yield index, frame.to_ndarray(format=pixel_format, width=width, height=height)
+                        yield index, convert(frame)
                         cursor += 1
                     break
             else:
