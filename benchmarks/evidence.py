@@ -48,12 +48,20 @@ def seed_tables(run_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     return main, quality
 
 
+def references(main: pd.DataFrame) -> list[str]:
+    """The rows the main table compares with: dense, uniform, then each zero-training sampler."""
+    named = [c[len("top1_vs_"):] for c in main.columns if c.startswith("top1_vs_") and not c.endswith(("_low", "_high"))]
+    return [name for name in ("dense", "uniform") if name in named] + [n for n in named if n not in ("dense", "uniform")]
+
+
 def markdown(main: pd.DataFrame, quality: pd.DataFrame) -> str:
     """One seed's main table and sampler quality as Markdown."""
     merged = main.merge(quality, on="strategy", how="left")
+    compared = references(main)
     lines = [
-        "| strategy | top-1 % [95% CI] | vs Dense [CI] | vs Uniform [CI] | P@K segments | P@K oracle | choice |",
-        "|---|---|---|---|---|---|---|",
+        "| strategy | top-1 % [95% CI] | " + "".join(f"vs {name} [CI] | " for name in compared)
+        + "P@K segments | P@K oracle | choice |",
+        "|---|---|" + "---|" * len(compared) + "---|---|---|",
     ]
     for row in merged.to_dict(orient="records"):
         def interval(prefix: str) -> str:
@@ -63,12 +71,36 @@ def markdown(main: pd.DataFrame, quality: pd.DataFrame) -> str:
 
         choice = row.get("choice")
         lines.append(
-            f"| {row['strategy']} | {interval('top1')} | {interval('top1_vs_dense')} | {interval('top1_vs_uniform')} | "
-            f"{_percent(row.get('precision_vs_segments'))} | {_percent(row.get('precision_vs_oracle'))} | "
+            f"| {row['strategy']} | {interval('top1')} | " + "".join(f"{interval('top1_vs_' + name)} | " for name in compared)
+            + f"{_percent(row.get('precision_vs_segments'))} | {_percent(row.get('precision_vs_oracle'))} | "
             f"{'' if pd.isna(choice) else choice} |"
         )
     videos = int(main["videos"].iloc[0]) if "videos" in main else "?"
-    return f"{videos} test videos; accuracies and precisions in %.\n\n" + "\n".join(lines)
+    return f"{videos} test videos; accuracies and precisions in %.\n\n" + "\n".join(lines) + "\n\n" + targets(main)
+
+
+def targets(main: pd.DataFrame) -> str:
+    """The evidence issue's targets, checked on one seed's main table (differences in points)."""
+    rows = main.set_index("strategy")
+    checks = []
+
+    def difference(row: str, reference: str) -> tuple[float, float, float] | None:
+        column = f"top1_vs_{reference}"
+        if row not in rows.index or column not in rows.columns:
+            return None
+        return tuple(100 * float(rows.loc[row, column + suffix]) for suffix in ("", "_low", "_high"))
+
+    for reference, points in (("uniform", 15.0), ("loudness", 5.0)):
+        found = difference("visual-sal-rank", reference)
+        if found is not None:
+            checks.append(f"visual-sal-rank - {reference} = {found[0]:+.1f} (target >= {points:+.0f}): "
+                          f"{'met' if found[0] >= points else 'MISSED'}")
+    for reference in ("dense", "uniform", "loudness"):
+        found = difference("scsampler", reference)
+        if found is not None:
+            checks.append(f"scsampler - {reference} = {found[0]:+.1f} [{found[1]:+.1f}, {found[2]:+.1f}] "
+                          f"(target: interval above 0): {'met' if found[1] > 0 else 'MISSED'}")
+    return "Targets: " + ("; ".join(checks) if checks else "not checkable (columns missing)") + "."
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -85,6 +117,11 @@ def main(argv: list[str] | None = None) -> int:
     for seed in seeds:
         run_dir = ROOT / "runs" / f"{args.preset}-seed{seed}"
         seconds = None if args.summary_only else run_seed(args.preset, seed, quiet=args.quiet)
+        wall = run_dir / "wall_seconds.txt"  # the whole run's time, kept for --summary-only
+        if seconds is not None:
+            wall.write_text(f"{seconds:.0f}\n")
+        elif wall.is_file():
+            seconds = float(wall.read_text())
         if not (run_dir / "evaluation" / "main_table.csv").is_file():
             print(f"seed {seed}: no evaluation in {run_dir}; run without --summary-only", file=sys.stderr)
             continue

@@ -300,3 +300,43 @@ def test_a_composite_sampler_warns_per_video_without_audio():
     with warnings.catch_warnings():
         warnings.simplefilter("error", DataWarning)
         sampler.select(sounding, clip_grid(sounding))
+
+
+def test_targets_one_class_looks_at_the_action_clips_when_segments_are_known():
+    import pandas as pd
+
+    # Background clips (most of each video) all lean hard towards 'a'; the action clip is right.
+    rows = []
+    for path, label, strong in (("v0.mp4", "a", 0), ("v1.mp4", "b", 1), ("v2.mp4", "c", 2)):
+        for clip in range(6):
+            logits = np.zeros(3)
+            in_action = clip == 2
+            logits[strong if in_action else 0] = 8.0
+            rows.append({"path": path, "label": label, "logits": logits, "in_segment": float(in_action)})
+    without_segments = pd.DataFrame(rows).drop(columns="in_segment")
+    (message,) = targets_one_class(without_segments, CLASSES, targets_path="t.parquet")
+    assert "(every clip)" in message
+    assert targets_one_class(pd.DataFrame(rows), CLASSES, targets_path="t.parquet") == []
+    for row in rows:  # a classifier that says 'a' on the actions too has collapsed
+        row["logits"] = np.asarray([8.0, 0.0, 0.0])
+    (message,) = targets_one_class(pd.DataFrame(rows), CLASSES, targets_path="t.parquet")
+    assert "the labelled videos (their action clips)" in message
+
+
+def test_dense_one_class_looks_at_the_action_clips_when_segments_are_known():
+    # Three clips per video: two of background that say 'a', one action clip (1-2 s) that is right.
+    rows = [("v0.mp4", "a", 0), ("v1.mp4", "b", 1), ("v2.mp4", "c", 2)]
+    records = []
+    for path, label, index in rows:
+        logits = [[6.0, 0.0, 0.0], [0.0, 0.0, 0.0], [6.0, 0.0, 0.0]]
+        logits[1][index] = 9.0
+        records.append(record(path, label, index, logits))
+    (message,) = dense_one_class(records, CLASSES, manifest_path="m.csv", split="test")
+    assert "(Dense: every clip)" in message  # without segments: the background wins the average
+    for r in records:
+        r.segments = [(1.2, 1.8)]
+    assert dense_one_class(records, CLASSES, manifest_path="m.csv", split="test") == []
+    for r in records:  # wrong on the actions too: that is a collapse
+        r.dense.logits[1] = [9.0, 0.0, 0.0]
+    (message,) = dense_one_class(records, CLASSES, manifest_path="m.csv", split="test")
+    assert "the test split (its action clips)" in message

@@ -188,3 +188,25 @@ def test_main_table_without_baseline_rows_still_compares_to_them(records):
     row = table.iloc[0]
     assert row["top1_vs_dense"] == 1.0 and row["top1_vs_uniform"] == pytest.approx(
         1.0 - float(np.mean(per_video_correct(records, Strategy("uniform", "uniform"), k=2))))
+
+
+def test_main_table_compares_every_row_with_each_zero_training_sampler(records):
+    config = EvaluationConfig(samplers=["good", "noise"], k=3, k_prime=1, heavy_classifier=None)
+    strategies = [Strategy("uniform", "uniform"), Strategy("good", "sampler", visual="good"),
+                  Strategy("noise", "sampler", visual="noise")]
+    table = _main_table(records, strategies, config, zero_training=["noise"])
+    assert list(table.columns)[-3:] == ["top1_vs_noise", "top1_vs_noise_low", "top1_vs_noise_high"]
+    rows = table.set_index("strategy")
+    noise = per_video_correct(records, strategies[2], k=3)
+    good = per_video_correct(records, strategies[1], k=3)
+    assert rows.loc["good", ["top1_vs_noise", "top1_vs_noise_low", "top1_vs_noise_high"]].tolist() == pytest.approx(
+        list(paired_difference_interval(good, noise)))
+    assert rows.loc["noise", ["top1_vs_noise", "top1_vs_noise_low", "top1_vs_noise_high"]].tolist() == [0.0, 0.0, 0.0]
+
+
+def test_motion_and_loudness_are_the_zero_training_samplers():
+    from scsampler.evaluation.runner import _zero_training
+    from scsampler.samplers.registry import get_sampler
+
+    samplers = {name: get_sampler(name) for name in ("uniform", "motion", "random", "loudness")}
+    assert _zero_training(samplers) == ["motion", "loudness"]

@@ -138,8 +138,8 @@ def run(args) -> int:
 
 
 def print_main_table(path) -> None:
-    """The main table as aligned text: top-1 with its 95% interval, differences to Dense and
-    Uniform in points with theirs (``~``: the interval contains 0), top-5 only with more than
+    """The main table as aligned text: top-1 with its 95% interval, differences to Dense,
+    Uniform and the zero-training samplers in points with theirs (``~``: the interval contains 0), top-5 only with more than
     5 classes, seconds per video."""
     from pathlib import Path
 
@@ -152,7 +152,11 @@ def print_main_table(path) -> None:
     top5 = shows_top5(summary) and "top5" in table.columns
     has = set(table.columns)
     accuracy_width = 21 if {"top1_low", "top1_high"} <= has else 8
-    references = [name for name in ("dense", "uniform") if {f"top1_vs_{name}", f"top1_vs_{name}_low", f"top1_vs_{name}_high"} <= has]
+    named = ["dense", "uniform"] + [
+        c[len("top1_vs_"):] for c in table.columns
+        if c.startswith("top1_vs_") and not c.endswith(("_low", "_high")) and c not in ("top1_vs_dense", "top1_vs_uniform")
+    ]  # then each zero-training sampler (motion, loudness): what a learned sampler must beat
+    references = [name for name in named if {f"top1_vs_{name}", f"top1_vs_{name}_low", f"top1_vs_{name}_high"} <= has]
     header = f"{'strategy':<22}{'K':>5}{'top-1':>{accuracy_width}}" + (f"{'top-5':>{accuracy_width}}" if top5 else "")
     header += "".join(f"{'vs ' + name:>22}" for name in references)
     print(header + f"{'sampler s':>11}{'decode s':>10}{'classif. s':>11}{'total s':>9}")
@@ -168,7 +172,7 @@ def print_main_table(path) -> None:
         print(line + "".join(cells))
     if accuracy_width > 8 or references:
         videos = (summary or {}).get("videos", table["videos"].max() if "videos" in has else "the")
-        print(f"[ ]: 95% bootstrap interval over {videos} videos; vs dense/uniform: top-1 difference in points, "
+        print(f"[ ]: 95% bootstrap interval over {videos} videos; vs {'/'.join(references)}: top-1 difference in points, "
               "paired over the same videos; ~: the interval contains 0 (not distinguishable from 0 at 95%)")
     if not top5 and "top5" in table.columns:
         print(f"top-5 not shown: {summary['classes']} classes (shown with more than 5)")

@@ -7,8 +7,9 @@ or Parquet of the same name when there is no CSV) and ``evaluation.json``:
 ``main_table``          strategy,k,top1,top5,sampler_s,decode_s,classifier_s,total_s
                         (optional: ``top1_std``; ``videos``, ``top1_low``, ``top1_high``,
                         ``top5_low``, ``top5_high``: 95% bootstrap intervals over videos;
-                        ``top1_vs_dense`` and ``top1_vs_uniform``, each with ``_low`` and
-                        ``_high``: paired differences, all fractions; other columns, such
+                        ``top1_vs_dense``, ``top1_vs_uniform`` and ``top1_vs_<sampler>`` for
+                        each zero-training sampler, each with ``_low`` and ``_high``:
+                        paired differences, all fractions; other columns, such
                         as ``choice``, are shown as they are)
 ``evaluation.json``     {"classes", "videos", "split"} (optional): top-5 is shown only
                         with more than 5 classes (always when the file is missing)
@@ -321,6 +322,17 @@ _NOT_DISTINGUISHABLE = "&dagger;"  # marks a difference whose 95% interval conta
 _REFERENCES = {"dense": "Dense", "uniform": "Uniform"}  # strategy name -> how the report names it
 
 
+def _references(table: pd.DataFrame) -> dict[str, str]:
+    """The rows the main table compares against: Dense, Uniform, then each zero-training sampler
+    (``top1_vs_motion``, ``top1_vs_loudness``, ...), named as the report names them."""
+    found = dict(_REFERENCES)
+    for column in table.columns:
+        name = column[len("top1_vs_"):] if column.startswith("top1_vs_") else ""
+        if name and not name.endswith(("_low", "_high")) and name not in found:
+            found[name] = name
+    return {name: title for name, title in found.items() if f"top1_vs_{name}" in table.columns}
+
+
 def _section_main(builder: _PageBuilder, table: pd.DataFrame | None, note: str | None, *,
                   summary: dict | None = None) -> str:
     if table is None:
@@ -337,11 +349,13 @@ def _section_main(builder: _PageBuilder, table: pd.DataFrame | None, note: str |
                 f"K={_format_cell('k', k[0])} (Dense: every clip)"
                 + (f", on {_esc(videos)} videos" if videos is not None else "") + ".")
         if "top1_low" in table.columns:
-            lead += (" In brackets: the 95% percentile-bootstrap interval over videos; differences to Dense and "
-                     "Uniform are in percentage points, paired over the same videos.")
+            compared = ", ".join(_references(table).values()) or "Dense and Uniform"
+            lead += (" In brackets: the 95% percentile-bootstrap interval over videos; differences to "
+                     f"{_esc(compared)} (the zero-training samplers: what a learned one must beat) are in "
+                     "percentage points, paired over the same videos.")
         lead += "</p>"
     notes = []
-    if any(f"top1_vs_{name}" in table.columns for name in _REFERENCES):
+    if _references(table):
         notes.append(f'<p class="legend">{_NOT_DISTINGUISHABLE} the 95% interval of this difference contains 0: '
                      "not distinguishable from 0 at 95%.</p>")
     if not top5:
@@ -366,7 +380,7 @@ def _main_display(table: pd.DataFrame, *, top5: bool) -> pd.DataFrame:
                                         for _, row in table.iterrows()]
         else:
             shown[top] = table[top]
-    for name, title in _REFERENCES.items():
+    for name, title in _references(table).items():
         column = f"top1_vs_{name}"
         bounds = {column, f"{column}_low", f"{column}_high"}
         if bounds <= set(table.columns):

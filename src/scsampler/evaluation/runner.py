@@ -196,7 +196,7 @@ def evaluate(
     strategies = _strategies(pair, samplers, default=choice.strategy)
     result = EvaluationResult(run_dir=run_dir, videos=len(records), errors=errors)
     tables = {
-        "main_table": _with_choice(_main_table(records, strategies, config), choice),
+        "main_table": _with_choice(_main_table(records, strategies, config, zero_training=_zero_training(samplers)), choice),
         "accuracy_vs_k": _accuracy_vs_k(records, strategies, config),
         "union_vs_kprime": _union_vs_kprime(records, pair),
         "accuracy_vs_runtime": _accuracy_vs_runtime(records, strategies, config),
@@ -471,15 +471,26 @@ INTERVAL_COLUMNS = [
 ]
 
 
-def _main_table(records, strategies, config) -> pd.DataFrame:
+def _zero_training(samplers: dict) -> list[str]:
+    """Names of the samplers that learn nothing from data (``motion``, ``loudness``), in table order."""
+    return [name for name, sampler in samplers.items() if getattr(sampler, "zero_training", False)]
+
+
+def _main_table(records, strategies, config, *, zero_training: Sequence[str] = ()) -> pd.DataFrame:
     """Accuracy, runtime and the 95% intervals of every strategy at K (Dense: every clip).
 
     Every interval resamples the same videos (bootstrap seed 0), so the rows'
-    intervals and the paired differences to Dense and Uniform are comparable.
+    intervals and the paired differences to Dense, Uniform and each zero-training sampler in
+    ``zero_training`` (columns ``top1_vs_<name>``: what a learned sampler must beat) are comparable.
     """
     per_video = [_per_video_top1_top5(records, strategy, _main_k(strategy, config), config) for strategy in strategies]
     dense = _reference_top1(records, strategies, per_video, Strategy("dense", "dense"), k=None, config=config)
     uniform = _reference_top1(records, strategies, per_video, Strategy("uniform", "uniform"), k=config.k, config=config)
+    zero = {
+        name: _reference_top1(records, strategies, per_video, Strategy(name, "sampler", visual=name), k=config.k, config=config)
+        for name in zero_training
+    }
+    extra = [f"top1_vs_{name}{suffix}" for name in zero for suffix in ("", "_low", "_high")]
     rows = []
     for strategy, (top1, top5) in zip(strategies, per_video):
         k = _main_k(strategy, config)
@@ -489,8 +500,9 @@ def _main_table(records, strategies, config) -> pd.DataFrame:
             **_accuracy_intervals(top1, top5),
             **_difference_columns("top1_vs_dense", top1, dense),
             **_difference_columns("top1_vs_uniform", top1, uniform),
+            **{key: value for name, reference in zero.items() for key, value in _difference_columns(f"top1_vs_{name}", top1, reference).items()},
         })
-    return pd.DataFrame(rows, columns=MAIN_COLUMNS + INTERVAL_COLUMNS)
+    return pd.DataFrame(rows, columns=MAIN_COLUMNS + INTERVAL_COLUMNS + extra)
 
 
 def _main_k(strategy: Strategy, config) -> int | None:

@@ -36,6 +36,8 @@ class ClipSampler(ABC):
     name: str = ""
     #: True for samplers that must see the ground-truth label (Oracle): an upper bound, never a method.
     needs_label: bool = False
+    #: True for samplers that learn nothing from data (motion, loudness): what a learned sampler must beat.
+    zero_training: bool = False
 
     @abstractmethod
     def select(self, video: VideoInfo, grid: ClipGrid, *, k: int | None, stride: int = 1) -> ClipSelection:

@@ -83,6 +83,7 @@ class MotionSampler(ScoringSampler):
     """
 
     name = "motion"
+    zero_training = True
 
     def __init__(
         self, *, cache_dir: str | os.PathLike | None = None, thread_type: str = "NONE", motion_frames: str = "p_frames"
@@ -111,6 +112,7 @@ class LoudnessSampler(ScoringSampler):
     """Scores a clip by its audio energy; a silent-track-less video gets a uniform spread."""
 
     name = "loudness"
+    zero_training = True
 
     def __init__(self, *, cache_dir: str | os.PathLike | None = None) -> None:
         self.cache_dir = cache_dir
