@@ -24,17 +24,36 @@ def register(subparsers) -> None:
     )
     parser.add_argument("manifest", type=Path, metavar="MANIFEST", help="CSV with path,label,split (segments.csv beside it is used)")
     parser.add_argument("-o", "--output", dest="run_dir", type=Path, required=True, metavar="RUN_DIR", help="folder for checkpoints and metrics")
-    parser.add_argument("--model", default="r2plus1d_tiny", help="classifier name from the model registry (r2plus1d_tiny)")
-    parser.add_argument("--weights", default=None, help="initial weights: a pretrained name of the model or a local file")
+    parser.add_argument(
+        "--model", default=None,
+        help="classifier name from the model registry (r2plus1d_tiny; with --init, the checkpoint's model)",
+    )
+    parser.add_argument(
+        "--weights", default=None,
+        help="initial weights: a pretrained name of the model or a local file; a head of another width is replaced, "
+        "one of the same width kept whatever its classes (to fine-tune a scsampler checkpoint, see --init)",
+    )
+    parser.add_argument(
+        "--init", type=Path, default=None, metavar="CKPT",
+        help="fine-tune from a scsampler checkpoint (or a state dict): its weights and model (another --model is refused), its "
+        "head rows of the manifest's classes when it has them all (by name), else a fresh head; epoch 1 with a fresh "
+        "optimizer and the recipe's schedule (e.g. --recipe kinetics-finetune, 14 epochs); not with --weights; "
+        "RUN_DIR/last.pt, when there, is resumed instead",
+    )
     parser.add_argument("--recipe", default="cpu-tiny", choices=list_recipes(), help="training preset (cpu-tiny)")
     parser.add_argument("--epochs", type=int, default=None, help="total epochs (recipe's by default)")
     parser.add_argument("--lr", type=float, default=None, help="base learning rate after warm-up (recipe's)")
     parser.add_argument("--batch-size", type=int, default=None, help="clips per batch per process (recipe's)")
     parser.add_argument("--clips-per-video", type=int, default=None, help="training clips drawn per video per epoch (recipe's)")
+    parser.add_argument(
+        "--group-clips", action=argparse.BooleanOptionalAction, default=None,
+        help="put each video's clips-per-video clips in the same batch, batch-size a multiple of clips-per-video "
+        "(recipe's: on for kinetics and kinetics-finetune, 5 clips of one video per batch; off otherwise)",
+    )
     parser.add_argument("--workers", type=int, default=None, help="data loader worker processes (recipe's)")
     parser.add_argument(
         "--early-stop", type=int, default=None, metavar="EPOCHS",
-        help="stop after EPOCHS epochs without a better validation clip accuracy; 0: never (recipe's: 2 for cpu-tiny)",
+        help="stop after EPOCHS epochs without a better validation clip accuracy; 0: never (recipe's: 1 for cpu-tiny)",
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the initialisation and of the clips drawn (0)")
     parser.add_argument(
@@ -62,10 +81,12 @@ def run(args) -> int:
         model=args.model,
         recipe=args.recipe,
         weights=args.weights,
+        init=args.init,
         epochs=args.epochs,
         lr=args.lr,
         batch_size=args.batch_size,
         clips_per_video=args.clips_per_video,
+        group_clips=args.group_clips,
         workers=args.workers,
         early_stop=args.early_stop,
         seed=args.seed,

@@ -7,7 +7,16 @@
 Runs as one process or under ``torchrun --nproc_per_node=N`` (DDP; ``gloo`` on
 a CPU): each process trains on its share of the clips (DistributedSampler) and
 evaluates its share of the val videos; the counts are summed; only rank 0
-writes files.
+writes files. With the recipe's ``group_clips`` (the ``kinetics`` recipes) a video's
+``clips_per_video`` clips share a batch (``training/video_batches.py``).
+
+**Starting weights.** ``weights``: a pretrained name of the model or a weights file, loaded
+into the model. ``init``: a scsampler checkpoint to fine-tune (``training/init_weights.py``):
+its model unless ``model`` is given, its head rows kept by class name where they cover the
+manifest's classes, a fresh optimizer from epoch 1.
+
+**Early stopping.** The recipe's ``early_stop_patience`` (``early_stop`` overrides it): stop
+after that many epochs without a better validation score (``_score``); 0 never stops early.
 
 **Resuming.** With ``resume=True`` (the default) and a ``RUN_DIR/last.pt``, the
 run continues after the last finished epoch: model, optimizer, schedule step,
@@ -31,7 +40,7 @@ import json
 import math
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -47,8 +56,10 @@ from scsampler.errors import ScsamplerError, UsageError
 from scsampler.models import get_model, get_model_spec, load_checkpoint, save_checkpoint
 from scsampler.training.clip_dataset import ClipDataset, ClipGeometry, evaluation_clips, labelled_videos
 from scsampler.training.distributed import all_reduce_sum, barrier, init_distributed, shutdown_distributed
+from scsampler.training.init_weights import initial_model, model_name_for, read_initial_weights
 from scsampler.training.recipes import get_recipe
 from scsampler.training.schedule import warmup_step_decay
+from scsampler.training.video_batches import VideoClipGroups, check_grouped_batches
 
 __all__ = ["TrainConfig", "TrainResult", "train_classifier", "LAST_CHECKPOINT", "BEST_CHECKPOINT", "METRICS_FILE"]
 
@@ -64,13 +75,15 @@ class TrainConfig:
 
     manifest: Path
     run_dir: Path
-    model: str = "r2plus1d_tiny"
+    model: str | None = "r2plus1d_tiny"  # None: the --init checkpoint's model (else r2plus1d_tiny)
     recipe: str = "cpu-tiny"
     weights: str | None = None  # initial weights: a pretrained name of the model, or a local file
+    init: str | Path | None = None  # a checkpoint to fine-tune from (training/init_weights.py); not with weights
     epochs: int | None = None
     lr: float | None = None
     batch_size: int | None = None
     clips_per_video: int | None = None
+    group_clips: bool | None = None  # a video's clips in one batch (training/video_batches.py)
     workers: int | None = None
     early_stop: int | None = None  # patience in epochs without a better validation score; 0: never
     seed: int = 0
@@ -128,6 +141,7 @@ def _train(config: TrainConfig, context, *, on_epoch, started: float) -> TrainRe
         clips_per_video=config.clips_per_video,
         workers=config.workers,
         early_stop_patience=config.early_stop,
+        group_clips=config.group_clips,
     )
     for name in ("epochs", "batch_size", "clips_per_video"):
         if getattr(recipe, name) < 1:
@@ -138,6 +152,12 @@ def _train(config: TrainConfig, context, *, on_epoch, started: float) -> TrainRe
         raise UsageError(f"lr must be a positive number, got {recipe.lr}.")
     if recipe.workers < 0:
         raise UsageError(f"workers must be >= 0, got {recipe.workers}.")
+    if recipe.group_clips:
+        check_grouped_batches(batch_size=recipe.batch_size, clips_per_video=recipe.clips_per_video)
+    if config.init is not None and config.weights is not None:
+        raise UsageError("--init and --weights both give the initial weights; use one (--init: a scsampler checkpoint to fine-tune).")
+    init = read_initial_weights(config.init) if config.init is not None else None
+    config = replace(config, model=model_name_for(config.model, init))  # without --model, --init's model
     spec = get_model_spec(config.model)
     geometry = ClipGeometry(
         frames_per_clip=recipe.frames_per_clip or spec.frames_per_clip,
@@ -162,7 +182,12 @@ def _train(config: TrainConfig, context, *, on_epoch, started: float) -> TrainRe
 
     # ---- model and optimizer (and the checkpoint to resume from) --------------------------
     torch.manual_seed(config.seed)
-    model = get_model(config.model, weights=config.weights, num_classes=len(classes)).to(context.device)
+    init_record = None  # how --init was applied, kept in the checkpoints
+    if init is not None:
+        model, head = initial_model(config.model, init, classes=classes)
+        model, init_record = model.to(context.device), {"path": str(init.source), "head": head}
+    else:
+        model = get_model(config.model, weights=config.weights, num_classes=len(classes)).to(context.device)
     optimizer = torch.optim.SGD(
         model.parameters(), lr=recipe.lr, momentum=recipe.momentum, weight_decay=recipe.weight_decay
     )
@@ -174,6 +199,7 @@ def _train(config: TrainConfig, context, *, on_epoch, started: float) -> TrainRe
         optimizer.load_state_dict(checkpoint["optimizer"])
         start_epoch, step = int(checkpoint["epoch"]), int(checkpoint["step"])
         best, history = checkpoint.get("best"), list(checkpoint.get("history", []))
+        init_record = checkpoint.get("init", init_record)  # where the run started, not this call
         torch.set_rng_state(checkpoint["rng_torch"])
     if context.is_main:
         _rewrite_metrics(metrics_path, history)  # drops lines of epochs after the checkpoint
@@ -190,9 +216,15 @@ def _train(config: TrainConfig, context, *, on_epoch, started: float) -> TrainRe
     )
     dataset.build_cache(range(context.rank, len(train_videos), context.world_size))
     barrier(context)
-    sampler = DistributedSampler(
-        dataset, num_replicas=context.world_size, rank=context.rank, shuffle=True, seed=config.seed, drop_last=False
-    )
+    if recipe.group_clips:  # each video's clips one after the other: a batch holds whole videos
+        sampler = VideoClipGroups(
+            len(train_videos), clips_per_video=recipe.clips_per_video, num_replicas=context.world_size,
+            rank=context.rank, seed=config.seed,
+        )
+    else:
+        sampler = DistributedSampler(
+            dataset, num_replicas=context.world_size, rank=context.rank, shuffle=True, seed=config.seed, drop_last=False
+        )
     loader = DataLoader(
         dataset,
         batch_size=recipe.batch_size,
@@ -290,6 +322,7 @@ def _train(config: TrainConfig, context, *, on_epoch, started: float) -> TrainRe
                     "resize_size": list(geometry.resize_size),
                     "crop_size": list(geometry.crop_size),
                 },
+                "init": init_record,
                 "seed": config.seed,
                 "rng_torch": torch.get_rng_state(),
             }
