@@ -1,12 +1,16 @@
 """Cost of the clip classifiers, and of Dense against Uniform K=10 on a 5-minute video (CPU).
 
-    .venv/bin/python benchmarks/classifier_cost.py [--repeats 3] [--skip-large] [--only NAME] [--no-video]
-                                                   [--model r2plus1d_tiny]
+    .venv/bin/python benchmarks/classifier_cost.py [--repeats 3] [--skip-large] [--only NAME] [--batch B]
+                                                   [--no-video] [--model r2plus1d_tiny]
+    .venv/bin/python benchmarks/classifier_cost.py --only ir_csn_152 --only r2plus1d_50 --batch 1 --no-video
 
-1. Per-clip forward cost of every registered classifier at batch 1 and 8, on
-   random input of the model's own clip shape (T x crop), under
-   ``torch.inference_mode()``; the best of ``--repeats`` runs after one warm-up; at batch 8
-   also channels-last, as ``Classifier`` runs on a CPU.
+1. Per-clip forward cost of every registered classifier at batch 1 and 8 (``--batch``), on
+   random input of the model's own clip shape (T x crop: 32x224x224 for ir-CSN, 16x224x224 for
+   R(2+1)D-50), under ``torch.inference_mode()``; the best of ``--repeats`` runs after one
+   warm-up; at batch 8 also channels-last, as ``Classifier`` runs on a CPU. Beside each, the
+   cost in MC3-18 clip evaluations (torchvision ``mc3_18``, 16x112x112, measured in the same run
+   at the same batch): the unit in which the paper gives its sampler's overhead (about 3 MC3-18
+   clips per video, or 0.972 of R(2+1)D-50).
 2. Time per video for ``classify_video`` with the Dense and the Uniform (K=10)
    samplers on a 5-minute 320x240 H.264 video made with PyAV (cached in
    benchmarks/results/, git-ignored), split into probe, sampler, decode and
@@ -81,32 +85,47 @@ def make_long_video(path: Path, *, seconds: int = 300, fps: int = 25, width: int
     return path
 
 
+def is_large(name: str) -> bool:
+    """Models at torchvision's input size or more (112x112 and up): slow on a CPU."""
+    return min(get_model_spec(name).crop_size) >= 112
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--skip-large", action="store_true", help="leave out the *_18 models (slow on a CPU)")
+    parser.add_argument("--skip-large", action="store_true", help="leave out the models with 112x112 or larger crops (slow on a CPU)")
     parser.add_argument("--model", action="append", help="classifier(s) for the per-video run (default: the tiny ones)")
     parser.add_argument("--only", action="append", help="measure the per-clip cost of these classifiers only")
+    parser.add_argument("--batch", type=int, action="append", help="batch sizes of the per-clip table (default: 1 and 8)")
     parser.add_argument("--no-video", action="store_true", help="skip the per-video Dense/Uniform run")
     args = parser.parse_args()
     warnings.simplefilter("ignore")
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU")
 
-    names = args.only or [n for n in list_models() if not (args.skip_large and n.endswith("_18"))]
-    print("\nper-clip forward cost (ms per clip, best of", args.repeats, "after a warm-up)")
-    print(f"{'model':<16} {'clip shape':<16} {'params':>10} {'batch 1':>10} {'batch 8':>10} {'8, ch-last':>11}")
+    names = args.only or [n for n in list_models() if not (args.skip_large and is_large(n))]
+    batches = sorted(set(args.batch or (1, 8)))
+    print("\nper-clip forward cost (ms per clip, best of", args.repeats, "after a warm-up; fewer for the large models)")
+    header = "".join(f" {'batch ' + str(b):>10} {'x MC3-18':>9}" for b in batches) + (f" {'8, ch-last':>11}" if 8 in batches else "")
+    print(f"{'model':<16} {'clip shape':<16} {'params':>10}{header}")
     costs: dict[str, dict[int, float]] = {}
+    # The unit: one MC3-18 clip evaluation (16x112x112), at the same batch, in this run.
+    unit = {b: per_clip_ms("mc3_18", batch=b, repeats=max(1, args.repeats - 1)) for b in batches}
+    print("unit: one MC3-18 clip evaluation (16x112x112) =", ", ".join(f"{unit[b]:.1f} ms at batch {b}" for b in batches))
     for name in names:
         spec = get_model_spec(name)
         params = sum(p.numel() for p in get_model(name).parameters())
-        repeats = args.repeats if not name.endswith("_18") else max(1, args.repeats - 1)
-        costs[name] = {b: per_clip_ms(name, batch=b, repeats=repeats) for b in (1, 8)}
-        channels_last = per_clip_ms(name, batch=8, repeats=repeats, channels_last=True)
+        repeats = args.repeats if not is_large(name) else max(1, args.repeats - 1)
+        costs[name] = unit if name == "mc3_18" else {b: per_clip_ms(name, batch=b, repeats=repeats) for b in batches}
+        row = "".join(f" {costs[name][b]:>10.1f} {costs[name][b] / unit[b]:>9.2f}" for b in batches)
+        if 8 in batches:
+            row += f" {per_clip_ms(name, batch=8, repeats=repeats, channels_last=True):>11.1f}"
         shape = f"{spec.frames_per_clip}x{spec.crop_size[0]}x{spec.crop_size[1]}"
-        print(
-            f"{name:<16} {shape:<16} {params:>10,} {costs[name][1]:>10.1f} {costs[name][8]:>10.1f} {channels_last:>11.1f}",
-            flush=True,
-        )
+        print(f"{name:<16} {shape:<16} {params:>10,}{row}", flush=True)
+    print(
+        "\n'x MC3-18': per-clip cost in MC3-18 clip evaluations at the same batch, each model at its own clip shape. "
+        "The paper puts its sampler's overhead at about 3 MC3-18 clip evaluations, or 0.972 of R(2+1)D-50: "
+        "R(2+1)D-50 ~ 3.1 MC3-18 clips in its (GPU) setting."
+    )
 
     if args.no_video:
         return 0
@@ -118,8 +137,9 @@ def main() -> int:
         classifier = Classifier(get_model(name), get_model_spec(name), [f"c{i}" for i in range(400)], name=name)
         clips = len(clip_grid(info, frames_per_clip=classifier.frames_per_clip))
         for sampler, k in (("uniform", 10), ("dense", None)):
-            if sampler == "dense" and name.endswith("_18"):
-                estimate_s = clips * costs.get(name, {8: per_clip_ms(name, batch=8, repeats=1)})[8] / 1000
+            if sampler == "dense" and is_large(name):
+                batch8 = costs.get(name, {}).get(8) or per_clip_ms(name, batch=8, repeats=1)
+                estimate_s = clips * batch8 / 1000
                 print(f"{name:<16} {'dense (est.)':<12} {clips:>6} {'':>8} {'':>10} {'':>9} {estimate_s:>10.1f}")
                 continue
             prediction = classify_video(video, classifier=classifier, sampler=sampler, k=k, batch_size=8)

@@ -27,9 +27,9 @@ TORCHVISION_MODELS = {"r3d_18": tv_video.r3d_18, "mc3_18": tv_video.mc3_18, "r2p
 
 
 def _small_input(name: str, batch: int = 2) -> torch.Tensor:
-    """A small float clip batch: the tiny models at their crop, the _18 ones reduced (4 frames, 32x32)."""
+    """A small float clip batch: the tiny models at their crop, the _18 and larger ones reduced (4 frames, 32x32)."""
     spec = get_model_spec(name)
-    if name in TORCHVISION_MODELS:
+    if name in TORCHVISION_MODELS or min(spec.crop_size) >= 112:
         shape = (batch, 3, 4, 32, 32)
     else:
         shape = (batch, 3, 8, *spec.crop_size)

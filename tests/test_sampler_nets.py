@@ -35,6 +35,7 @@ VISUAL_CASES = [
     dict(backbone="resnet18", inputs=("iframe", "motion"), out_features=1),
     dict(backbone="shufflenet", inputs=("motion", "residual"), out_features=5),
     dict(backbone="shufflenet_v2_x0_5", inputs=("iframe",), out_features=1, fusion="learned"),
+    dict(backbone="shufflenet_v1", inputs=("iframe", "motion", "residual"), out_features=2, input_size=64),
 ]
 AUDIO_CASES = [
     dict(layout="tiny", out_features=1),

@@ -33,8 +33,10 @@ def register(subparsers) -> None:
     parser.add_argument(
         "--weights",
         metavar="PATH",
-        help="a local weights file (state dict or scsampler checkpoint), or KINETICS400_V1 / DEFAULT to use "
-        "torchvision's pretrained weights (downloaded once; needs network). With --classifier and no --weights "
+        help="a local weights file (state dict or scsampler checkpoint; for ir_csn_* and r2plus1d_50 also a "
+        "VMZ or PyTorchVideo file as published), or a pretrained weights name of the classifier (KINETICS400_V1 "
+        "for torchvision's, VMZ_SPORTS1M_FT_KINETICS400, PTV_KINETICS400_16X4, ... or DEFAULT; downloaded once; "
+        "needs network). With --classifier and no --weights "
         "the classifier is randomly initialised (a warning says so); give at least one of the two.",
     )
     parser.add_argument(

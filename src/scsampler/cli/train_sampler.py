@@ -32,7 +32,7 @@ def register(subparsers) -> None:
     parser.add_argument("--loss", choices=("ac", "sal-cl", "sal-rank"), default="sal-rank", help="training objective (sal-rank)")
     parser.add_argument(
         "--backbone", default=None,
-        help="visual: resnet18, shufflenet (v2 x1.0), shufflenet_v2_x0_5, tiny; audio: vggish, tiny "
+        help="visual: resnet18, shufflenet (v2 x1.0), shufflenet_v2_x0_5, shufflenet_v1 (v1 0.5x, 3 groups), tiny; audio: vggish, tiny "
         "(default: tiny with --recipe cpu, else resnet18 / vggish)",
     )
     parser.add_argument(
@@ -43,7 +43,10 @@ def register(subparsers) -> None:
     )
     parser.add_argument("--fusion", choices=("mean", "learned"), default="mean", help="late fusion of the visual inputs' scores (mean)")
     parser.add_argument("--frozen-at", choices=("conv4_2", "pool4", "fc1"), default=None, help="audio: train one FC layer on this frozen layer")
-    parser.add_argument("--pretrained", default=None, metavar="imagenet|PATH", help="ImageNet weights (visual) or a VGGish file (audio)")
+    parser.add_argument(
+        "--pretrained", default=None, metavar="imagenet|PATH",
+        help="ImageNet weights (visual; shufflenet_v1: a local file in megvii's ShuffleNet-Series layout) or a VGGish file (audio)",
+    )
     parser.add_argument("--input-size", type=int, default=None, help="visual: backbone input size in pixels (112; tiny: 64)")
     parser.add_argument("--width", type=int, default=16, help="visual tiny backbone: channels of its first layer (16)")
     parser.add_argument("--signals-cache", type=Path, default=None, help="folder of cached network inputs (RUN_DIR/signals)")

@@ -30,7 +30,7 @@ __all__ = [
     "save_checkpoint",
     "load_checkpoint",
     "is_checkpoint",
-    "classifier_from_checkpoint", "read_state_dict", "load_classifier", "REQUIRED_KEYS"]
+    "classifier_from_checkpoint", "read_state_dict", "state_dict_of", "load_classifier", "REQUIRED_KEYS"]
 
 REQUIRED_KEYS = ("model_name", "model_args", "classes", "state_dict")
 
@@ -140,15 +140,22 @@ def is_checkpoint(data: Any) -> bool:
 def read_state_dict(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], list[str] | None]:
     """``(state_dict, classes)`` from a plain state dict file or a scsampler checkpoint.
 
-    ``classes`` is None for a plain state dict.
+    ``classes`` is None for a plain state dict. Published training checkpoints that wrap the
+    state dict are read too: ``{"state_dict": ...}`` (e.g. megvii's ShuffleNet files) and
+    PyTorchVideo's ``{"model_state": ...}``.
     """
-    data = _torch_load(path)
-    if isinstance(data, dict) and "state_dict" in data and isinstance(data["state_dict"], dict):
-        classes = data.get("classes")
-        return data["state_dict"], (list(classes) if classes is not None else None)
+    return state_dict_of(_torch_load(path), source=path)
+
+
+def state_dict_of(data: Any, *, source: str | os.PathLike) -> tuple[dict[str, torch.Tensor], list[str] | None]:
+    """:func:`read_state_dict` for a file already loaded from ``source``."""
+    for wrapper in ("state_dict", "model_state"):
+        if isinstance(data, dict) and wrapper in data and isinstance(data[wrapper], dict):
+            classes = data.get("classes")
+            return data[wrapper], (list(classes) if classes is not None else None)
     if isinstance(data, dict) and data and all(isinstance(v, torch.Tensor) for v in data.values()):
         return data, None
-    raise ScsamplerError(f"{os.fspath(path)}: holds neither a state dict nor a scsampler checkpoint.")
+    raise ScsamplerError(f"{os.fspath(source)}: holds neither a state dict nor a scsampler checkpoint.")
 
 
 def load_classifier(path: str | os.PathLike):

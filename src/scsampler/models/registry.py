@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from scsampler.errors import ScsamplerError, UsageError
+from scsampler.models.published_layouts import KeyLayout, find_layout, strip_prefix, to_native
 from scsampler.models.weights import WeightsInfo
 
 __all__ = [
@@ -91,24 +92,32 @@ class ModelEntry:
     spec: ClassifierSpec
     weights: dict[str, WeightsInfo] = field(default_factory=dict)
     description: str = ""
+    layouts: tuple[KeyLayout, ...] = ()  # published key layouts its weights files may come in
 
 
 _MODELS: dict[str, ModelEntry] = {}
 
 
 def register_model(
-    spec: ClassifierSpec, *, weights: dict[str, WeightsInfo] | None = None, description: str = ""
+    spec: ClassifierSpec,
+    *,
+    weights: dict[str, WeightsInfo] | None = None,
+    description: str = "",
+    layouts: tuple[KeyLayout, ...] = (),
 ) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
     """Decorator: register a builder ``fn(*, num_classes) -> nn.Module`` under ``spec.name``.
 
     The built model takes float ``[B, 3, T, H, W]`` and returns logits
     ``[B, num_classes]``; its last layer is a ``nn.Linear`` called ``fc``.
+    ``layouts`` are the published key layouts (besides the model's own names)
+    that a weights file for it may use; such files are renamed and checked
+    strictly on loading (``scsampler.models.published_layouts``).
     """
 
     def decorate(builder: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         if spec.name in _MODELS:
             raise ValueError(f"a model named {spec.name!r} is already registered.")
-        _MODELS[spec.name] = ModelEntry(spec.name, builder, spec, dict(weights or {}), description)
+        _MODELS[spec.name] = ModelEntry(spec.name, builder, spec, dict(weights or {}), description, tuple(layouts))
         return builder
 
     return decorate
@@ -117,6 +126,7 @@ def register_model(
 def _ensure_loaded() -> None:
     # The builders register themselves when their module is imported.
     import scsampler.models.video_classifiers  # noqa: F401
+    import scsampler.models.large_video_nets  # noqa: F401
 
 
 def list_models() -> list[str]:
@@ -176,7 +186,7 @@ def _check_num_classes(num_classes: int | None) -> None:
 
 def _is_path(weights: str | os.PathLike) -> bool:
     text = os.fspath(weights)
-    return isinstance(weights, os.PathLike) or os.sep in text or text.endswith((".pt", ".pth", ".ckpt")) or Path(text).exists()
+    return isinstance(weights, os.PathLike) or os.sep in text or text.endswith((".pt", ".pth", ".ckpt", ".pyth", ".tar")) or Path(text).exists()
 
 
 def get_model(
@@ -190,10 +200,13 @@ def get_model(
     Args:
         name: a name from :func:`list_models`.
         weights: None for random initialisation; a pretrained weights name of
-            the model (``"KINETICS400_V1"`` or ``"DEFAULT"``, loaded through
-            torchvision's weights enums, which download once into the torch hub
-            cache); or the path of a local file: a state dict or a scsampler
-            checkpoint (loaded with ``weights_only=True``).
+            the model (``"KINETICS400_V1"``, ``"VMZ_SPORTS1M_FT_KINETICS400"``
+            or ``"DEFAULT"``: see :func:`get_weights_info`; downloaded once into
+            the torch hub cache, through torchvision's weights enums where
+            torchvision has them); or the path of a local file: a state dict (in
+            the model's own names or one of its published layouts, e.g.
+            PyTorchVideo's ``{"model_state": ...}``) or a scsampler checkpoint
+            (loaded with ``weights_only=True``).
         num_classes: width of the head. With weights whose head differs, the
             weights are loaded first and the head is then replaced by a fresh
             one of this width (fine-tuning).
@@ -224,21 +237,36 @@ def build_model(
         from scsampler.models.checkpoint import read_state_dict
 
         state_dict, classes = read_state_dict(weights)
-        if "fc.weight" not in state_dict:
-            raise ScsamplerError(f"{os.fspath(weights)}: not weights of a {name} classifier (no 'fc.weight' in its state dict).")
-        model = entry.builder(num_classes=int(state_dict["fc.weight"].shape[0]))
-        _load_state_dict(model, state_dict, source=os.fspath(weights), name=name)
+        model = _build_from_state_dict(entry, state_dict, source=os.fspath(weights))
     else:
         from scsampler.models.weights import download_state_dict
 
         info = get_weights_info(name, os.fspath(weights))
-        model = entry.builder(num_classes=len(info.categories))
-        _load_state_dict(model, download_state_dict(info), source=info.url or info.name, name=name)
+        source = info.url or info.name
+        model = _build_from_state_dict(entry, download_state_dict(info), source=source)
         classes = list(info.categories)
+        if num_classes_of(model) != len(classes):
+            raise ScsamplerError(f"{source}: has {num_classes_of(model)} outputs, its metadata lists {len(classes)} classes.")
     if num_classes is not None and num_classes != num_classes_of(model):
         replace_head(model, num_classes)
         classes = None
     return model, classes
+
+
+def _build_from_state_dict(entry: ModelEntry, state_dict: dict[str, torch.Tensor], *, source: str) -> nn.Module:
+    """The model of ``entry`` with ``state_dict`` loaded strictly, in the model's own names or a published layout."""
+    layout = find_layout(state_dict, entry.layouts)
+    if layout is not None:
+        state_dict = {strip_prefix(key, layout.strip): value for key, value in state_dict.items()}
+    head = "fc.weight" if layout is None else layout.to_published("fc.weight")
+    if head not in state_dict:
+        others = "".join(f" or {other.to_published('fc.weight')!r} ({other.name} layout)" for other in entry.layouts)
+        raise ScsamplerError(f"{source}: not weights of a {entry.name} classifier (no 'fc.weight'{others} in its state dict).")
+    model = entry.builder(num_classes=int(state_dict[head].shape[0]))
+    if layout is not None:
+        state_dict = to_native(state_dict, model.state_dict(), layout, source=source, what=f"the {entry.name} classifier")
+    _load_state_dict(model, state_dict, source=source, name=entry.name)
+    return model
 
 
 def _load_state_dict(model: nn.Module, state_dict: dict[str, torch.Tensor], *, source: str, name: str) -> None:

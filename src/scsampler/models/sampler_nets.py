@@ -10,8 +10,9 @@ Visual sampler (:class:`VisualSamplerNet`)
     clips), ``motion`` ((dx, dy) in pixels, 2 channels) and ``residual`` (1 channel); which
     inputs are used is an option. Each input has its own branch (stem, backbone, head), the two
     RGB inputs included. Backbones: ``resnet18``, ``shufflenet_v2_x0_5``, ``shufflenet_v2_x1_0`` (alias
-    ``shufflenet``), and ``tiny`` (three conv layers, for tests and the CPU demo). A stem with
-    the input's channel count replaces the RGB stem. Every input is normalised (per-channel
+    ``shufflenet``), ``shufflenet_v1_x0_5_g3`` (alias ``shufflenet_v1``: ShuffleNet v1, 0.5x, 3
+    groups, ``scsampler.models.shufflenet_v1``), and ``tiny`` (three conv layers, for tests and the
+    CPU demo). A stem with the input's channel count replaces the RGB stem. Every input is normalised (per-channel
     mean/std held as buffers, set from training data by the trainer) and resized to the
     backbone's input size (``input_size``, 112 by default: the size of the I-frames the signals
     give, and a quarter of ImageNet's pixels for speed), so any spatial size works. Each input
@@ -20,7 +21,9 @@ Visual sampler (:class:`VisualSamplerNet`)
 
     ImageNet weights load through torchvision's weights enums (``pretrained="imagenet"``, which
     downloads once into the torch hub cache) or from a local torchvision state dict file
-    (``pretrained=PATH``, e.g. ``resnet18-f37072fd.pth``). For the motion and residual stems,
+    (``pretrained=PATH``, e.g. ``resnet18-f37072fd.pth``). ShuffleNet v1 has no torchvision
+    weights: only a local file, in megvii's ShuffleNet-Series layout (mapped key by key and checked
+    strictly) or in our own names. For the motion and residual stems,
     the RGB filters are averaged over their 3 input channels and repeated for each channel (the
     cross-modality initialisation of TSN), as CoViAR does for its motion/residual nets.
 
@@ -76,6 +79,7 @@ import torchvision
 from torch import nn
 
 from scsampler.errors import ScsamplerError, UsageError
+from scsampler.models.shufflenet_v1 import ShuffleNetV1, imagenet_backbone_state_dict
 
 __all__ = [
     "VISUAL_INPUTS",
@@ -93,13 +97,15 @@ __all__ = [
 
 #: The compressed-domain inputs and their channel counts.
 VISUAL_INPUTS: dict[str, int] = {"iframe": 3, "clipframe": 3, "motion": 2, "residual": 1}
-#: Visual backbones, with the torchvision builder and ImageNet weights enum of each.
-VISUAL_BACKBONES: tuple[str, ...] = ("resnet18", "shufflenet_v2_x0_5", "shufflenet_v2_x1_0", "tiny")
+#: ShuffleNet v1, 0.5x, 3 groups (scsampler.models.shufflenet_v1): no torchvision builder or weights.
+SHUFFLENET_V1 = "shufflenet_v1_x0_5_g3"
+#: Visual backbones: torchvision builders (with ImageNet weights enums), ShuffleNet v1 (local weights only), tiny.
+VISUAL_BACKBONES: tuple[str, ...] = ("resnet18", "shufflenet_v1_x0_5_g3", "shufflenet_v2_x0_5", "shufflenet_v2_x1_0", "tiny")
 AUDIO_LAYOUTS: tuple[str, ...] = ("vggish", "tiny")
 #: Layers of the audio net whose activations the frozen variant trains a linear layer on.
 FROZEN_LAYERS: tuple[str, ...] = ("conv4_2", "pool4", "fc1")
 
-_ALIASES = {"shufflenet": "shufflenet_v2_x1_0", "resnet": "resnet18"}
+_ALIASES = {"shufflenet": "shufflenet_v2_x1_0", "resnet": "resnet18", "shufflenet_v1": SHUFFLENET_V1}
 
 # ImageNet normalisation for I-frames and clip frames; motion (pixels) and residual (0..255 differences) get
 # rough defaults that the trainer replaces by statistics of the training data.
@@ -167,8 +173,20 @@ def _read_local_state_dict(path: str | os.PathLike, *, what: str) -> dict[str, t
 
 
 def imagenet_state_dict(backbone: str, *, pretrained: str | os.PathLike) -> dict[str, torch.Tensor]:
-    """ImageNet weights of ``backbone``: ``"imagenet"`` through torchvision's enum, or a local file."""
-    if os.fspath(pretrained).lower() != "imagenet":
+    """ImageNet weights of ``backbone``: ``"imagenet"`` through torchvision's enum, or a local file.
+
+    ShuffleNet v1 has no torchvision weights: only a local file, in megvii's ShuffleNet-Series
+    layout or our own names, mapped and checked strictly (``shufflenet_v1.imagenet_backbone_state_dict``).
+    """
+    local = os.fspath(pretrained).lower() != "imagenet"
+    if backbone == SHUFFLENET_V1:
+        if not local:
+            raise UsageError(
+                f"{SHUFFLENET_V1} has no downloadable ImageNet weights (torchvision has no ShuffleNet v1); pass a local "
+                "file in megvii's ShuffleNet-Series layout (e.g. its 0.5x, group 3 checkpoint): --pretrained PATH."
+            )
+        return imagenet_backbone_state_dict(_read_local_state_dict(pretrained, what="ImageNet"), source=pretrained)
+    if local:
         return _read_local_state_dict(pretrained, what="ImageNet")
     member = _imagenet_weights_enum(backbone)
     try:
@@ -189,6 +207,9 @@ class _VisualBranch(nn.Module):
         channels = VISUAL_INPUTS[name]
         if backbone == "tiny":
             self.backbone, features = _tiny_backbone(channels, width=width)
+        elif backbone == SHUFFLENET_V1:  # its stem is built with the input's channels; no head
+            self.backbone = ShuffleNetV1(in_channels=channels, num_classes=None, width="0.5x")
+            features = self.backbone.out_features
         else:
             self.backbone, features = _torchvision_backbone(backbone, channels)
         self.head = nn.Linear(features, out_features)

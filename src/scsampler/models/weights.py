@@ -8,6 +8,7 @@ parameters, the published metrics and the training recipe.
 
 from __future__ import annotations
 
+import pickle
 import urllib.error
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,7 +26,8 @@ class WeightsInfo:
     """Metadata of one set of pretrained weights.
 
     ``torchvision_weights`` is the torchvision enum member that downloads the
-    file (None for weights that only exist as local files).
+    file (None for weights torchvision does not have: those download from
+    ``url`` when it is set, e.g. the VMZ and PyTorchVideo releases).
     """
 
     name: str
@@ -79,17 +81,26 @@ def from_torchvision(member: WeightsEnum, *, frames_per_clip: int = 16) -> Weigh
 
 
 def download_state_dict(info: WeightsInfo) -> dict[str, torch.Tensor]:
-    """The state dict of ``info``, through torchvision (downloaded once into the torch hub cache).
+    """The state dict of ``info``, downloaded once into the torch hub cache.
+
+    Through torchvision's weights enum where there is one; else from ``info.url`` with
+    ``torch.hub.load_state_dict_from_url`` (``weights_only=True``), unwrapping a published
+    training checkpoint (``{"model_state": ...}``) to its state dict. The keys are the
+    file's own: the registry maps a published layout to the model's names.
 
     Raises:
         ScsamplerError: the file cannot be downloaded (no network) or is damaged;
             the message says how to pass a local file instead.
     """
-    if info.torchvision_weights is None:
+    if info.torchvision_weights is None and not info.url:
         raise ScsamplerError(f"weights {info.name} have no download location; pass the path of a local file.")
     hub_dir = torch.hub.get_dir()
     try:
-        return info.torchvision_weights.get_state_dict(progress=False, check_hash=True)
+        if info.torchvision_weights is not None:
+            return info.torchvision_weights.get_state_dict(progress=False, check_hash=True)
+        data = torch.hub.load_state_dict_from_url(
+            info.url, progress=False, check_hash=True, map_location="cpu", weights_only=True
+        )
     except (urllib.error.URLError, ConnectionError, TimeoutError, OSError) as error:
         reason = getattr(error, "reason", None) or error
         raise ScsamplerError(
@@ -97,8 +108,16 @@ def download_state_dict(info: WeightsInfo) -> dict[str, torch.Tensor]:
             f"Download the file on a machine with network access and either place it in {hub_dir}/checkpoints/, "
             "or pass its path: --weights PATH (get_model(name, weights=PATH))."
         ) from None
+    except pickle.UnpicklingError:  # the safe loader refused the cached file
+        raise ScsamplerError(
+            f"the cached {info.name} weights in {hub_dir}/checkpoints/ hold pickled Python objects and were refused; "
+            "re-save them as plain tensors and pass the file with --weights PATH."
+        ) from None
     except RuntimeError as error:  # hash mismatch or a truncated file in the cache
         raise ScsamplerError(
             f"the cached {info.name} weights in {hub_dir}/checkpoints/ are damaged ({error}); delete the file and retry, "
             "or pass a local file with --weights PATH."
         ) from None
+    from scsampler.models.checkpoint import state_dict_of
+
+    return state_dict_of(data, source=info.url)[0]
