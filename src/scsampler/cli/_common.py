@@ -46,6 +46,15 @@ def add_command(subparsers, name: str, *, help: str, description: str, example: 
     )
 
 
+def frame_size(text: str) -> tuple[int, int]:
+    """An argparse type: ``WIDTHxHEIGHT`` -> ``(width, height)``."""
+    try:
+        width, height = (int(part) for part in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be WIDTHxHEIGHT, e.g. 160x120, got {text!r}") from None
+    return width, height
+
+
 def add_output_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print machine-readable JSON instead of a table")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -10,7 +9,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from scsampler.cli._common import add_command, add_output_flags, print_json
+from scsampler.cli._common import add_command, add_output_flags, frame_size, print_json
 from scsampler.data.synth import make_synthetic_benchmark
 
 
@@ -32,7 +31,7 @@ def register(subparsers) -> None:
     parser.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (0)")
     parser.add_argument("--min-seconds", type=int, default=180, help="shortest video, whole seconds (180)")
     parser.add_argument("--max-seconds", type=int, default=240, help="longest video, whole seconds (240)")
-    parser.add_argument("--size", type=_size, default=(160, 120), metavar="WxH", help="frame size (160x120)")
+    parser.add_argument("--size", type=frame_size, default=(160, 120), metavar="WxH", help="frame size (160x120)")
     parser.add_argument("--fps", type=int, default=16, help="frames per second (16: a 16-frame clip lasts 1 s)")
     parser.add_argument("--gop", type=int, default=32, help="frames between keyframes (32)")
     parser.add_argument("--workers", type=int, default=1, help="videos encoded at once, one process each (1)")
@@ -80,10 +79,3 @@ def run(args) -> int:
         )
     return 0
 
-
-def _size(text: str) -> tuple[int, int]:
-    try:
-        width, height = (int(part) for part in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be WIDTHxHEIGHT, e.g. 160x120, got {text!r}") from None
-    return width, height
