@@ -216,3 +216,36 @@ def test_extract_audio_takes_the_filter_graph_path_on_a_sound_file(tmp_path, mon
     monkeypatch.setattr(audio_module, "_resampled_chunks", refuse)
     mel = audio_module.extract_audio(path, clip_grid(probe(path)), info=probe(path)).mel
     torch.testing.assert_close(mel, expected, rtol=0, atol=0)
+
+
+def test_centred_2s_window_is_2_s_around_the_clip_at_a_10_ms_hop():
+    from scsampler.signals.audio import audio_windows_samples
+    from scsampler.types import ClipGrid
+
+    grid = ClipGrid(
+        frames_per_clip=16, stride_frames=16, video_frames=32, index=np.arange(2), start_frame=np.array([0, 16]),
+        end_frame=np.array([16, 32]), start_s=np.array([0.0, 1.0]), end_s=np.array([1.0, 2.0]),
+    )
+    starts, ends = audio_windows_samples(grid, "centred-2s")
+    assert starts.tolist() == [-8000, 8000] and ends.tolist() == [24000, 40000]  # middles 0.5 s and 1.5 s
+    assert (ends - starts).tolist() == [200 * 160] * 2  # 200 frames of 10 ms at 16 kHz
+    starts, ends = audio_windows_samples(grid, "clip")
+    assert starts.tolist() == [0, 16000] and ends.tolist() == [16000, 32000]
+    with pytest.raises(Exception, match="unknown audio window 'wide'"):
+        audio_windows_samples(grid, "wide")
+
+
+def test_centred_2s_log_mel_of_a_tone_peaks_in_its_band_and_is_silent_before_the_start(tmp_path):
+    path = moving_block_video(tmp_path / "tone.mp4", frames=48, tone_hz=1000.0)
+    info = probe(path)
+    grid = clip_grid(info)
+    signals = extract_signals(path, grid, signals=("audio",), info=info, audio_window="centred-2s")
+    mel = signals.audio
+    assert mel.shape == (len(grid), 40, 200)
+    # the first clip's window starts about 0.73 s before the video: those 10 ms frames hold silence
+    lead = int(round((1.0 - (grid.start_s[0] + grid.end_s[0]) / 2) / 0.010))
+    assert torch.all(mel[0, :, : lead - 2] < -13.0) and mel[0, :, lead + 5 :].max() > -5.0
+    inside = mel[0, :, lead + 5 : lead + 40]
+    assert int(inside.mean(dim=1).argmax()) == _nearest_band(1000.0)
+    clip = extract_signals(path, grid, signals=("audio",), info=info).audio
+    assert not torch.allclose(clip, mel)  # a different window, not the same spectrogram relabelled

@@ -279,7 +279,7 @@ def test_label_cli_stores_every_clip(tmp_path, small_synth, tiny_classifier, cap
     assert (first["labelled"], first["resumed"]) == (2, 0)
     rows, meta = read_targets(output)
     # synth writes a segments.csv beside the manifest: every clip says whether it overlaps an action
-    assert list(rows.columns) == list(TARGET_COLUMNS) + ["in_segment"]
+    assert list(rows.columns) == list(TARGET_COLUMNS) + ["confidence", "margin", "in_segment"]
     segments = read_segments(synth / "segments.csv")
     for row in rows.itertuples():
         actions = [s for s in segments.get(Path(row.path).resolve(), []) if s.is_action]
@@ -357,3 +357,21 @@ def test_classify_with_a_learned_sampler_beats_uniform(dataset, micro_classifier
     learned = _video_top1(capsys, videos, labels, classifier=micro_classifier, sampler=str(result.bundle))
     assert learned >= 0.5, (learned, uniform)  # chance is 1/4
     assert learned >= uniform + 0.15, (learned, uniform)
+
+
+@pytest.mark.slow
+def test_audio_sampler_on_the_centred_2s_window_trains_and_scores_with_that_window(dataset, tmp_path, monkeypatch):
+    config = _config(dataset, tmp_path / "audio-2s", modality="audio", inputs=(), input_size=None, audio_window="centred-2s")
+    result = train_sampler(config)
+    sampler = get_sampler("learned", checkpoint=str(result.checkpoint))
+    assert sampler.net.config["audio_window"] == "centred-2s"
+    seen = []
+    import scsampler.signals as signals_module
+
+    real = signals_module.extract_signals
+    monkeypatch.setattr(signals_module, "extract_signals", lambda *a, **kw: seen.append(kw.get("audio_window")) or real(*a, **kw))
+    precision, random = _test_split_precision(sampler, dataset["targets"])
+    assert seen and set(seen) == {"centred-2s"}  # scored on the window it was trained on
+    assert precision >= max(0.45, 2 * random), (precision, random)
+    with pytest.raises(Exception, match="--audio-window applies to the audio sampler only"):
+        train_sampler(_config(dataset, tmp_path / "visual-2s", audio_window="centred-2s"))

@@ -21,6 +21,7 @@ import av
 import numpy as np
 import torch
 
+from scsampler.early_exit import DEFAULT_K_MAX, DEFAULT_K_RULE, EarlyExitRule, confidence
 from scsampler.errors import ScsamplerError, UsageError
 from scsampler.inference import classify_video
 from scsampler.models import Classifier
@@ -34,18 +35,29 @@ __all__ = ["ClassifyOptions", "VideoClassifier", "classify_videos"]
 class ClassifyOptions:
     """What every worker builds its classifier and sampler from (plain values, so it travels to Ray actors).
 
-    ``k`` and ``stride`` None mean a saved sampler's own (else 10 and 1).
+    ``k`` and ``stride`` None mean a saved sampler's own (else 10 and 1). ``k="auto"`` chooses K per
+    video (:mod:`scsampler.early_exit`) with ``k_max``, ``k_threshold`` (None: the rule's default)
+    and ``k_rule``; ``batch_size`` None is 8, and 1 with ``k="auto"`` (it checks after each batch).
     """
 
     classifier: str | None = None
     weights: str | None = None
     sampler: str = "uniform"
-    k: int | None = None
+    k: int | str | None = None
     stride: int | None = None
     seed: int = 0
     aggregate: str = "softmax_mean"
-    batch_size: int = 8
+    batch_size: int | None = None
     device: str = "cpu"
+    k_max: int = DEFAULT_K_MAX
+    k_threshold: float | None = None
+    k_rule: str = DEFAULT_K_RULE
+
+    def early_exit(self) -> EarlyExitRule | None:
+        """The rule of ``k="auto"`` (a bad threshold or rule fails here), else None."""
+        if self.k != "auto":
+            return None
+        return EarlyExitRule(threshold=self.k_threshold, rule=self.k_rule, k_max=self.k_max)
 
 
 class VideoClassifier:
@@ -59,12 +71,17 @@ class VideoClassifier:
         if threads is not None:
             torch.set_num_threads(max(1, int(threads)))
         self.options = options
+        self.early_exit = options.early_exit()
         # the sampler first: it is cheap, and a bad --sampler should be reported as itself, not as a classifier error
         self.sampler = get_sampler(options.sampler, **({"seed": options.seed} if options.sampler == "random" else {}))
         self.classifier = Classifier.load(options.classifier, weights=options.weights, device=options.device)
 
     def classify(self, path: str) -> dict:
-        """One video's result (under ``torch.inference_mode()``): ``path``, ``top5``, ``clips``, ``seconds``, ``error`` (None when it worked), and the settings used."""
+        """One video's result (under ``torch.inference_mode()``): ``path``, ``top5``, ``clips``, ``seconds``, ``error`` (None when it worked), and the settings used.
+
+        ``k_used`` is the number of clips classified; with ``k="auto"`` the result also holds ``k_rule``,
+        ``k_threshold``, ``k_max`` and ``k_confidence`` (the final prediction's confidence under that rule).
+        """
         options = self.options
         try:
             with torch.inference_mode():
@@ -76,6 +93,7 @@ class VideoClassifier:
                     stride=OWN if options.stride is None else options.stride,
                     aggregate=options.aggregate,
                     batch_size=options.batch_size,
+                    early_exit=self.early_exit,
                 )
         except (ScsamplerError, av.FFmpegError, OSError) as error:
             message = str(error) if isinstance(error, ScsamplerError) else f"{path}: {error}"
@@ -85,8 +103,15 @@ class VideoClassifier:
             classifier=self.classifier.name,
             sampler=self.sampler.name or options.sampler,
             k=len(prediction.selection),
+            k_used=len(prediction.selection),  # with k="auto": the clips this video needed
             stride=getattr(self.sampler, "stride", 1) if options.stride is None else options.stride,
         )
+        if self.early_exit is not None:
+            result.update(
+                k="auto",
+                **self.early_exit.to_dict(),
+                k_confidence=round(confidence(prediction.probabilities, self.early_exit.rule), 6),
+            )
         return result
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

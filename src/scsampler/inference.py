@@ -15,6 +15,7 @@ from typing import Literal
 import numpy as np
 import torch
 
+from scsampler.early_exit import DEFAULT_BATCH_SIZE, EarlyExitRule, classify_until_confident
 from scsampler.errors import UsageError
 from scsampler.models.classifier import Classifier
 from scsampler.samplers.base import ClipSampler, check_k_and_stride
@@ -89,12 +90,13 @@ def classify_video(
     *,
     classifier: Classifier | str,
     sampler: ClipSampler | str = "uniform",
-    k: int | None = OWN,
+    k: int | None | Literal["auto"] = OWN,
     stride: int = OWN,
     weights: str | os.PathLike | None = None,
     aggregate: Aggregate = "softmax_mean",
-    batch_size: int = 8,
+    batch_size: int | None = None,
     device: str = "cpu",
+    early_exit: EarlyExitRule | None = None,
 ) -> VideoPrediction:
     """Classify a video from ``k`` clips chosen by ``sampler``.
 
@@ -110,9 +112,18 @@ def classify_video(
             passing the object is faster for many videos).
         sampler: a :class:`ClipSampler` or a registered name (or saved sampler path).
         k: clips to classify (None: all of them). Left out: a saved sampler's
-            own K (a composite bundle carries it), else 10.
+            own K (a composite bundle carries it), else 10. ``"auto"``: K chosen
+            per video by ``early_exit`` (:mod:`scsampler.early_exit`): the sampler
+            ranks ``early_exit.k_max`` clips and they are decoded and classified
+            in that order, one batch at a time, until the running prediction is
+            confident; ``selection`` then holds only the clips classified.
         stride: sampling stride N (the sampler scores clips 0, N, 2N, ...).
             Left out: the sampler's own N, else 1.
+        batch_size: clips per decode and classifier batch. None: 8, and with
+            ``k="auto"`` 1, because the rule checks only after a whole batch
+            (a batch of B can stop after B, 2B, ... clips).
+        early_exit: the rule of ``k="auto"`` (None: :class:`EarlyExitRule`'s
+            defaults: top-1 probability >= 0.8, K-max 10); needs ``aggregate="softmax_mean"``.
 
     Returns:
         A :class:`VideoPrediction`: top-5 labels with probabilities, all class
@@ -126,9 +137,16 @@ def classify_video(
     if isinstance(sampler, str):
         sampler = get_sampler(sampler)
     k, stride = _resolve_k_and_stride(sampler, k, stride)
-    check_k_and_stride(k, stride)
+    auto = isinstance(k, str) and k == "auto"
+    check_k_and_stride(None if auto else k, stride)
     if aggregate not in AGGREGATES:
         raise UsageError(f"aggregate must be one of {', '.join(AGGREGATES)}, got {aggregate!r}.")
+    if auto and aggregate != "softmax_mean":
+        raise UsageError(f"k='auto' stops on the mean softmax of the clips so far; use aggregate='softmax_mean', not {aggregate!r}.")
+    if early_exit is not None and not auto:
+        raise UsageError(f"early_exit is the rule of k='auto'; pass k='auto' with it, not k={k!r}.")
+    if batch_size is None:
+        batch_size = DEFAULT_BATCH_SIZE if auto else 8
     if isinstance(classifier, str):
         classifier = Classifier.load(classifier, weights=weights, device=device)
     if isinstance(sampler, str):
@@ -143,13 +161,19 @@ def classify_video(
     info = probe(path)
     grid = clip_grid(info, frames_per_clip=classifier.frames_per_clip)
     probed = time.perf_counter()
-    selection = sampler.select(info, grid, k=k, stride=stride)
+    rule = (early_exit or EarlyExitRule()) if auto else None
+    selection = sampler.select(info, grid, k=rule.k_max if auto else k, stride=stride)
     sampled = time.perf_counter()
     if len(selection) == 0:
         raise UsageError(f"{os.fspath(path)}: the {sampler.name} sampler chose no clips.")
-    logits, decode_s, classifier_s = classify_clips(
-        path, selection, classifier=classifier, grid=grid, info=info, batch_size=batch_size
-    )
+    if auto:
+        selection, logits, decode_s, classifier_s = _classify_until_confident(
+            path, selection, rule, classifier=classifier, grid=grid, info=info, batch_size=batch_size
+        )
+    else:
+        logits, decode_s, classifier_s = classify_clips(
+            path, selection, classifier=classifier, grid=grid, info=info, batch_size=batch_size
+        )
     probabilities = aggregate_clip_logits(logits, aggregate=aggregate)
     top = np.argsort(-probabilities, kind="stable")[:5]
     return VideoPrediction(
@@ -164,6 +188,33 @@ def classify_video(
             "classifier": classifier_s,
         },
     )
+
+
+def _head(selection: ClipSelection, start: int, stop: int) -> ClipSelection:
+    """Ranked clips ``start..stop-1`` of ``selection``, still in ranking order."""
+    part = slice(start, stop)
+    return ClipSelection(
+        index=selection.index[part], start_s=selection.start_s[part], end_s=selection.end_s[part],
+        scores=selection.scores[part], num_clips=selection.num_clips, scored=selection.scored, strategy=selection.strategy,
+    )
+
+
+def _classify_until_confident(
+    path, selection: ClipSelection, rule: EarlyExitRule, *, classifier: Classifier, grid: ClipGrid, info: VideoInfo, batch_size: int
+) -> tuple[ClipSelection, torch.Tensor, float, float]:
+    """``k="auto"``: decode and classify the ranked clips batch by batch until confident (no clip decoded after that)."""
+    seconds = {"decode": 0.0, "classifier": 0.0}
+
+    def classify_batch(start: int, stop: int) -> np.ndarray:
+        logits, decode_s, classifier_s = classify_clips(
+            path, _head(selection, start, stop), classifier=classifier, grid=grid, info=info, batch_size=batch_size
+        )
+        seconds["decode"] += decode_s
+        seconds["classifier"] += classifier_s
+        return logits.numpy()
+
+    result = classify_until_confident(classify_batch, len(selection), rule, batch_size=batch_size)
+    return _head(selection, 0, result.clips), torch.from_numpy(result.logits), seconds["decode"], seconds["classifier"]
 
 
 def _resolve_k_and_stride(sampler: ClipSampler, k, stride) -> tuple[int | None, int]:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import argparse
 
 from scsampler.batch_inference import ClassifyOptions, classify_videos
 from scsampler.cli._common import add_command, add_output_flags, device_type, positive_int, print_json, progress
+from scsampler.early_exit import DEFAULT_K_MAX, DEFAULT_K_RULE, DEFAULT_THRESHOLDS, K_RULES
+from scsampler.errors import UsageError
 from scsampler.inference import AGGREGATES
 from scsampler.models import list_models
 from scsampler.samplers import list_samplers
@@ -21,7 +24,9 @@ def register(subparsers) -> None:
         example="scsampler classify ../shared/videos/vtest.avi --classifier r2plus1d_18 "
         "--weights r2plus1d_18-91a641e6.pth --sampler uniform --k 10 --json\n"
         "  scsampler classify runs/demo/data/long/videos/*.mp4 --weights runs/demo/classifier/best.pt "
-        "--sampler runs/demo/visual-sampler/sampler --workers 2",
+        "--sampler runs/demo/visual-sampler/sampler --workers 2\n"
+        "  scsampler classify match.mp4 --weights runs/demo/classifier/best.pt --sampler runs/demo/visual-sampler/sampler "
+        "--k auto --k-max 10 --k-threshold 0.8 --json",
     )
     parser.add_argument("videos", nargs="+", metavar="VIDEO", help="video files")
     parser.add_argument(
@@ -47,7 +52,28 @@ def register(subparsers) -> None:
         "sampler's path (default: uniform)",
     )
     parser.add_argument(
-        "--k", type=positive_int, help="clips to classify per video (default: a saved sampler's own K, else 10)"
+        "--k",
+        type=k_or_auto,
+        help="clips to classify per video (default: a saved sampler's own K, else 10), or 'auto': classify clips in "
+        "the sampler's order, one batch at a time, and stop once the running prediction (mean softmax) is confident "
+        "(--k-threshold) or at --k-max clips; --json reports each video's k_used",
+    )
+    parser.add_argument(
+        "--k-max", type=positive_int, default=DEFAULT_K_MAX, help=f"with --k auto: the most clips per video (default: {DEFAULT_K_MAX})"
+    )
+    parser.add_argument(
+        "--k-threshold",
+        type=float,
+        metavar="T",
+        help="with --k auto: stop when the confidence reaches T (default: "
+        + ", ".join(f"{value} for {rule}" for rule, value in DEFAULT_THRESHOLDS.items())
+        + "; `scsampler evaluate` chooses one on the validation split and prints it)",
+    )
+    parser.add_argument(
+        "--k-rule",
+        choices=K_RULES,
+        default=DEFAULT_K_RULE,
+        help="with --k auto: confidence is the top-1 probability (prob, default) or top-1 minus top-2 (margin)",
     )
     parser.add_argument(
         "--stride", type=positive_int, help="sampling stride N: score every N-th clip (default: a saved sampler's own N, else 1)"
@@ -59,7 +85,12 @@ def register(subparsers) -> None:
         default="softmax_mean",
         help="how clip outputs become the video's: mean of softmax (default) or softmax of mean logits",
     )
-    parser.add_argument("--batch-size", type=positive_int, default=8, help="clips per classifier batch (default: 8)")
+    parser.add_argument(
+        "--batch-size",
+        type=positive_int,
+        help="clips per classifier batch (default: 8; with --k auto 1, because it checks only after a whole batch: "
+        "a batch of B can stop after B, 2B, ... clips)",
+    )
     parser.add_argument(
         "--device", type=device_type, default="cpu", help="torch device for the classifier: cpu, cuda, cuda:N or mps (default: cpu)"
     )
@@ -75,7 +106,20 @@ def register(subparsers) -> None:
     parser.set_defaults(handler=run)
 
 
+def k_or_auto(text: str) -> int | str:
+    """An argparse ``type`` for ``--k``: a whole number of at least 1, or ``auto`` (K chosen per video)."""
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        return positive_int(text)
+    except argparse.ArgumentTypeError as error:
+        raise argparse.ArgumentTypeError(f"{error}; or 'auto' to choose K per video") from None
+
+
 def run(args) -> int:
+    auto = args.k == "auto"
+    if not auto and (args.k_threshold is not None or args.k_rule != DEFAULT_K_RULE or args.k_max != DEFAULT_K_MAX):
+        raise UsageError("--k-max, --k-threshold and --k-rule apply to --k auto only; add --k auto or leave them out.")
     options = ClassifyOptions(
         classifier=args.classifier,
         weights=args.weights,
@@ -86,7 +130,11 @@ def run(args) -> int:
         aggregate=args.aggregate,
         batch_size=args.batch_size,
         device=args.device,
+        k_max=args.k_max,
+        k_threshold=args.k_threshold,
+        k_rule=args.k_rule,
     )
+    options.early_exit()  # a bad --k-threshold is a usage error before any model loads
     results = classify_videos(args.videos, options, workers=args.workers)
     failed = 0
     for result in progress(results, total=len(args.videos), desc="classify", quiet=args.quiet):
@@ -104,7 +152,11 @@ def _print_result(result: dict) -> None:
         return
     seconds = result["seconds"]
     timing = ", ".join(f"{name} {seconds[name]:.3f} s" for name in ("sampler", "decode", "classifier"))
-    print(f"{result['path']}  ({result['sampler']}: {len(result['clips'])} clips; {timing})")
+    clips_text = f"{len(result['clips'])} clips"
+    if result.get("k") == "auto":
+        clips_text += (f" (auto: {result['k_rule']} {result['k_confidence']:.3f}, threshold {result['k_threshold']:g}, "
+                       f"K-max {result['k_max']})")
+    print(f"{result['path']}  ({result['sampler']}: {clips_text}; {timing})")
     for rank, entry in enumerate(result["top5"], start=1):
         print(f"  {rank}. {entry['label']:<32} {entry['prob']:.3f}")
     clips = sorted(result["clips"], key=lambda c: c["index"])

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import sys
 
-from scsampler.cli._common import add_command, add_output_flags, print_json, progress
+from scsampler.cli._common import add_command, add_output_flags, positive_int, print_json, progress
+from scsampler.early_exit import DEFAULT_K_MAX, DEFAULT_K_RULE, K_RULES
 from scsampler.evaluation.runner import EvaluationConfig, evaluate
 from scsampler.evaluation.runtime import HEAVY_CLASSIFIER
 from scsampler.models import Classifier
@@ -21,7 +22,10 @@ def register(subparsers) -> None:
         "loss x modality ablation and sampler quality. The 'scsampler' row's sampler(s), combination, K' and "
         "alpha are chosen on the tuning split (--tune-split, default val; every candidate's score in tuning.csv), "
         "never on the evaluated split; without tuning videos it is AV-union-list (--k-prime) of the first --visual "
-        "and the first --audio. Runtime is also measured at paper scale with a heavy "
+        "and the first --audio. The 'auto' row chooses K per video on the scsampler row's ranking (early exit: stop "
+        "once the mean softmax so far is confident, at most --k-max clips; threshold chosen on the tuning split), "
+        "with its mean clips per video (mean_k); accuracy_vs_clips_auto.csv holds its curve over thresholds. "
+        "Runtime is also measured at paper scale with a heavy "
         "classifier (--heavy-classifier), in runtime_table.csv.",
         example="scsampler evaluate data/manifest.csv --classifier runs/demo/classifier/best.pt "
         "--samplers motion,loudness --visual motion --audio loudness -o runs/eval",
@@ -51,6 +55,15 @@ def register(subparsers) -> None:
         type=int,
         default=8,
         help="K' of AV-union-list without tuning videos, and of the av-union row (default: 8)",
+    )
+    parser.add_argument(
+        "--k-max", type=positive_int, default=DEFAULT_K_MAX, help=f"the auto row's most clips per video (default: {DEFAULT_K_MAX})"
+    )
+    parser.add_argument(
+        "--k-rule",
+        choices=K_RULES,
+        default=DEFAULT_K_RULE,
+        help="the auto row's confidence: top-1 probability (prob, default) or top-1 minus top-2 (margin)",
     )
     parser.add_argument("--split", default="test", help="manifest split to evaluate (default: test)")
     parser.add_argument(
@@ -97,6 +110,8 @@ def run(args) -> int:
         heavy_classifier=None if args.heavy_classifier.lower() == "none" else args.heavy_classifier,
         max_videos=args.max_videos,
         tune_split=None if args.tune_split.lower() == "none" else args.tune_split,
+        k_max=args.k_max,
+        k_rule=args.k_rule,
     )
     say = (lambda message: None) if (args.quiet or args.json) else (lambda message: print(message, file=sys.stderr))
     result = evaluate(
@@ -123,6 +138,7 @@ def run(args) -> int:
             # NaN (Oracle's runtime: not a method) becomes null
             "main_table": pd.read_csv(main_table).astype(object).where(lambda t: t.notna(), None).to_dict(orient="records"),
             "tuning": None if result.tuning is None else result.tuning.to_dict(),
+            "auto": None if result.auto is None else result.auto.to_dict(),
             "report": None if report is None else str(report),
             "tables": {name: str(path) for name, path in result.tables.items()},
         })
@@ -130,6 +146,8 @@ def run(args) -> int:
         print_main_table(main_table)
         if result.tuning is not None:
             print(describe_tuning(result.tuning))
+        if result.auto is not None:
+            print(describe_auto(result.auto))
         for error in result.errors:
             print(f"error: {error['error']}")
         if report is not None:
@@ -162,6 +180,8 @@ def print_main_table(path) -> None:
     print(header + f"{'sampler s':>11}{'decode s':>10}{'classif. s':>11}{'total s':>9}")
     for row in table.to_dict(orient="records"):
         k = "all" if row["k"] == -1 else str(row["k"])
+        if row["strategy"] == "auto" and row.get("mean_k") == row.get("mean_k") and row.get("mean_k") is not None:
+            k = f"~{row['mean_k']:.1f}"  # K chosen per video: its mean
         line = f"{row['strategy']:<22}{k:>5}{_accuracy_text(row, 'top1'):>{accuracy_width}}"
         if top5:
             line += f"{_accuracy_text(row, 'top5'):>{accuracy_width}}"
@@ -197,6 +217,15 @@ def _difference_text(row: dict, reference: str) -> str:
         return "- "
     mark = "~" if low <= 0 <= high else " "
     return f"{100 * value:+.1f} [{100 * low:+.1f},{100 * high:+.1f}]{mark}"
+
+
+def describe_auto(auto) -> str:
+    """One line under the table: the ``auto`` row's rule and where its threshold was chosen."""
+    where = (f"chosen on split {auto.split!r}, {auto.videos} videos: {auto.mean_clips:.1f} clips per video, "
+             f"top-1 {100 * auto.top1:.1f}% there" if auto.tuned else f"default, no tuning: {auto.reason}")
+    return (f"auto: early exit on the scsampler row's ranking, {auto.rule} >= {auto.threshold:g}, at most "
+            f"{auto.k_max} clips ({where}); use it with `scsampler classify --k auto --k-rule {auto.rule} "
+            f"--k-threshold {auto.threshold:g} --k-max {auto.k_max}`")
 
 
 def describe_tuning(choice) -> str:

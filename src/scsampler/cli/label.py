@@ -1,4 +1,4 @@
-"""``scsampler label MANIFEST --classifier NAME|PATH -o targets.parquet``: saliency targets for sampler training."""
+"""``scsampler label MANIFEST|FOLDER --classifier NAME|PATH -o targets.parquet``: saliency targets for sampler training."""
 
 from __future__ import annotations
 
@@ -9,19 +9,37 @@ from pathlib import Path
 from scsampler.cli._common import add_command, add_output_flags, device_type, positive_int, print_json, progress
 
 
+def fraction(text: str) -> float:
+    """An argparse type: a number in [0, 1)."""
+    value = float(text)
+    if not 0.0 <= value < 1.0:
+        raise ValueError(text)
+    return value
+
+
 def register(subparsers) -> None:
     parser = add_command(
         subparsers,
         "label",
         help="run the clip classifier densely once over a manifest: per-clip saliency targets (Parquet)",
         description="Run the clip classifier over every clip of every video of MANIFEST and store, per clip, "
-        "the true class's probability, the top-1 class, whether it is correct, the logits, and whether it overlaps an "
-        "action segment (when a segments.csv sits beside MANIFEST). Finished videos "
+        "the true class's probability, the top-1 class, whether it is correct, the logits, the classifier's own "
+        "confidence (`confidence`: its max softmax probability; `margin`: top-1 minus top-2 probability), and whether "
+        "it overlaps an action segment (when a segments.csv sits beside MANIFEST, or in FOLDER). Unlabelled videos "
+        "(a FOLDER of videos, searched recursively, or a manifest without a label column or with every label empty) "
+        "take the classifier checkpoint's classes and get an empty label, label_index -1, and no true-class "
+        "probability or correctness: train on them with `train-sampler --target confidence|margin`. A folder's "
+        "videos are all in the train split (train-sampler then holds out its own validation videos, with a warning) "
+        "unless --val-fraction moves a seeded share of whole videos to val. Finished videos "
         "are kept as parts and skipped on a rerun; the output is written atomically. Under "
         "`torchrun --nproc_per_node=N -m scsampler label ...` the videos are shared over the processes.",
-        example="scsampler label data/synth/manifest.csv --classifier runs/tiny/best.pt --split train,val -o runs/targets.parquet",
+        example="scsampler label data/synth/manifest.csv --classifier runs/tiny/best.pt --split train,val -o runs/targets.parquet\n"
+        "  scsampler label footage/ --classifier runs/tiny/best.pt --val-fraction 0.2 -o runs/unlabelled.parquet",
     )
-    parser.add_argument("manifest", type=Path, metavar="MANIFEST", help="CSV with path,label[,split]")
+    parser.add_argument(
+        "manifest", type=Path, metavar="MANIFEST|FOLDER",
+        help="CSV with path,label[,split] (label optional: see above), or a folder of videos (unlabelled)",
+    )
     parser.add_argument(
         "--classifier", required=True, metavar="NAME|PATH",
         help="a scsampler classifier checkpoint, or a registry name (with --weights)",
@@ -32,6 +50,11 @@ def register(subparsers) -> None:
         "--split", default=None, metavar="SPLITS",
         help="label only these splits, comma-separated: train, val, test (e.g. train,val; all by default)",
     )
+    parser.add_argument(
+        "--val-fraction", type=fraction, default=0.0, metavar="F",
+        help="move a seeded share F of the train (or unsplit) videos to val, whole videos; a folder's are all train (0: none)",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of the --val-fraction hold-out (0)")
     parser.add_argument("--batch-size", type=positive_int, default=8, help="clips decoded and classified at a time (8)")
     parser.add_argument(
         "--device", type=device_type, default=None,
@@ -49,7 +72,11 @@ def run(args) -> int:
     from scsampler.training.distributed import barrier, init_distributed, shutdown_distributed
     from scsampler.training.targets import compute_targets
 
-    manifest = read_manifest(args.manifest)
+    from scsampler.data.video_folder import hold_out_videos, manifest_from_folder
+
+    is_folder = args.manifest.is_dir()
+    manifest = manifest_from_folder(args.manifest) if is_folder else read_manifest(args.manifest, allow_unlabelled=True)
+    manifest = hold_out_videos(manifest, args.val_fraction, seed=args.seed)
     if args.split:
         splits = [name.strip() for name in args.split.split(",") if name.strip()]
         parts = [manifest.split(name) for name in splits]  # a UsageError names a bad split
@@ -59,14 +86,19 @@ def run(args) -> int:
             raise UsageError(f"{args.manifest}: no videos in the splits {', '.join(splits)}.")
     context = init_distributed(device=args.device)
     try:
-        if context.is_main:
+        if context.is_main and manifest.labelled:
             warn_about_manifest(args.manifest)  # the whole manifest, whatever --split
         if os.path.isfile(args.classifier):
             classifier = Classifier.from_checkpoint(args.classifier, device=context.device)
         else:
             classifier = Classifier.load(
-                args.classifier, weights=args.weights, num_classes=manifest.num_classes, device=context.device
+                args.classifier, weights=args.weights, num_classes=manifest.num_classes or None, device=context.device
             )
+            if not classifier.pretrained and not manifest.labelled:
+                raise UsageError(
+                    f"{args.manifest}: unlabelled videos take their classes and confidences from the classifier, "
+                    f"and {args.classifier} without --weights is a random initialisation; give a checkpoint or --weights."
+                )
             if not classifier.pretrained:  # a random initialisation has no class names of its own
                 classifier.classes = list(manifest.classes)
         source = os.path.abspath(args.classifier) if os.path.isfile(args.classifier) else args.classifier
@@ -91,6 +123,7 @@ def run(args) -> int:
                 "output": str(summary.output),
                 "videos": summary.videos,
                 "labelled": summary.labelled,
+                "unlabelled_videos": not manifest.labelled,
                 "resumed": summary.resumed,
                 "clips": summary.clips,
                 "errors": [{"path": p, "error": e} for p, e in summary.errors],

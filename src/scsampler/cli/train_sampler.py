@@ -10,7 +10,7 @@ from scsampler.cli._common import add_command, add_output_flags, device_type, pr
 
 
 def register(subparsers) -> None:
-    from scsampler.training.train_sampler import SAMPLER_PRESETS
+    from scsampler.training.train_sampler import SAMPLER_PRESETS, SAMPLER_TARGETS
 
     parser = add_command(
         subparsers,
@@ -22,14 +22,30 @@ def register(subparsers) -> None:
         "and the Spearman correlation with the classifier's true-class probability; the first (else the second) "
         "picks the best epoch and stops training early. Writes RUN_DIR/metrics.jsonl, RUN_DIR/last.pt (resumes), RUN_DIR/sampler.pt (best epoch) "
         "and RUN_DIR/sampler (a saved sampler for `--sampler RUN_DIR/sampler`). Defaults follow the paper's "
-        "recipes (--recipe paper); --recipe cpu trains small networks on a CPU. Runs under torchrun (DDP).",
+        "recipes (--recipe paper); --recipe cpu trains small networks on a CPU. Runs under torchrun (DDP). "
+        "--target confidence|margin trains on the classifier's own confidence instead of the labels, so TARGETS may "
+        "come from unlabelled videos: SAL-RANK orders a video's clips by it, SAL-CL calls salient the training clips "
+        "above a threshold (their top share, by default the mean confidence: a calibrated classifier's expected clip "
+        "accuracy; --salient-share sets it), AC is refused; without labels or segments on the validation videos the "
+        "oracle precision is n/a and the precision against the top-K by the target picks the best epoch (a warning "
+        "says so). The target is recorded in the saved sampler.",
         example="scsampler train-sampler runs/targets.parquet --modality visual --loss sal-rank --backbone tiny "
-        "--recipe cpu --inputs 'iframe|iframe,motion' -o runs/visual",
+        "--recipe cpu --inputs 'iframe|iframe,motion' -o runs/visual\n"
+        "  scsampler train-sampler runs/unlabelled.parquet --target confidence --recipe cpu -o runs/visual-unlabelled",
     )
     parser.add_argument("targets", type=Path, metavar="TARGETS", help="Parquet file written by `scsampler label`")
     parser.add_argument("-o", "--output", dest="run_dir", type=Path, required=True, metavar="RUN_DIR", help="folder for checkpoints and metrics")
     parser.add_argument("--modality", choices=("visual", "audio"), default="visual", help="visual (compressed-domain) or audio (visual)")
     parser.add_argument("--loss", choices=("ac", "sal-cl", "sal-rank"), default="sal-rank", help="training objective (sal-rank)")
+    parser.add_argument(
+        "--target", choices=SAMPLER_TARGETS, default="label",
+        help="what SAL-RANK orders and SAL-CL thresholds: label (true-class probability / top-1 correct; the paper's), "
+        "confidence (max softmax) or margin (top-1 minus top-2 probability), which need no labels (label)",
+    )
+    parser.add_argument(
+        "--salient-share", type=float, default=None, metavar="S",
+        help="SAL-CL with --target confidence|margin: the share of training clips called salient (mean confidence)",
+    )
     parser.add_argument(
         "--backbone", default=None,
         help="visual: resnet18, shufflenet (v2 x1.0), shufflenet_v2_x0_5, shufflenet_v1 (v1 0.5x, 3 groups), tiny; audio: vggish, tiny "
@@ -43,6 +59,10 @@ def register(subparsers) -> None:
     )
     parser.add_argument("--fusion", choices=("mean", "learned"), default="mean", help="late fusion of the visual inputs' scores (mean)")
     parser.add_argument("--frozen-at", choices=("conv4_2", "pool4", "fc1"), default=None, help="audio: train one FC layer on this frozen layer")
+    parser.add_argument(
+        "--audio-window", choices=("clip", "centred-2s"), default="clip",
+        help="audio: the log-MEL's window: the clip itself (200 frames over it), or 2 s centred on it at a 10 ms hop (clip)",
+    )
     parser.add_argument(
         "--pretrained", default=None, metavar="imagenet|PATH",
         help="ImageNet weights (visual; shufflenet_v1: a local file in megvii's ShuffleNet-Series layout) or a VGGish file (audio)",
@@ -93,10 +113,13 @@ def run(args) -> int:
         run_dir=args.run_dir,
         modality=args.modality,
         loss=args.loss,
+        target=args.target,
+        salient_share=args.salient_share,
         backbone=backbone,
         inputs=alternatives[0],
         fusion=args.fusion,
         frozen_at=args.frozen_at,
+        audio_window=args.audio_window,
         pretrained=args.pretrained,
         input_size=args.input_size,
         width=args.width,
@@ -147,8 +170,11 @@ def _print_epoch(metrics: dict) -> None:
             f"val P@K segments {number(metrics['val_segment_precision'], '.3f')} "
             f"(random {number(metrics['val_random_segment_precision'], '.3f')})  "
         )
+    on_target = ""
+    if metrics.get("val_target_precision") is not None:
+        on_target = f"target {number(metrics['val_target_precision'], '.3f')}  "
     print(
-        f"epoch {metrics['epoch']:3d}  loss {metrics['train_loss']:.4f}  {on_segments}"
+        f"epoch {metrics['epoch']:3d}  loss {metrics['train_loss']:.4f}  {on_segments}{on_target}"
         f"oracle {number(metrics['val_precision_at_k'], '.3f')} (random {number(metrics['val_random_precision_at_k'], '.3f')})  "
         f"spearman {number(metrics['val_spearman'], '+.3f')}  lr {metrics['lr']:.3g}  {metrics['seconds']:.1f} s",
         flush=True,

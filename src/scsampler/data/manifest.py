@@ -42,12 +42,21 @@ SEGMENT_COLUMNS = ("path", "start_s", "end_s", "kind")
 
 @dataclass(frozen=True)
 class ManifestEntry:
-    """One video of a manifest: its absolute path, label, class index and split (or None)."""
+    """One video of a manifest: its absolute path, label, class index and split (or None).
+
+    An unlabelled video (``read_manifest(..., allow_unlabelled=True)``, or a folder of videos)
+    has the label ``""`` and the class index ``-1``.
+    """
 
     path: Path
     label: str
     label_index: int
     split: str | None = None
+
+    @property
+    def labelled(self) -> bool:
+        """False for a video without a label."""
+        return self.label_index >= 0
 
 
 @dataclass(frozen=True)
@@ -73,6 +82,11 @@ class Manifest:
     def num_classes(self) -> int:
         return len(self.classes)
 
+    @property
+    def labelled(self) -> bool:
+        """True when every video has a label (an unlabelled manifest has none, and no classes)."""
+        return all(entry.labelled for entry in self.entries)
+
 
 @dataclass(frozen=True)
 class Segment:
@@ -92,8 +106,13 @@ class Segment:
         return self.end_s - self.start_s
 
 
-def read_manifest(path: str | os.PathLike, *, split: str | None = None) -> Manifest:
+def read_manifest(path: str | os.PathLike, *, split: str | None = None, allow_unlabelled: bool = False) -> Manifest:
     """Read a ``path,label[,split]`` CSV manifest; keep only ``split`` when given.
+
+    ``allow_unlabelled`` (``scsampler label`` only) also accepts a manifest of unlabelled videos:
+    one without a ``label`` column, or whose label cells are all empty. Its entries have the label
+    ``""`` and the index ``-1``, and it has no classes. A mix of empty and non-empty labels is
+    still refused: a forgotten label must not silently turn a video into an unlabelled one.
 
     Raises:
         UsageError: the file is missing, or has no ``path``/``label`` header, an
@@ -112,31 +131,52 @@ def read_manifest(path: str | os.PathLike, *, split: str | None = None) -> Manif
         reader = csv.reader(handle)
         header = [cell.strip() for cell in next(reader, [])]
         missing = [column for column in MANIFEST_COLUMNS if column not in header]
+        if allow_unlabelled and missing == ["label"]:
+            missing = []  # unlabelled videos
         if missing:
             raise UsageError(
                 f"{file}: line 1: the header must name the columns path,label (and optionally split); "
                 f"missing {','.join(missing)} in {','.join(header) or 'an empty first line'}."
             )
-        path_col, label_col = header.index("path"), header.index("label")
+        path_col = header.index("path")
+        label_col = header.index("label") if "label" in header else None
         split_col = header.index("split") if "split" in header else None
         for line, row in enumerate(reader, start=2):
             if not any(cell.strip() for cell in row):
                 continue  # blank line
             if len(row) < len(header):
                 raise UsageError(f"{file}: line {line}: expected {len(header)} columns ({','.join(header)}), found {len(row)}.")
-            video, label = row[path_col].strip(), row[label_col].strip()
-            if not video or not label:
+            video = row[path_col].strip()
+            label = row[label_col].strip() if label_col is not None else ""
+            if not video or (not label and not allow_unlabelled):
                 raise UsageError(f"{file}: line {line}: the path and the label must not be empty.")
             row_split = (row[split_col].strip() or None) if split_col is not None else None
             if row_split is not None and row_split not in SPLITS:
                 raise UsageError(f"{file}: line {line}: unknown split {row_split!r}; use one of train, val, test.")
-            if fixed_classes is not None and label not in fixed_classes:
+            if label and fixed_classes is not None and label not in fixed_classes:
                 raise UsageError(
                     f"{file}: line {line}: label {label!r} is not in {classes_file} "
                     f"({len(fixed_classes)} classes); add it there or fix the label."
                 )
             rows.append((line, video, label, row_split))
 
+    if allow_unlabelled and rows and not all(label for _, _, label, _ in rows):
+        labelled = [line for line, _, label, _ in rows if label]
+        if labelled:  # some labels, some not: most likely a mistake, never silently unlabelled
+            empty = next(line for line, _, label, _ in rows if not label)
+            raise UsageError(
+                f"{file}: line {empty}: the label is empty while line {labelled[0]} has one; "
+                "give every video a label, or leave every label empty (or drop the column) for unlabelled videos."
+            )
+        return Manifest(
+            root=root,
+            entries=[
+                ManifestEntry(path=(root / video).resolve(), label="", label_index=-1, split=row_split)
+                for _, video, _, row_split in rows
+                if split is None or row_split == split
+            ],
+            classes=[],
+        )
     classes = fixed_classes if fixed_classes is not None else sorted({label for _, _, label, _ in rows})
     index = {name: position for position, name in enumerate(classes)}
     entries = [

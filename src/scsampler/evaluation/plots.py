@@ -29,6 +29,7 @@ __all__ = [
     "plot_main_table",
     "plot_runtime",
     "plot_accuracy_vs_k",
+    "plot_accuracy_vs_clips_auto",
     "plot_union_vs_kprime",
     "plot_accuracy_vs_runtime",
     "plot_accuracy_vs_stride",
@@ -117,6 +118,38 @@ def plot_accuracy_vs_k(table: pd.DataFrame, out_png: Path) -> Path:
     ax.set_xlabel("clips per video K")
     ax.set_ylabel("video top-1 accuracy (%)")
     ax.set_title("Accuracy vs K" + (" (bands: 95% interval over videos)" if bands else ""))
+    ax.grid(alpha=0.3)
+    _legend_outside(ax)
+    return _save(fig, out_png)
+
+
+def plot_accuracy_vs_clips_auto(table: pd.DataFrame, out_png: Path, *, fixed_k: pd.DataFrame | None = None) -> Path:
+    """K chosen per video (``accuracy_vs_clips_auto``): top-1 against mean clips per video, one point per threshold.
+
+    The chosen threshold is starred. ``fixed_k`` (the ``accuracy_vs_k`` table) adds the ``scsampler``
+    row's fixed-K curve at x = K (a video with fewer clips than K uses all of its own).
+    """
+    _require(table, ["threshold", "mean_clips", "top1"], "accuracy_vs_clips_auto")
+    fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    rows = table.sort_values(["mean_clips", "threshold"])
+    (line,) = ax.plot(rows["mean_clips"], 100 * rows["top1"], marker="o", markersize=4, linewidth=1.6,
+                      label="auto (one point per threshold)", color="tab:orange")
+    if {"top1_low", "top1_high"} <= set(rows.columns):
+        ax.fill_between(rows["mean_clips"], 100 * rows["top1_low"].to_numpy(float), 100 * rows["top1_high"].to_numpy(float),
+                        color=line.get_color(), alpha=0.1, linewidth=0)
+    if "chosen" in rows.columns:
+        chosen = rows[rows["chosen"].astype(bool)]
+        for clips, top1, threshold in zip(chosen["mean_clips"], chosen["top1"], chosen["threshold"]):
+            ax.plot([clips], [100 * top1], marker="*", markersize=15, color="tab:red", linestyle="none", zorder=4,
+                    label=f"chosen threshold {threshold:g}")
+    if fixed_k is not None and {"strategy", "k", "top1"} <= set(fixed_k.columns):
+        fixed = fixed_k[(fixed_k["strategy"] == _HIGHLIGHT) & (fixed_k["k"] != ALL_CLIPS)].sort_values("k")
+        if not fixed.empty:
+            ax.plot(fixed["k"], 100 * fixed["top1"], marker="s", markersize=5, linewidth=1.2, linestyle="--",
+                    color="tab:gray", label="scsampler, fixed K (x = K)")
+    ax.set_xlabel("clips classified per video (mean)")
+    ax.set_ylabel("video top-1 accuracy (%)")
+    ax.set_title("Accuracy vs clips per video: K chosen per video")
     ax.grid(alpha=0.3)
     _legend_outside(ax)
     return _save(fig, out_png)

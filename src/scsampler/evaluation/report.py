@@ -18,6 +18,9 @@ or Parquet of the same name when there is no CSV) and ``evaluation.json``:
 ``runtime_check``       strategy,path,estimated_s,measured_s (optional)
 ``accuracy_vs_k``       strategy,k,top1,top5 (k = -1 means all clips; optional
                         ``top1_low``, ``top1_high``: drawn as a band)
+``..._clips_auto``      ``accuracy_vs_clips_auto``: threshold,mean_clips,top1 (optional
+                        ``top1_low``, ``top1_high``, ``chosen``): the ``auto`` row (K chosen
+                        per video) over thresholds, drawn beside the fixed-K curve
 ``union_vs_kprime``     k_prime,k,top1,top5
 ``accuracy_vs_runtime`` strategy,k,total_s,top1
 ``accuracy_vs_stride``  strategy,stride,top1,scored_per_video
@@ -70,6 +73,7 @@ SECTION_TITLES = {
     "tuning": "Choices made on the validation split",
     "runtime": "Runtime at paper scale",
     "accuracy-vs-k": "Accuracy vs K",
+    "accuracy-vs-clips-auto": "Accuracy vs clips per video: K chosen per video (auto)",
     "union-vs-kprime": "AV-union-list vs K'",
     "accuracy-vs-runtime": "Accuracy vs runtime per video",
     "accuracy-vs-stride": "Accuracy vs sampler stride N",
@@ -83,6 +87,7 @@ _TABLE_FILES = {
     "runtime": "runtime_table",
     "runtime_check": "runtime_check",
     "accuracy_vs_k": "accuracy_vs_k",
+    "auto": "accuracy_vs_clips_auto",
     "union": "union_vs_kprime",
     "accuracy_vs_runtime": "accuracy_vs_runtime",
     "stride": "accuracy_vs_stride",
@@ -173,6 +178,7 @@ def render_report(
         _figure_section(builder, "accuracy-vs-k", tables["accuracy_vs_k"], table_notes.get("accuracy_vs_k"),
                         plots.plot_accuracy_vs_k, "accuracy_vs_k.png",
                         "Video top-1 accuracy against the number of clips K per video (supplementary Fig. 1)."),
+        _section_auto(builder, tables["auto"], table_notes.get("auto"), tables["accuracy_vs_k"]),
         _figure_section(builder, "union-vs-kprime", tables["union"], table_notes.get("union"),
                         plots.plot_union_vs_kprime, "union_vs_kprime.png",
                         "AV-union-list: K' clips from the visual sampler's list, the rest from the audio sampler's "
@@ -440,6 +446,22 @@ def _figure_section(builder: _PageBuilder, section: str, table: pd.DataFrame | N
     figure = builder.figure(plot, table, png, alt=SECTION_TITLES[section])
     return _section(section, f"<p>{_esc(caption)}</p>", figure,
                     f"<details><summary>table</summary>{_html_table(table)}</details>")
+
+
+def _section_auto(builder: _PageBuilder, table: pd.DataFrame | None, note: str | None,
+                  fixed_k: pd.DataFrame | None) -> str:
+    """The ``auto`` row's curve: each threshold's mean clips per video and top-1, beside the fixed-K curve."""
+    section = "accuracy-vs-clips-auto"
+    if table is None:
+        return _section(section, _note(note or "no accuracy_vs_clips_auto table."))
+    caption = ("K chosen per video on the scsampler row's ranking: clips are classified best first and the video "
+               "stops once the mean softmax so far is confident enough (one point per threshold; the star is the "
+               "threshold chosen on the validation split, the auto row of the main table). Dashed: the same ranking "
+               "at a fixed K.")
+    figure = builder.figure(plots.plot_accuracy_vs_clips_auto, table, "accuracy_vs_clips_auto.png",
+                            alt=SECTION_TITLES[section], fixed_k=fixed_k)
+    return _section(section, f"<p>{_esc(caption)}</p>", figure,
+                    f"<details><summary>table</summary>{_html_table(table, highlight=None)}</details>")
 
 
 def _section_warnings(run_dir: Path) -> str:

@@ -26,8 +26,10 @@ import pandas as pd
 from scsampler._atomic import atomic_output, write_text_atomically
 from scsampler.data.checks import warn_about_manifest
 from scsampler.data.manifest import read_manifest, read_segments
+from scsampler.early_exit import DEFAULT_K_MAX, DEFAULT_K_RULE, EarlyExitRule
 from scsampler.errors import ScsamplerError, UsageError
 from scsampler.evaluation.cache import DenseRecord, EvaluationCache, SamplerRecord, VideoRecord, video_key
+from scsampler.evaluation.early_exit import AutoChoice, auto_curve, fixed_threshold, simulate, traces, tune_threshold
 from scsampler.evaluation.intervals import bootstrap_interval, paired_difference_interval
 from scsampler.evaluation.metrics import precision_at_k, segment_precision, softmax, topk_correct, video_probabilities
 from scsampler.evaluation.runtime import HEAVY_CLASSIFIER, classifier_cost_per_clip_s, random_access_decode_per_clip_s
@@ -78,6 +80,8 @@ class EvaluationConfig:
     batch_size: int = 8
     max_videos: int | None = None
     tune_split: str | None = "val"
+    k_max: int = DEFAULT_K_MAX  # the ``auto`` row (early exit): the most clips per video
+    k_rule: str = DEFAULT_K_RULE  # and its confidence: "prob" (top-1 probability) or "margin"
 
     def __post_init__(self) -> None:
         names = list(self.sampler_specs())
@@ -101,6 +105,7 @@ class EvaluationConfig:
             raise UsageError(f"k_prime must lie in [0, k={self.k}], got {self.k_prime}.")
         if self.end_to_end_videos < 0:
             raise UsageError(f"end_to_end_videos must be >= 0 (0: no end-to-end check), got {self.end_to_end_videos}.")
+        EarlyExitRule(rule=self.k_rule, k_max=self.k_max)  # a bad --k-rule or --k-max fails before the dense pass
 
 
     def candidates(self, role: str) -> tuple[str, ...]:
@@ -127,6 +132,7 @@ class EvaluationResult:
     errors: list[dict] = field(default_factory=list)
     tables: dict[str, Path] = field(default_factory=dict)
     tuning: TunedChoice | None = None  # how the ``scsampler`` row was chosen
+    auto: AutoChoice | None = None  # the ``auto`` row's threshold (early exit), chosen on the same split
 
 
 def evaluate(
@@ -194,9 +200,15 @@ def evaluate(
     pair = _pair_config(config, choice.strategy)  # the av-* rows and the K' curve show the chosen pair
 
     strategies = _strategies(pair, samplers, default=choice.strategy)
+    auto = _choose_threshold(config, choice, tuning_records, no_tuning=no_tuning, log=log)  # on the tuning split too
+    auto_traces = traces(records, choice.strategy, rule=config.k_rule, k_max=config.k_max)  # replayed on the test split
     result = EvaluationResult(run_dir=run_dir, videos=len(records), errors=errors)
     tables = {
-        "main_table": _with_choice(_main_table(records, strategies, config, zero_training=_zero_training(samplers)), choice),
+        "main_table": _with_auto(
+            _with_choice(_main_table(records, strategies, config, zero_training=_zero_training(samplers)), choice),
+            records, auto_traces, choice, auto, config, zero_training=_zero_training(samplers),
+        ),
+        "accuracy_vs_clips_auto": auto_curve(records, auto_traces, auto),
         "accuracy_vs_k": _accuracy_vs_k(records, strategies, config),
         "union_vs_kprime": _union_vs_kprime(records, pair),
         "accuracy_vs_runtime": _accuracy_vs_runtime(records, strategies, config),
@@ -215,8 +227,10 @@ def evaluate(
     )
     result.tables["clips"] = _write_parquet(_clip_table(records), run_dir / "clips.parquet")
 
-    result.tuning = choice
-    result.tables["tuning_summary"] = write_text_atomically(run_dir / "tuning.json", json.dumps(choice.to_dict(), indent=2) + "\n")
+    result.tuning, result.auto = choice, auto
+    result.tables["tuning_summary"] = write_text_atomically(
+        run_dir / "tuning.json", json.dumps({**choice.to_dict(), "auto": auto.to_dict()}, indent=2) + "\n"
+    )
     scsampler = _composite_for(config, samplers, choice.strategy)
     check_rows = _end_to_end_check(records, classifier, scsampler, config, log, strategy=choice.strategy)
     if config.heavy_classifier:
@@ -460,6 +474,44 @@ def _with_choice(table: pd.DataFrame, choice: TunedChoice) -> pd.DataFrame:
     table = table.copy()
     table["choice"] = np.where(table["strategy"] == "scsampler", choice.description, "")
     return table
+
+
+def _choose_threshold(config: EvaluationConfig, choice: TunedChoice, tuning_records: list[VideoRecord], *, no_tuning: str, log) -> AutoChoice:
+    """The ``auto`` row's threshold: tuned on ``tuning_records`` for the ``scsampler`` row's ranking, else the default."""
+    if tuning_records:
+        auto = tune_threshold(tuning_records, choice.strategy, rule=config.k_rule, k_max=config.k_max,
+                              k_values=K_VALUES, split=config.tune_split)
+        log(f"auto (early exit): {config.k_rule} >= {auto.threshold:g} chosen on split {auto.split!r}: "
+            f"{auto.mean_clips:.1f} clips per video, top-1 {100 * auto.top1:.1f}% there")
+        return auto
+    reason = no_tuning or f"no video of split {config.tune_split!r} could be evaluated"
+    return fixed_threshold(rule=config.k_rule, k_max=config.k_max, split=config.tune_split, reason=reason)
+
+
+def _with_auto(table: pd.DataFrame, records, found, choice: TunedChoice, auto: AutoChoice, config, *,
+               zero_training: Sequence[str] = ()) -> pd.DataFrame:
+    """The main table with the ``auto`` row after ``scsampler``: early exit on that row's ranking (``found``: its
+    traces on ``records``), with ``mean_k`` (clips per video, mean) and ``early_exit`` (the rule); both empty elsewhere."""
+    clips, top1, top5 = simulate(records, found, auto.threshold)
+    seeds = config.random_seeds
+    references = {
+        "dense": per_video_correct(records, Strategy("dense", "dense"), k=None, seeds=seeds),
+        "uniform": per_video_correct(records, Strategy("uniform", "uniform"), k=config.k, seeds=seeds),
+        **{name: per_video_correct(records, Strategy(name, "sampler", visual=name), k=config.k, seeds=seeds) for name in zero_training},
+    }
+    row = {
+        "strategy": "auto", "k": config.k_max, "top1": float(np.mean(top1)), "top5": float(np.mean(top5)),
+        **runtime(records, choice.strategy, k=config.k_max, clips_per_video=clips),
+        **_accuracy_intervals(top1, top5),
+        **{key: value for name, reference in references.items()
+           for key, value in _difference_columns(f"top1_vs_{name}", top1, reference).items()},
+        "choice": "", "mean_k": float(np.mean(clips)), "early_exit": auto.describe(choice.description),
+    }
+    table = table.copy()
+    table["mean_k"], table["early_exit"] = np.nan, ""
+    after = int(np.flatnonzero(table["strategy"].to_numpy() == "scsampler")[0]) + 1
+    auto_row = pd.DataFrame([row]).reindex(columns=table.columns)
+    return pd.concat([table.iloc[:after], auto_row, table.iloc[after:]], ignore_index=True)
 
 
 MAIN_COLUMNS = ["strategy", "k", "top1", "top5", "sampler_s", "decode_s", "classifier_s", "total_s"]

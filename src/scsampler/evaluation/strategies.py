@@ -18,6 +18,7 @@ not a method, so it has no runtime (NaN).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 
@@ -162,18 +163,27 @@ def accuracy(
 
 
 def runtime(
-    records: list[VideoRecord], strategy: Strategy, *, k: int | None, classifier_per_clip_s: float | None = None
+    records: list[VideoRecord],
+    strategy: Strategy,
+    *,
+    k: int | None,
+    classifier_per_clip_s: float | None = None,
+    clips_per_video: Sequence[int] | None = None,
 ) -> dict[str, float]:
     """Seconds per video (mean over videos), split into sampler, decoding and classifier.
 
     ``classifier_per_clip_s`` replaces the measured per-clip classifier cost
     (the runtime table at paper scale uses a heavy classifier's cost).
+    ``clips_per_video`` (one count per record, in order) replaces K for a strategy whose
+    K differs per video (the ``auto`` row: early exit).
     """
     if strategy.kind == "oracle":
         nan = float("nan")
         return {"sampler_s": nan, "decode_s": nan, "classifier_s": nan, "total_s": nan}
+    if clips_per_video is not None and len(clips_per_video) != len(records):
+        raise ValueError(f"clips_per_video needs one count per video, got {len(clips_per_video)} for {len(records)}.")
     sampler_s, decode_s, classifier_s = [], [], []
-    for record in records:
+    for position, record in enumerate(records):
         dense = record.dense
         per_clip = dense.classifier_per_clip_s if classifier_per_clip_s is None else classifier_per_clip_s
         if strategy.kind == "dense":
@@ -181,6 +191,8 @@ def runtime(
             decode_s.append(dense.probe_s + dense.decode_dense_s)
         else:
             clips = dense.num_clips if k is None else min(k, dense.num_clips)
+            if clips_per_video is not None:
+                clips = min(int(clips_per_video[position]), dense.num_clips)
             # decode_clips seeks only when that saves work, so K clips never cost more than one sequential pass
             decode_s.append(dense.probe_s + min(clips * dense.decode_random_per_clip_s, dense.decode_dense_s))
         classifier_s.append(clips * per_clip)

@@ -352,8 +352,13 @@ class AudioSamplerNet(nn.Module):
         n_mels: int = 40,
         n_frames: int = 200,
         pretrained: str | os.PathLike | None = None,
+        audio_window: str = "clip",
     ) -> None:
         super().__init__()
+        from scsampler.signals.audio import AUDIO_WINDOWS
+
+        if audio_window not in AUDIO_WINDOWS:
+            raise UsageError(f"unknown audio window {audio_window!r}; choose one of {', '.join(AUDIO_WINDOWS)}.")
         if layout not in AUDIO_LAYOUTS:
             raise UsageError(f"unknown audio layout {layout!r}; choose one of {', '.join(AUDIO_LAYOUTS)}.")
         if frozen_at is not None and frozen_at not in FROZEN_LAYERS:
@@ -369,6 +374,7 @@ class AudioSamplerNet(nn.Module):
             "frozen_at": frozen_at,
             "n_mels": int(n_mels),
             "n_frames": int(n_frames),
+            "audio_window": audio_window,  # which log-MEL window it reads (signals/audio.py), for scoring alike
         }
         convs, fcs = _AUDIO_WIDTHS[layout]
         batch_norm = layout == "tiny"  # VGGish has none; keep its layout key-compatible

@@ -49,6 +49,14 @@ def signals_for_net(net_config: Mapping[str, Any]) -> tuple[str, ...]:
     return tuple(net_config["inputs"])
 
 
+def signal_options(net_config: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``extract_signals`` options a network was trained with (the audio window; older
+    networks, which do not record one, used the clip's own)."""
+    if net_config["modality"] == "audio":
+        return {"audio_window": net_config.get("audio_window", "clip")}
+    return {}
+
+
 def net_inputs_from_signals(net_config: Mapping[str, Any], signals) -> dict[str, torch.Tensor] | None:
     """The tensors a network takes, from a ``ClipSignals``: ``{name: [L, ...]}``; None when audio is absent.
 
@@ -147,7 +155,8 @@ class LearnedSampler(ScoringSampler):
         checkpoint = dict(self._checkpoint)
         checkpoint["state_dict"] = self.net.state_dict()
         torch.save(checkpoint, bundle.path(SAMPLER_CHECKPOINT_FILE))
-        return {"checkpoint": SAMPLER_CHECKPOINT_FILE, "modality": self.modality, "loss": self.loss}
+        target = dict(checkpoint.get("sampler") or {}).get("target", "label")  # what it was trained on (label, confidence, margin)
+        return {"checkpoint": SAMPLER_CHECKPOINT_FILE, "modality": self.modality, "loss": self.loss, "target": target}
 
     @classmethod
     def from_bundle(cls, config: dict, bundle: BundleReader, **options: Any) -> "LearnedSampler":
@@ -189,7 +198,9 @@ class LearnedSampler(ScoringSampler):
         if self.modality == "audio" and video.audio is None:
             raise VideoError(video.path, "has no audio track, and this audio sampler cannot score it; use a visual sampler.")
         scored = grid.subset(grid.index[strided_positions(grid, stride)])
-        signals = extract_signals(video.path, scored, signals=self.signals, info=video, cache_dir=self.cache_dir)
+        signals = extract_signals(
+            video.path, scored, signals=self.signals, info=video, cache_dir=self.cache_dir, **signal_options(self.net.config)
+        )
         return ClipScores(
             index=scored.index,
             scores=self.score_signals(signals),

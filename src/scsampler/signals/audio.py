@@ -1,5 +1,11 @@
 """Audio per clip: mono 16 kHz, a log-MEL spectrogram of 40 bands x 200 frames per clip window.
 
+Two readings of the paper's "40x200 log-MEL of the clip" (``window``, see :data:`AUDIO_WINDOWS`):
+``clip`` spans exactly the clip's ``[start_s, end_s)`` (200 frames over it: a 2.67 ms hop for a
+0.53 s clip of 16 frames at 30 fps, 5 ms for the demo's 1 s clips); ``centred-2s`` is a 2 s window
+centred on the clip's middle at VGGish's usual 10 ms hop (200 frames = 2 s), reaching past the
+clip on both sides (silence before the start and after the end of the track).
+
 The first audio stream is decoded, downmixed and resampled (libswresample, inside one FFmpeg
 filter graph, or packet by packet when that fails) in one streaming pass; a clip's spectrogram is computed as soon as the stream has passed its end, and
 samples no remaining clip needs are dropped, so memory is bounded by the longest clip
@@ -35,6 +41,8 @@ __all__ = [
     "F_MIN_HZ",
     "F_MAX_HZ",
     "LOG_OFFSET",
+    "AUDIO_WINDOWS",
+    "audio_windows_samples",
 ]
 
 SAMPLE_RATE = 16_000
@@ -43,6 +51,9 @@ N_FFT = 512
 F_MIN_HZ = 125.0  # VGGish's band edges, so AudioSet-pretrained weights see familiar inputs
 F_MAX_HZ = 7_500.0
 LOG_OFFSET = 1e-6  # log(mel power + offset): silence maps to log(1e-6), about -13.8
+#: ``window`` names: the clip itself, or 2 s centred on it at a 10 ms hop.
+AUDIO_WINDOWS = ("clip", "centred-2s")
+CENTRED_WINDOW_S = 2.0
 _BATCH = 16  # clip windows per log-MEL transform (its temporaries are about 2 MB per window)
 _CHUNK_SAMPLES = SAMPLE_RATE // 2  # resampled samples per chunk handed to the clip buffer
 
@@ -133,21 +144,43 @@ def _nonzero_bins(filterbank: torch.Tensor) -> tuple[int, int]:
     return int(used[0]), int(used[-1]) + 1
 
 
-def extract_audio(path: str | os.PathLike, grid: ClipGrid, *, info: VideoInfo, n_frames: int = MEL_FRAMES) -> AudioResult:
-    """Log-MEL ``[L, 40, n_frames]`` of each clip's ``[start_s, end_s)``, or the reason there is none.
+def audio_windows_samples(grid: ClipGrid, window: str = "clip") -> tuple[np.ndarray, np.ndarray]:
+    """``(starts, ends)``: each clip's audio window in 16 kHz samples from the first video frame.
 
+    ``clip``: the clip's own ``[start_s, end_s)``. ``centred-2s``: 2 s centred on the clip's
+    middle (it may start before 0 or end after the track: that part is silence).
+    """
+    if window not in AUDIO_WINDOWS:
+        from scsampler.errors import UsageError
+
+        raise UsageError(f"unknown audio window {window!r}; choose one of {', '.join(AUDIO_WINDOWS)}.")
+    if window == "clip":
+        starts = np.round(grid.start_s * SAMPLE_RATE).astype(np.int64)
+        return starts, np.maximum(np.round(grid.end_s * SAMPLE_RATE).astype(np.int64), starts + 1)
+    length = int(round(CENTRED_WINDOW_S * SAMPLE_RATE))
+    middles = (np.asarray(grid.start_s, dtype=np.float64) + np.asarray(grid.end_s, dtype=np.float64)) / 2
+    starts = np.round(middles * SAMPLE_RATE).astype(np.int64) - length // 2
+    return starts, starts + length
+
+
+def extract_audio(
+    path: str | os.PathLike, grid: ClipGrid, *, info: VideoInfo, n_frames: int = MEL_FRAMES, window: str = "clip"
+) -> AudioResult:
+    """Log-MEL ``[L, 40, n_frames]`` of each clip's audio window, or the reason there is none.
+
+    ``window`` (:data:`AUDIO_WINDOWS`): ``clip``, the clip's ``[start_s, end_s)``, or
+    ``centred-2s``, 2 s centred on it (a 10 ms hop at 200 frames); see the module docstring.
     Times are on the video's clock (``frame_times_s``): the audio stream's start is
     aligned to the first video frame using both streams' start timestamps. The hop is
     the window's length over ``n_frames``, so clips of unequal duration (variable frame
     rate) get different hops but the same shape.
     Parts of a window the audio track does not cover (it ends early) are silence.
     """
+    starts, ends = audio_windows_samples(grid, window)
     if info.audio is None:
         return AudioResult(None, "no audio track")
     if len(grid) == 0:
         return AudioResult(torch.zeros((0, N_MELS, n_frames), dtype=torch.float32), None)
-    starts = np.round(grid.start_s * SAMPLE_RATE).astype(np.int64)
-    ends = np.maximum(np.round(grid.end_s * SAMPLE_RATE).astype(np.int64), starts + 1)
     order = np.argsort(starts, kind="stable")
     output = torch.empty((len(grid), N_MELS, n_frames), dtype=torch.float32)
     filterbank = mel_filterbank()

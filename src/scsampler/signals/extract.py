@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from scsampler.errors import UsageError
-from scsampler.signals.audio import extract_audio
+from scsampler.signals.audio import AUDIO_WINDOWS, extract_audio
 from scsampler.signals.cache import cache_key, load_entry, save_entry
 from scsampler.signals.keyframes import extract_iframes
 from scsampler.signals.motion import MOTION_FRAMES, extract_motion
@@ -63,6 +63,7 @@ def extract_signals(
     thread_type: str = "NONE",
     motion_frames: str = "p_frames",
     clipframe_size: tuple[int, int] = (112, 112),
+    audio_window: str = "clip",
 ) -> ClipSignals:
     """The requested cheap signals of every clip of ``grid`` (see :class:`ClipSignals`).
 
@@ -70,7 +71,8 @@ def extract_signals(
     and ``clipframe``; the others stay None. Each signal is one streaming pass over the file
     (motion, residual and clipframe share theirs: the clip frames asked with motion cost no
     second decode), holding only the frames and samples of the clips in progress.
-    ``clipframe_size`` (h, w) is the size of the clip frames (see
+    ``audio_window`` is the log-MEL's window (``clip`` or ``centred-2s``, see
+    :mod:`scsampler.signals.audio`). ``clipframe_size`` (h, w) is the size of the clip frames (see
     :mod:`scsampler.signals.clipframes`). ``motion_size`` (h, w) pools the native macroblock
     grid to a fixed size (adaptive average); None keeps it. ``motion_frames`` picks the frames whose
     vectors make a clip's motion: ``"p_frames"`` (CoViAR's choice; B-frames are then not
@@ -96,6 +98,8 @@ def extract_signals(
         raise UsageError(f"mel_frames must be {MEL_FRAMES} (the audio sampler's input), got {mel_frames!r}.")
     if motion_frames not in MOTION_FRAMES:
         raise UsageError(f"motion_frames must be one of {', '.join(MOTION_FRAMES)}, got {motion_frames!r}.")
+    if audio_window not in AUDIO_WINDOWS:
+        raise UsageError(f"audio_window must be one of {', '.join(AUDIO_WINDOWS)}, got {audio_window!r}.")
     if thread_type not in ("NONE", "SLICE", "FRAME", "AUTO"):
         raise UsageError(f"thread_type must be NONE, SLICE, FRAME or AUTO, got {thread_type!r}.")
     info = info if info is not None else probe(path)
@@ -108,7 +112,8 @@ def extract_signals(
         "iframe": {"size": list(iframe_size)},
         "motion": {"size": list(motion_size) if motion_size else None, "frames": motion_frames},
         "residual": {},
-        "audio": {"mel_frames": mel_frames},
+        # the window enters the key only when it is not the clip's own (older caches stay valid)
+        "audio": {"mel_frames": mel_frames} | ({} if audio_window == "clip" else {"window": audio_window}),
         # the selection rule and decoding are part of the key: change "rule" when they change
         "clipframe": {"size": list(clipframe_size), "rule": "middle-non-b-no-loop-filter"},
     }
@@ -152,7 +157,7 @@ def extract_signals(
         if want_clipframe:
             store("clipframe", result.clipframe, {})
     if "audio" in names and "audio" not in found:
-        audio = extract_audio(path, grid, info=info, n_frames=mel_frames)
+        audio = extract_audio(path, grid, info=info, n_frames=mel_frames, window=audio_window)
         store("audio", audio.mel, {"absent_reason": audio.absent_reason})
 
     def tensor(name: str) -> torch.Tensor | None:

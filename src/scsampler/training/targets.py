@@ -6,12 +6,20 @@ video of a manifest it stores, one row per clip (:data:`TARGET_COLUMNS`):
 ``path`` (absolute), ``label``, ``label_index``, ``split``, ``clip_index``, ``start_frame``,
 ``end_frame`` (exclusive), ``video_frames``, ``start_s``, ``end_s``, ``true_prob`` (the
 classifier's softmax probability of the true class), ``top1`` (its top-1 class index),
-``correct`` (``top1 == label_index``), ``logits`` (a list of C floats), and, when the
+``correct`` (``top1 == label_index``), ``logits`` (a list of C floats), the classifier's own
+confidence, which needs no label: ``confidence`` (its max softmax probability) and ``margin``
+(top-1 minus top-2 probability), and, when the
 manifest has a ``segments.csv`` beside it, ``in_segment`` (1.0 when the clip overlaps one of
 the video's action segments, 0.0 when not, NaN for a video that file does not list): sampler
 training validates against it (what a sampler is for: finding the action).
 
-The Parquet file's metadata holds the class list, the classifier's name and the clip length.
+Unlabelled videos (a manifest without labels, or a folder: ``scsampler.data.video_folder``)
+get ``label`` ``""``, ``label_index`` -1, ``true_prob`` NaN and ``correct`` null; their class
+list is the classifier's. :func:`read_targets` computes ``confidence`` and ``margin`` from the
+logits for files written before they existed.
+
+The Parquet file's metadata holds the class list, the classifier's name, the clip length and
+whether the videos were labelled (``labelled``).
 
 Resuming: each finished video is written as its own part (``<output>.parts/NNNNNN.parquet``,
 atomically), and finished videos are skipped on a rerun; the final file is written atomically
@@ -44,6 +52,7 @@ __all__ = [
     "TARGET_COLUMNS",
     "OPTIONAL_TARGET_COLUMNS",
     "LabelSummary",
+    "confidence_and_margin",
     "label_clips",
     "compute_targets",
     "read_targets",
@@ -69,7 +78,9 @@ TARGET_COLUMNS = (
     "logits",
 )
 #: Columns a targets file may have beyond :data:`TARGET_COLUMNS`.
-OPTIONAL_TARGET_COLUMNS = ("in_segment",)
+OPTIONAL_TARGET_COLUMNS = ("in_segment", "confidence", "margin")
+#: The classifier's own confidence per clip, label-free (see :func:`confidence_and_margin`).
+CONFIDENCE_COLUMNS = ("confidence", "margin")
 _META_KEY = b"scsampler.targets"
 
 
@@ -89,17 +100,33 @@ class LabelSummary:
     errors: list[tuple[str, str]] = field(default_factory=list)
 
 
+def confidence_and_margin(logits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per row of ``logits`` [N, C]: the max softmax probability, and top-1 minus top-2 probability (float64).
+
+    With one class the margin is the probability itself (there is no second class).
+    """
+    logits = np.asarray(logits, dtype=np.float64).reshape(len(logits), -1)
+    if logits.shape[0] == 0:
+        return np.zeros(0), np.zeros(0)
+    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+    probabilities = np.sort(shifted / shifted.sum(axis=1, keepdims=True), axis=1)
+    second = probabilities[:, -2] if probabilities.shape[1] > 1 else np.zeros(len(probabilities))
+    return probabilities[:, -1], probabilities[:, -1] - second
+
+
 def label_clips(
     path: str | os.PathLike,
     *,
     classifier,
-    label_index: int,
+    label_index: int | None,
     batch_size: int = 8,
 ) -> pd.DataFrame:
     """Run ``classifier`` over every clip of one video; one row per clip (no path/label/split columns).
 
     Clips are decoded ``batch_size`` at a time (seeking to each batch), at the size the
-    classifier wants, so memory stays bounded for long videos.
+    classifier wants, so memory stays bounded for long videos. ``label_index`` None (an
+    unlabelled video): ``true_prob`` NaN and ``correct`` null; ``confidence`` and ``margin`` are
+    stored either way.
     """
     from scsampler.video import clip_grid, decode_clips, probe
 
@@ -112,11 +139,17 @@ def label_clips(
         clips = decode_clips(path, chunk, size=size, info=info)
         logits_parts.append(classifier(clips).float())
     logits = torch.cat(logits_parts).numpy().astype(np.float32)
-    if not 0 <= label_index < logits.shape[1]:
+    if label_index is not None and not 0 <= label_index < logits.shape[1]:
         raise UsageError(f"label index {label_index} is outside the classifier's {logits.shape[1]} classes.")
     shifted = logits - logits.max(axis=1, keepdims=True)
     probabilities = np.exp(shifted) / np.exp(shifted).sum(axis=1, keepdims=True)
     top1 = logits.argmax(axis=1)
+    confidence, margin = confidence_and_margin(logits)
+    if label_index is None:
+        true_prob = np.full(len(grid), np.nan)
+        correct = pd.array([pd.NA] * len(grid), dtype="boolean")
+    else:
+        true_prob, correct = probabilities[:, label_index].astype(np.float64), top1 == label_index
     return pd.DataFrame(
         {
             "clip_index": grid.index.astype(np.int64),
@@ -125,10 +158,12 @@ def label_clips(
             "video_frames": np.full(len(grid), grid.video_frames, dtype=np.int64),
             "start_s": grid.start_s.astype(np.float64),
             "end_s": grid.end_s.astype(np.float64),
-            "true_prob": probabilities[:, label_index].astype(np.float64),
+            "true_prob": true_prob,
             "top1": top1.astype(np.int64),
-            "correct": top1 == label_index,
+            "correct": correct,
             "logits": list(logits),
+            "confidence": confidence,
+            "margin": margin,
         }
     )
 
@@ -137,7 +172,7 @@ def _identity(classifier, classifier_source: str, frames_per_clip: int, segments
     """A key that changes when the classifier, the clip geometry or the segments change (stale parts are never reused)."""
     text = json.dumps([
         classifier_source, _file_stamp(classifier_source), classifier.name, frames_per_clip, classifier.classes,
-        segments_source, _file_stamp(segments_source) if segments_source else [],
+        segments_source, _file_stamp(segments_source) if segments_source else [], "confidence-columns",
     ])  # fmt: skip
     return hashlib.sha1(text.encode("utf-8")).hexdigest()[:12]
 
@@ -177,7 +212,8 @@ def compute_targets(
     """Label every clip of every video of ``manifest`` with ``classifier``; write ``output`` (Parquet).
 
     Args:
-        manifest: a ``scsampler.data.manifest.Manifest`` (its classes must be the classifier's).
+        manifest: a ``scsampler.data.manifest.Manifest`` (its classes must be the classifier's);
+            an unlabelled one (no labels, no classes) takes the classifier's classes.
         classifier: a ``scsampler.models.Classifier``.
         output: the Parquet file to write (atomically).
         classifier_source: the name or path the classifier came from (recorded; part of the
@@ -190,7 +226,16 @@ def compute_targets(
     Videos that cannot be decoded are reported in ``LabelSummary.errors`` and left out.
     """
     output = Path(output)
-    if list(manifest.classes) != list(classifier.classes):
+    labelled = manifest.labelled
+    if not labelled and any(entry.labelled for entry in manifest.entries):
+        raise UsageError("the manifest mixes labelled and unlabelled videos; label them in two runs.")
+    if not labelled:
+        if not classifier.classes:
+            raise UsageError(
+                "unlabelled videos take their class list from the classifier, and this one has none; "
+                "use a scsampler classifier checkpoint or pretrained weights."
+            )
+    elif list(manifest.classes) != list(classifier.classes):
         if len(manifest.classes) != len(classifier.classes):
             raise UsageError(
                 f"the manifest has {len(manifest.classes)} classes but the classifier has {len(classifier.classes)}; "
@@ -213,7 +258,8 @@ def compute_targets(
             summary.resumed += 1
             continue
         try:
-            frame = label_clips(entry.path, classifier=classifier, label_index=entry.label_index, batch_size=batch_size)
+            label_index = entry.label_index if entry.labelled else None
+            frame = label_clips(entry.path, classifier=classifier, label_index=label_index, batch_size=batch_size)
         except ScsamplerError as error:
             summary.errors.append((str(entry.path), str(error)))
             failed.write_text(str(error), encoding="utf-8")
@@ -222,7 +268,7 @@ def compute_targets(
         frame.insert(0, "label_index", np.int64(entry.label_index))
         frame.insert(0, "label", entry.label)
         frame.insert(0, "path", str(entry.path))
-        columns = list(TARGET_COLUMNS)
+        columns = list(TARGET_COLUMNS) + list(CONFIDENCE_COLUMNS)
         if segments is not None:
             frame["in_segment"] = _in_segment(frame, segments.get(Path(entry.path).resolve()))
             columns.append("in_segment")
@@ -243,15 +289,18 @@ def compute_targets(
     if not tables:
         raise ScsamplerError(f"{output}: no video could be labelled; see the errors above.")
     table = pa.concat_tables(tables)
+    classes = list(manifest.classes) if labelled else list(classifier.classes)
     metadata = {
-        "classes": list(manifest.classes),
+        "classes": classes,
         "classifier": classifier.name,
         "classifier_source": classifier_source,
         "frames_per_clip": int(classifier.frames_per_clip),
+        "labelled": labelled,
     }
     _write_parquet_atomically(_with_metadata(table, metadata), output)
     summary.clips = table.num_rows
-    _warn_on_one_class(table, list(manifest.classes), output)
+    if labelled:  # the one-class check compares predictions with labels
+        _warn_on_one_class(table, classes, output)
     if done == len(manifest.entries):  # everything is in the final file: the parts are no longer needed
         shutil.rmtree(parts, ignore_errors=True)
     return summary
@@ -316,7 +365,10 @@ def write_targets(rows: pd.DataFrame, output: str | os.PathLike, *, classes: lis
 
 
 def read_targets(path: str | os.PathLike) -> tuple[pd.DataFrame, dict]:
-    """``(rows, metadata)`` of a targets file written by :func:`compute_targets`."""
+    """``(rows, metadata)`` of a targets file written by :func:`compute_targets`.
+
+    ``confidence`` and ``margin`` are computed from the logits when the file predates them.
+    """
     path = Path(path)
     if not path.is_file():
         raise UsageError(f"{path}: no such targets file; make one with `scsampler label MANIFEST -o {path.name}`.")
@@ -331,7 +383,11 @@ def read_targets(path: str | os.PathLike) -> tuple[pd.DataFrame, dict]:
             f"{path}: not a saliency targets file (missing {', '.join(missing) or 'its metadata'}); "
             "make one with `scsampler label`."
         )
-    return table.to_pandas(), json.loads(raw.decode("utf-8"))
+    rows = table.to_pandas()
+    if not all(column in rows.columns for column in CONFIDENCE_COLUMNS):
+        logits = np.stack([np.asarray(value, dtype=np.float64) for value in rows["logits"]]) if len(rows) else np.zeros((0, 1))
+        rows["confidence"], rows["margin"] = confidence_and_margin(logits)
+    return rows, json.loads(raw.decode("utf-8"))
 
 
 def targets_metadata(path: str | os.PathLike) -> dict:

@@ -42,6 +42,22 @@ stops training early (``early_stop_patience`` epochs without a better measure).
 **SAL-RANK pairs**: ``rank_min_gap`` keeps only pairs whose targets differ by more than the
 gap (see ``training/losses.py``).
 
+**Targets** (``target``, :data:`SAMPLER_TARGETS`): ``label`` (the paper's: SAL-RANK orders clips by
+the true-class probability, SAL-CL's salient is "the classifier's top-1 is right") needs
+labelled videos; ``confidence`` (the classifier's max softmax) and ``margin`` (its top-1 minus
+top-2 probability) need none, so a sampler can be trained on unlabelled footage. SAL-RANK
+then orders pairs by that target. SAL-CL's salient is "the target is above a threshold chosen
+on the training clips" (:func:`salient_threshold`): the clips above it are the training clips'
+top share ``s``, with ``s`` the mean confidence over the training clips, clipped to
+[0.05, 0.95], unless ``salient_share`` sets it. Why that share: for a calibrated classifier the
+mean max-softmax is its expected clip accuracy, i.e. the share of clips a labelled SAL-CL run
+would call salient, so the unlabelled run has about the labelled run's balance of positives.
+AC trains on the labels themselves and is refused with another target. Validation without
+labels: the oracle precision and the Spearman correlation need the true class and are NaN;
+``target_precision`` (the top-K against the top-K by the target) stands in for the oracle
+precision as the selection measure when the validation videos have no segments either (a
+warning says so: it measures agreement with the classifier, not finding the action).
+
 **Outputs** in RUN_DIR: ``metrics.jsonl`` (one line per epoch), ``last.pt`` (resumes),
 ``sampler.pt`` (the best epoch by the selection measure) and ``sampler/`` (a sampler bundle of
 it, for ``--sampler RUN_DIR/sampler``), ``signals/`` (the cached network inputs).
@@ -75,7 +91,7 @@ from scsampler.models.sampler_nets import (
     canonical_backbone,
     parameter_groups,
 )
-from scsampler.samplers.learned import forward_net, net_inputs_from_signals, signals_for_net
+from scsampler.samplers.learned import forward_net, net_inputs_from_signals, signal_options, signals_for_net
 from scsampler.training.losses import ac_loss, check_loss_name, output_size, sal_cl_loss, sal_rank_loss, saliency_from_output
 from scsampler.training.schedule import warmup_step_decay
 from scsampler.training.targets import grid_from_targets, read_targets
@@ -84,6 +100,8 @@ __all__ = [
     "SamplerRecipe",
     "SAMPLER_PRESETS",
     "sampler_recipe",
+    "SAMPLER_TARGETS",
+    "salient_threshold",
     "SamplerTrainConfig",
     "SamplerTrainResult",
     "train_sampler",
@@ -93,6 +111,8 @@ __all__ = [
 ]
 
 SAMPLER_PRESETS = ("paper", "paper-kinetics", "cpu")
+#: What SAL-RANK orders and SAL-CL thresholds: the true-class probability, or the classifier's label-free confidence.
+SAMPLER_TARGETS = ("label", "confidence", "margin")
 #: Fewer validation videos than this draw a warning: the best epoch would be picked by noise.
 MIN_VALIDATION_VIDEOS = 8
 
@@ -166,6 +186,8 @@ class ClipTable:
     video: torch.Tensor  # video number, per clip
     paths: list[str] = field(default_factory=list)
     in_segment: torch.Tensor | None = None  # float per clip: 1 in an action segment, 0 not, NaN unknown
+    rank_target: torch.Tensor | None = None  # SAL-RANK's target when not true_prob (confidence or margin)
+    salient: torch.Tensor | None = None  # SAL-CL's target when not correct (rank_target above a threshold)
 
     def __len__(self) -> int:
         return len(self.label)
@@ -178,6 +200,8 @@ class ClipTable:
 
 def _cache_file(cache_dir: Path, path: str, net_config: dict, grid_key: str) -> Path:
     key = {k: net_config[k] for k in ("modality", "inputs", "input_size") if k in net_config}
+    if net_config.get("audio_window", "clip") != "clip":  # the clip's own window keeps its older cache files
+        key["audio_window"] = net_config["audio_window"]
     key["format"] = 1  # bump when net_inputs_from_signals changes
     stat = os.stat(path)
     text = json.dumps([os.path.abspath(path), stat.st_size, stat.st_mtime_ns, key, grid_key], sort_keys=True)
@@ -194,7 +218,7 @@ def load_video_inputs(path: str, rows: pd.DataFrame, *, net_config: dict, frames
     if file.is_file():
         stored = torch.load(file, map_location="cpu", weights_only=True)
         return stored["inputs"] if stored["inputs"] else None
-    signals = extract_signals(path, grid, signals=signals_for_net(net_config))
+    signals = extract_signals(path, grid, signals=signals_for_net(net_config), **signal_options(net_config))
     inputs = net_inputs_from_signals(net_config, signals)
     with atomic_output(file) as temporary:
         torch.save({"inputs": inputs or {}}, temporary)
@@ -209,10 +233,14 @@ def build_table(
     frames_per_clip: int,
     cache_dir: Path,
     on_skip: Callable[[str, str], None] | None = None,
+    target: str = "label",
 ) -> ClipTable:
-    """The :class:`ClipTable` of the videos ``paths`` (videos without usable audio are skipped for audio)."""
+    """The :class:`ClipTable` of the videos ``paths`` (videos without usable audio are skipped for audio).
+
+    ``target`` ``confidence`` or ``margin`` fills ``rank_target`` from that column.
+    """
     parts: dict[str, list[torch.Tensor]] = {}
-    labels, correct, true_prob, video, kept, in_segment = [], [], [], [], [], []
+    labels, correct, true_prob, video, kept, in_segment, ranked = [], [], [], [], [], [], []
     for path in paths:
         rows = targets[targets["path"] == path].sort_values("clip_index")
         try:
@@ -229,8 +257,11 @@ def build_table(
             parts.setdefault(name, []).append(tensor)
         count = len(rows)
         labels.append(torch.as_tensor(rows["label_index"].to_numpy(copy=True), dtype=torch.long))
-        correct.append(torch.as_tensor(rows["correct"].to_numpy(copy=True), dtype=torch.bool))
-        true_prob.append(torch.as_tensor(rows["true_prob"].to_numpy(copy=True), dtype=torch.float32))
+        # an unlabelled video's correct is null: False here, and never a target (no SAL-CL on labels for it)
+        correct.append(torch.as_tensor(rows["correct"].to_numpy(dtype=bool, na_value=False, copy=True), dtype=torch.bool))
+        true_prob.append(torch.as_tensor(rows["true_prob"].to_numpy(dtype=np.float64, copy=True), dtype=torch.float32))
+        if target != "label":
+            ranked.append(torch.as_tensor(rows[target].to_numpy(dtype=np.float64, copy=True), dtype=torch.float32))
         known = rows["in_segment"].to_numpy(dtype=np.float64, copy=True) if "in_segment" in rows else np.full(count, np.nan)
         in_segment.append(torch.as_tensor(known, dtype=torch.float32))
         video.append(torch.full((count,), len(kept), dtype=torch.long))
@@ -245,7 +276,22 @@ def build_table(
         video=torch.cat(video),
         paths=kept,
         in_segment=torch.cat(in_segment),
+        rank_target=torch.cat(ranked) if ranked else None,
     )
+
+
+def salient_threshold(target: torch.Tensor, confidence: torch.Tensor, *, share: float | None = None) -> tuple[float, float]:
+    """SAL-CL's threshold on ``target`` for "salient" without labels, and the share of clips it keeps.
+
+    The clips above the threshold are the top ``share`` of ``target`` (the training clips'); by
+    default ``share`` is the mean ``confidence`` clipped to [0.05, 0.95], the calibrated estimate
+    of the classifier's clip accuracy (the salient share of a labelled run). See the module docstring.
+    """
+    if share is None:
+        share = float(np.clip(float(confidence.double().mean()), 0.05, 0.95))
+    if not 0.0 < share < 1.0:
+        raise UsageError(f"--salient-share must lie strictly between 0 and 1, got {share}.")
+    return float(torch.quantile(target.double(), 1.0 - share)), share
 
 
 def split_videos(targets: pd.DataFrame, *, seed: int, val_fraction: float = 0.2) -> tuple[list[str], list[str]]:
@@ -334,8 +380,9 @@ def batch_loss(
     if loss == "ac":
         return ac_loss(output, table.label[index], label_smoothing=label_smoothing)
     if loss == "sal-cl":
-        return sal_cl_loss(output, table.correct[index])
-    return sal_rank_loss(output, table.true_prob[index], table.video[index], min_gap=rank_min_gap)
+        return sal_cl_loss(output, (table.correct if table.salient is None else table.salient)[index])
+    ranked = table.true_prob if table.rank_target is None else table.rank_target
+    return sal_rank_loss(output, ranked[index], table.video[index], min_gap=rank_min_gap)
 
 
 # --------------------------------------------------------------------------- quality
@@ -370,22 +417,31 @@ def sampler_quality(saliency: np.ndarray, table: ClipTable, *, k: int) -> dict[s
       segment), ``segment_videos`` their count. This is what a sampler is for, and it does not
       inherit the noise of a weak classifier's scores.
     - ``spearman``: rank correlation of the saliency with the true-class probability.
+    - ``target_precision``: of the top-K, the fraction among the top-K by ``rank_target`` (the
+      confidence or margin a sampler was trained on without labels); NaN without one.
+
+    Unlabelled videos (true-class probability NaN) have no oracle: they count in neither
+    ``precision_at_k`` nor ``spearman`` (``oracle_videos`` counts those that do).
     """
-    precisions, randoms, correlations = [], [], []
+    precisions, randoms, correlations, on_target = [], [], [], []
     on_segments, random_on_segments = [], []
     true_prob = table.true_prob.double().cpu().numpy()
     in_segment = None if table.in_segment is None else table.in_segment.double().cpu().numpy()
+    ranked = None if table.rank_target is None else table.rank_target.double().cpu().numpy()
     for positions in table.video_positions():
         if len(positions) == 0:
             continue
         top = min(k, len(positions))
-        oracle = _best_first(true_prob[positions])[:top]
         chosen = _best_first(saliency[positions])[:top]
-        precisions.append(precision_at_k(chosen.tolist(), oracle.tolist()))
         randoms.append(top / len(positions))
-        rho = spearman(saliency[positions], true_prob[positions])
-        if not math.isnan(rho):
-            correlations.append(rho)
+        if ranked is not None:
+            on_target.append(precision_at_k(chosen.tolist(), _best_first(ranked[positions])[:top].tolist()))
+        if np.isfinite(true_prob[positions]).all():
+            oracle = _best_first(true_prob[positions])[:top]
+            precisions.append(precision_at_k(chosen.tolist(), oracle.tolist()))
+            rho = spearman(saliency[positions], true_prob[positions])
+            if not math.isnan(rho):
+                correlations.append(rho)
         if in_segment is not None:
             inside = in_segment[positions]
             if not np.isnan(inside).any() and inside.sum() > 0:
@@ -398,7 +454,9 @@ def sampler_quality(saliency: np.ndarray, table: ClipTable, *, k: int) -> dict[s
         "segment_precision": float(np.mean(on_segments)) if on_segments else nan,
         "random_segment_precision": float(np.mean(random_on_segments)) if random_on_segments else nan,
         "spearman": float(np.mean(correlations)) if correlations else nan,
-        "videos": len(precisions),
+        "target_precision": float(np.mean(on_target)) if on_target else nan,
+        "videos": len(randoms),
+        "oracle_videos": len(precisions),
         "segment_videos": len(on_segments),
     }
 
@@ -407,10 +465,13 @@ def selection_measure(quality: dict[str, float]) -> tuple[str, float]:
     """The validation measure that picks the best epoch and stops training early, and its value.
 
     Precision of the top-K against the action segments where the validation videos have them,
-    else precision against the oracle; NaN when there is no validation video.
+    else precision against the oracle (labelled videos), else against the top-K by the training
+    target (unlabelled videos); NaN when there is no validation video.
     """
     if quality.get("segment_videos", 0) > 0:
         return "segment_precision", float(quality["segment_precision"])
+    if quality.get("oracle_videos", quality.get("videos", 0)) == 0 and not math.isnan(quality.get("target_precision", math.nan)):
+        return "target_precision", float(quality["target_precision"])
     return "precision_at_k", float(quality["precision_at_k"])
 
 
@@ -425,10 +486,13 @@ class SamplerTrainConfig:
     run_dir: Path
     modality: str = "visual"
     loss: str = "sal-rank"
+    target: str = "label"  # one of SAMPLER_TARGETS
+    salient_share: float | None = None  # SAL-CL without labels: share of training clips called salient (None: mean confidence)
     backbone: str = "tiny"
     inputs: tuple[str, ...] = ("iframe", "motion")
     fusion: str = "mean"
     frozen_at: str | None = None
+    audio_window: str = "clip"  # audio: the log-MEL's window, "clip" or "centred-2s" (signals/audio.py)
     pretrained: str | None = None
     input_size: int | None = None  # visual: backbone input size (None: 112, or 64 for tiny)
     width: int = 16  # visual tiny backbone: channels of its first layer
@@ -470,6 +534,8 @@ def _net_options(config: SamplerTrainConfig, *, num_classes: int) -> dict:
             )
         if config.frozen_at is not None:
             raise UsageError("--frozen-at applies to the audio sampler only.")
+        if config.audio_window != "clip":
+            raise UsageError("--audio-window applies to the audio sampler only.")
         return dict(
             modality="visual", inputs=tuple(config.inputs), backbone=backbone, out_features=out, fusion=config.fusion,
             input_size=config.input_size, width=config.width,
@@ -477,7 +543,9 @@ def _net_options(config: SamplerTrainConfig, *, num_classes: int) -> dict:
     if config.modality == "audio":
         if config.backbone not in AUDIO_LAYOUTS:
             raise UsageError(f"--backbone {config.backbone!r} is not an audio backbone; choose one of {', '.join(AUDIO_LAYOUTS)}.")
-        return dict(modality="audio", layout=config.backbone, out_features=out, frozen_at=config.frozen_at)
+        return dict(
+            modality="audio", layout=config.backbone, out_features=out, frozen_at=config.frozen_at, audio_window=config.audio_window
+        )
     raise UsageError(f"--modality must be visual or audio, got {config.modality!r}.")
 
 
@@ -511,7 +579,19 @@ def train_sampler(
     check_loss_name(config.loss)
     if config.k < 1:
         raise UsageError(f"--k must be a positive integer, got {config.k}.")
+    if config.target not in SAMPLER_TARGETS:
+        raise UsageError(f"unknown --target {config.target!r}; choose one of {', '.join(SAMPLER_TARGETS)}.")
+    if config.loss == "ac" and config.target != "label":
+        raise UsageError(
+            f"--loss ac is not defined for --target {config.target}: AC trains on the video labels themselves; "
+            "without labels use --loss sal-rank or sal-cl."
+        )
     targets, meta = read_targets(config.targets)
+    if config.target == "label" and (targets["label_index"] < 0).any():
+        raise UsageError(
+            f"{config.targets}: holds unlabelled videos (no true-class probability), and --target label needs labels; "
+            "train with --target confidence or --target margin."
+        )
     classes = list(meta["classes"])
     frames_per_clip = int(meta["frames_per_clip"])
     recipe = sampler_recipe(modality=config.modality, loss=config.loss, preset=config.preset)
@@ -558,14 +638,24 @@ def train_sampler(
             frames_per_clip=frames_per_clip, cache_dir=cache_dir,
         )  # fmt: skip
         barrier(context)
-        train = build_table(targets, train_paths, net_config=net_config, frames_per_clip=frames_per_clip, cache_dir=cache_dir, on_skip=on_skip)
-        val = build_table(targets, val_paths, net_config=net_config, frames_per_clip=frames_per_clip, cache_dir=cache_dir, on_skip=on_skip)
+        tables = dict(net_config=net_config, frames_per_clip=frames_per_clip, cache_dir=cache_dir, on_skip=on_skip, target=config.target)
+        train = build_table(targets, train_paths, **tables)
+        val = build_table(targets, val_paths, **tables)
         if len(train) < 2:
             raise UsageError(f"{config.targets}: fewer than 2 usable training clips for the {config.modality} sampler.")
         stats = input_statistics(train)
+        salient = None
+        if config.loss == "sal-cl" and train.rank_target is not None:
+            confidence = torch.as_tensor(targets.set_index("path").loc[train.paths, "confidence"].to_numpy(dtype=np.float64))
+            threshold, share = salient_threshold(train.rank_target, confidence, share=config.salient_share)
+            train.salient = train.rank_target > threshold
+            salient = {"threshold": threshold, "share": share}
+        _warn_without_oracle(val, target=config.target)
 
         sampler_info = {
             "loss": config.loss,
+            "target": config.target,
+            **({"salient_threshold": salient["threshold"], "salient_share": salient["share"]} if salient else {}),
             "signals": list(signals_for_net(net_config)),
             "targets": str(config.targets),
             "classifier": meta.get("classifier"),
@@ -579,13 +669,16 @@ def train_sampler(
             from scsampler.models.checkpoint import load_checkpoint
 
             saved = load_checkpoint(last_path)
-            if saved["model_args"].get("modality") != net_config["modality"] or saved["sampler"]["loss"] != config.loss or any(
+            if saved["model_args"].get("modality") != net_config["modality"] or saved["sampler"]["loss"] != config.loss or saved[
+                "sampler"
+            ].get("target", "label") != config.target or any(
                 saved["model_args"].get(key) != (list(value) if isinstance(value, tuple) else value)
                 for key, value in net_config.items()
             ):
                 raise UsageError(
                     f"{last_path}: belongs to another sampler ({saved['model_name']}, loss {saved['sampler']['loss']}, "
-                    f"{saved['model_args']}); use another RUN_DIR or --no-resume to start over."
+                    f"target {saved['sampler'].get('target', 'label')}, {saved['model_args']}); "
+                    "use another RUN_DIR or --no-resume to start over."
                 )
             net.load_state_dict(saved["state_dict"])
             pretrained_loaded = bool(saved["train_state"].get("pretrained_loaded", False))
@@ -709,6 +802,25 @@ def _to_device(table: ClipTable, device: torch.device) -> ClipTable:
         video=table.video.to(device),
         paths=table.paths,
         in_segment=table.in_segment,  # read on the CPU by sampler_quality
+        rank_target=None if table.rank_target is None else table.rank_target.to(device),
+        salient=None if table.salient is None else table.salient.to(device),
+    )
+
+
+def _warn_without_oracle(val: ClipTable, *, target: str) -> None:
+    """A DataWarning when the validation videos have neither labels nor segments: no oracle, no segment precision."""
+    if len(val) == 0 or target == "label":
+        return
+    has_segments = val.in_segment is not None and bool(torch.isfinite(val.in_segment).any())
+    if has_segments or bool(torch.isfinite(val.true_prob).any()):
+        return
+    warnings.warn(
+        f"the validation videos have no labels and no segments.csv: the oracle precision is unavailable, and the "
+        f"best epoch is picked by the precision of the top-K against the top-K by {target} (val_target_precision), "
+        "which measures agreement with the classifier, not finding the action; label a few validation videos, "
+        "or give them a segments.csv, to validate on what matters.",
+        DataWarning,
+        stacklevel=3,
     )
 
 
