@@ -42,6 +42,7 @@ from torchvision.models import video as tv_video
 
 from scsampler.models.published_layouts import KeyLayout
 from scsampler.models.registry import KINETICS_MEAN, KINETICS_STD, ClassifierSpec, register_model
+from scsampler.models.video_classifiers import init_like_torchvision
 from scsampler.models.weights import WeightsInfo
 
 __all__ = [
@@ -156,15 +157,7 @@ class BottleneckVideoResNet(nn.Module):
         self.avgpool = nn.AdaptiveAvgPool3d((1, 1, 1))
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
         self.fc = nn.Linear(channels, num_classes)
-        for module in self.modules():  # torchvision's VideoResNet initialisation
-            if isinstance(module, nn.Conv3d):
-                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(module, nn.BatchNorm3d):
-                nn.init.ones_(module.weight)
-                nn.init.zeros_(module.bias)
-            elif isinstance(module, nn.Linear):
-                nn.init.normal_(module.weight, 0, 0.01)
-                nn.init.zeros_(module.bias)
+        init_like_torchvision(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.stem(x)
