@@ -24,3 +24,17 @@ def numbered_video(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("numbered") / "numbered.mp4"
     write_numbered_video(path, frames=100, fps=25, gop=12)
     return path
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``gpu`` skip, with the reason, where torch sees no CUDA device."""
+    gpu_tests = [item for item in items if "gpu" in item.keywords]
+    if not gpu_tests:
+        return
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    reason = pytest.mark.skip(reason="needs a CUDA GPU and torch sees none; benchmarks/gpu_check.sh runs these on a GPU machine")
+    for item in gpu_tests:
+        item.add_marker(reason)

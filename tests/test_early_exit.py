@@ -252,6 +252,7 @@ def fake_dense_pass(monkeypatch) -> None:
         return make_record(str(entry.path), entry.label_index, TRAP, RANKED)
 
     monkeypatch.setattr(runner, "_video_record", video_record)
+    monkeypatch.setattr(runner, "_fill_dense_cache", lambda *args, **kwargs: [])  # the pipeline would decode files
 
 
 def _evaluate(tmp_path: Path, name: str, *, val: str, test: str) -> tuple[runner.EvaluationResult, Path]:

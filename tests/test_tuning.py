@@ -190,6 +190,7 @@ def fake_dense_pass(monkeypatch):
         return make_record(str(entry.path), entry.label_index, logits, scores)
 
     monkeypatch.setattr(runner, "_video_record", video_record)
+    monkeypatch.setattr(runner, "_fill_dense_cache", lambda *args, **kwargs: [])  # the pipeline would decode files
     return videos
 
 

@@ -23,12 +23,15 @@ import torch
 
 from scsampler.early_exit import DEFAULT_K_MAX, DEFAULT_K_RULE, EarlyExitRule, confidence
 from scsampler.errors import ScsamplerError, UsageError
-from scsampler.inference import classify_video
+from scsampler.inference import aggregate_clip_logits, classify_video
 from scsampler.models import Classifier
+from scsampler.pipeline import ENGINES, Pipeline, PipelineConfig, VideoOutcome
+from scsampler.pipeline.results import ResultStore
 from scsampler.samplers import get_sampler
 from scsampler.samplers.composite import OWN
+from scsampler.types import LabelProbability, VideoPrediction
 
-__all__ = ["ClassifyOptions", "VideoClassifier", "classify_videos"]
+__all__ = ["ClassifyOptions", "VideoClassifier", "classify_videos", "outcome_result", "error_result"]
 
 
 @dataclass(frozen=True)
@@ -96,14 +99,11 @@ class VideoClassifier:
                     early_exit=self.early_exit,
                 )
         except (ScsamplerError, av.FFmpegError, OSError) as error:
-            message = str(error) if isinstance(error, ScsamplerError) else f"{path}: {error}"
-            return {"path": path, "top5": [], "clips": [], "seconds": {}, "error": message}
-        result = prediction.to_dict()
-        result.update(
+            return error_result(path, str(error) if isinstance(error, ScsamplerError) else f"{path}: {error}")
+        result = _result(
+            prediction,
             classifier=self.classifier.name,
             sampler=self.sampler.name or options.sampler,
-            k=len(prediction.selection),
-            k_used=len(prediction.selection),  # with k="auto": the clips this video needed
             stride=getattr(self.sampler, "stride", 1) if options.stride is None else options.stride,
         )
         if self.early_exit is not None:
@@ -120,27 +120,98 @@ class VideoClassifier:
         return {"path": np.asarray(batch["path"]), "result": np.asarray(results, dtype=object)}
 
 
-def classify_videos(paths: Sequence[str], options: ClassifyOptions, *, workers: int = 1) -> Iterator[dict]:
+def error_result(path: str, message: str) -> dict:
+    """The result of a video that could not be classified."""
+    return {"path": path, "top5": [], "clips": [], "seconds": {}, "error": message}
+
+
+def _result(prediction: VideoPrediction, *, classifier: str, sampler: str, stride: int) -> dict:
+    result = prediction.to_dict()
+    result.update(
+        classifier=classifier,
+        sampler=sampler,
+        k=len(prediction.selection),
+        k_used=len(prediction.selection),  # with k="auto": the clips this video needed
+        stride=stride,
+    )
+    return result
+
+
+def outcome_result(outcome: VideoOutcome, pipeline: Pipeline, *, aggregate: str, sampler: str) -> dict:
+    """A pipeline's :class:`VideoOutcome` as the result :meth:`VideoClassifier.classify` gives."""
+    if outcome.error is not None:
+        return error_result(outcome.path, outcome.error)
+    classes = pipeline.classifier.classes
+    probabilities = aggregate_clip_logits(outcome.logits, aggregate=aggregate)
+    top = np.argsort(-probabilities, kind="stable")[:5]
+    prediction = VideoPrediction(
+        path=outcome.path,
+        top5=tuple(LabelProbability(classes[i], float(probabilities[i])) for i in top),
+        probabilities=probabilities,
+        selection=outcome.plan.selection,
+        seconds=outcome.seconds,
+    )
+    return _result(prediction, classifier=pipeline.classifier.name, sampler=sampler, stride=pipeline.select.resolved_k_and_stride()[1])
+
+
+def classify_videos(
+    paths: Sequence[str], options: ClassifyOptions, *, workers: int = 1, engine: str | None = None,
+    store: ResultStore | None = None,
+) -> Iterator[dict]:
     """Each video's result (see :meth:`VideoClassifier.classify`), in the order of ``paths``.
 
-    ``workers=1`` runs in this process. More maps :class:`VideoClassifier` over the paths with
-    Ray Data on that many actors (one model each, ``cores // workers`` torch threads each); it
-    joins the cluster that ``RAY_ADDRESS`` names, or starts a local Ray runtime when none is
-    running, and disconnects afterwards. Ray's start-up and a model load per actor cost several
-    seconds, and one process already spreads a clip batch over the cores through torch's
-    threads: workers pay off with many cores or a cluster, not on a 2-core machine
-    (``benchmarks/classify_workers.py``).
+    ``engine="local"`` (the default with one worker) runs the pipeline (:mod:`scsampler.pipeline`)
+    in this process; ``"ray"`` (the default with more) streams it on Ray Data, ``workers`` actors
+    per CPU stage and the classifier on GPU actors when the cluster has GPUs. Ray joins the cluster
+    that ``RAY_ADDRESS`` names, or starts a local runtime and stops it afterwards. Both give the
+    same results apart from timings. Ray's start-up and a model load per actor cost several
+    seconds: on a 2-core machine one process is faster (``benchmarks/classify_workers.py``).
+
+    ``k="auto"`` decides after each batch whether to classify more of a video's clips, so it
+    runs whole videos per worker (:class:`VideoClassifier`), on either engine.
+
+    ``store`` keeps finished results on disk: videos it already holds are not classified again
+    (their stored results are yielded), and new ones are added as they finish.
     """
     if workers < 1:
         raise UsageError(f"workers must be at least 1, got {workers}.")
+    engine = engine or ("ray" if workers > 1 else "local")
+    if engine not in ENGINES:
+        raise UsageError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}.")
     paths = [os.fspath(path) for path in paths]
-    if workers == 1 or len(paths) <= 1:
-        worker = VideoClassifier(options)
-        for path in paths:
-            yield worker.classify(path)
+    done = store.done if store is not None else {}
+    todo = [i for i, path in enumerate(paths) if path not in done]
+    fresh = _fresh_results([paths[i] for i in todo], options, workers=workers, engine=engine)
+    for position, path in enumerate(paths):
+        if path in done:
+            yield done[path]
+            continue
+        result = next(fresh)
+        if store is not None:
+            store.add(result)
+        yield result
+
+
+def _fresh_results(paths: list[str], options: ClassifyOptions, *, workers: int, engine: str) -> Iterator[dict]:
+    if not paths:
         return
-    VideoClassifier(options)  # a bad model, weights file or sampler fails here, clearly, before any worker starts
-    yield from _classify_on_ray(paths, options, workers=min(workers, len(paths)))
+    if options.k == "auto":
+        if engine == "local" or len(paths) <= 1:
+            worker = VideoClassifier(options)
+            for path in paths:
+                yield worker.classify(path)
+            return
+        VideoClassifier(options)  # a bad model, weights file or sampler fails here, clearly, before any worker starts
+        yield from _classify_on_ray(paths, options, workers=min(workers, len(paths)))
+        return
+    pipeline = Pipeline(PipelineConfig(
+        classifier=options.classifier, weights=options.weights, device=options.device, sampler=options.sampler,
+        k=options.k, stride=options.stride, seed=options.seed, batch_size=options.batch_size or 8, engine=engine,
+        workers=workers,
+    ))  # fmt: skip
+    sampler = (pipeline.select.sampler and pipeline.select.sampler.name) or options.sampler
+    for outcome in pipeline.run(paths):
+        yield outcome_result(outcome, pipeline, aggregate=options.aggregate, sampler=sampler)
 
 
 def _classify_on_ray(paths: list[str], options: ClassifyOptions, *, workers: int) -> Iterator[dict]:

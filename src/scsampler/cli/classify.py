@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
 
 from scsampler.batch_inference import ClassifyOptions, classify_videos
 from scsampler.cli._common import add_command, add_output_flags, device_type, positive_int, print_json, progress
@@ -10,6 +12,8 @@ from scsampler.early_exit import DEFAULT_K_MAX, DEFAULT_K_RULE, DEFAULT_THRESHOL
 from scsampler.errors import UsageError
 from scsampler.inference import AGGREGATES
 from scsampler.models import list_models
+from scsampler.pipeline import ENGINES
+from scsampler.pipeline.results import ResultStore, options_identity
 from scsampler.samplers import list_samplers
 
 
@@ -24,7 +28,7 @@ def register(subparsers) -> None:
         example="scsampler classify ../shared/videos/vtest.avi --classifier r2plus1d_18 "
         "--weights r2plus1d_18-91a641e6.pth --sampler uniform --k 10 --json\n"
         "  scsampler classify runs/demo/data/long/videos/*.mp4 --weights runs/demo/classifier/best.pt "
-        "--sampler runs/demo/visual-sampler/sampler --workers 2\n"
+        "--sampler runs/demo/visual-sampler/sampler --engine ray --workers 2 -o runs/results.parquet\n"
         "  scsampler classify match.mp4 --weights runs/demo/classifier/best.pt --sampler runs/demo/visual-sampler/sampler "
         "--k auto --k-max 10 --k-threshold 0.8 --json",
     )
@@ -95,12 +99,25 @@ def register(subparsers) -> None:
         "--device", type=device_type, default="cpu", help="torch device for the classifier: cpu, cuda, cuda:N or mps (default: cpu)"
     )
     parser.add_argument(
+        "--engine",
+        choices=ENGINES,
+        help="local: the pipeline's stages (select, decode, classify) in this process; ray: the same stages streamed "
+        "on Ray Data, --workers actors per CPU stage and the classifier on GPU actors when the cluster has GPUs "
+        "(--device cuda). Joins the Ray cluster RAY_ADDRESS names, else starts a local one. Same results either way "
+        "(default: ray with --workers above 1, else local)",
+    )
+    parser.add_argument(
         "--workers",
         type=positive_int,
         default=1,
-        help="classify on N Ray workers, each loading the model once (default: 1, in this process); "
-        "results keep the order of VIDEO. Joins the Ray cluster RAY_ADDRESS names, else starts a local one. "
-        "Worth it with many cores or a cluster: on 2 cores Ray's start-up makes it slower",
+        help="with --engine ray: actors per CPU stage, each loading its model once (default: 1); results keep the order "
+        "of VIDEO. Worth it with many cores or a cluster: on 2 cores Ray's start-up makes it slower",
+    )
+    parser.add_argument(
+        "-o", "--output", type=Path, metavar="RESULTS",
+        help="also write the results to this Parquet file (path, label, prob, k_used, error, result: the JSON line), "
+        "in the order of VIDEO, atomically. Finished videos are kept beside it as they finish, so a rerun of a killed "
+        "run with the same settings skips them",
     )
     add_output_flags(parser)
     parser.set_defaults(handler=run)
@@ -135,7 +152,10 @@ def run(args) -> int:
         k_rule=args.k_rule,
     )
     options.early_exit()  # a bad --k-threshold is a usage error before any model loads
-    results = classify_videos(args.videos, options, workers=args.workers)
+    if args.engine == "local" and args.workers > 1:
+        raise UsageError("--workers above 1 needs --engine ray; leave --engine out or use --workers 1.")
+    store = ResultStore(args.output, identity=options_identity(options)) if args.output else None
+    results = classify_videos(args.videos, options, workers=args.workers, engine=args.engine, store=store)
     failed = 0
     for result in progress(results, total=len(args.videos), desc="classify", quiet=args.quiet):
         failed += bool(result["error"])
@@ -143,6 +163,10 @@ def run(args) -> int:
             print_json(result)
         else:
             _print_result(result)
+    if store is not None:
+        written = store.finish(args.videos)
+        if not args.quiet:
+            print(f"{written}: {len(args.videos)} videos ({store.resumed} from an earlier run, {failed} failed)", file=sys.stderr)
     return 1 if failed else 0
 
 

@@ -6,9 +6,11 @@ import sys
 
 from scsampler.cli._common import add_command, add_output_flags, positive_int, print_json, progress
 from scsampler.early_exit import DEFAULT_K_MAX, DEFAULT_K_RULE, K_RULES
+from scsampler.errors import UsageError
 from scsampler.evaluation.runner import EvaluationConfig, evaluate
 from scsampler.evaluation.runtime import HEAVY_CLASSIFIER
 from scsampler.models import Classifier
+from scsampler.pipeline import Pipeline, PipelineConfig
 
 
 def register(subparsers) -> None:
@@ -87,6 +89,13 @@ def register(subparsers) -> None:
         help=f"classifier whose measured cost gives runtime at paper scale, or 'none' (default: {HEAVY_CLASSIFIER})",
     )
     parser.add_argument("--max-videos", type=int, help="use only the first N videos of the split (and of the tuning split)")
+    parser.add_argument(
+        "--engine", choices=("local", "ray"), default="local",
+        help="where the dense pass runs: local (this process) or ray (streamed on Ray Data, --workers actors per CPU "
+        "stage, the classifier on GPU actors when the cluster has GPUs; joins RAY_ADDRESS, else starts a local Ray). "
+        "Same logits either way; the per-clip seconds are those measured in the workers (default: local)",
+    )
+    parser.add_argument("--workers", type=positive_int, default=1, help="with --engine ray: actors per CPU stage (1)")
     parser.add_argument("--no-report", action="store_true", help="write the tables only, no figures or report.html")
     parser.add_argument("-o", "--output", required=True, metavar="RUN_DIR", help="where the tables, figures and report go")
     add_output_flags(parser)
@@ -113,6 +122,16 @@ def run(args) -> int:
         k_max=args.k_max,
         k_rule=args.k_rule,
     )
+    if args.engine == "local" and args.workers > 1:
+        raise UsageError("--workers above 1 needs --engine ray.")
+    by_file = args.classifier.endswith((".pt", ".pth"))
+    pipeline = Pipeline(
+        PipelineConfig(
+            classifier=None if by_file else args.classifier, weights=args.classifier if by_file else args.weights,
+            batch_size=config.batch_size, chunk=config.batch_size, engine=args.engine, workers=args.workers,
+        ),
+        classifier=classifier,
+    )  # fmt: skip
     say = (lambda message: None) if (args.quiet or args.json) else (lambda message: print(message, file=sys.stderr))
     result = evaluate(
         args.manifest,
@@ -121,6 +140,7 @@ def run(args) -> int:
         config=config,
         progress=lambda items, total, desc: progress(items, total=total, desc=desc, quiet=args.quiet),
         log=say,
+        pipeline=pipeline,
     )
     report = None
     if not args.no_report:

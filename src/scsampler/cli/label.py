@@ -32,7 +32,8 @@ def register(subparsers) -> None:
         "videos are all in the train split (train-sampler then holds out its own validation videos, with a warning) "
         "unless --val-fraction moves a seeded share of whole videos to val. Finished videos "
         "are kept as parts and skipped on a rerun; the output is written atomically. Under "
-        "`torchrun --nproc_per_node=N -m scsampler label ...` the videos are shared over the processes.",
+        "`torchrun --nproc_per_node=N -m scsampler label ...` the videos are shared over the processes; with "
+        "--engine ray they stream over Ray workers instead.",
         example="scsampler label data/synth/manifest.csv --classifier runs/tiny/best.pt --split train,val -o runs/targets.parquet\n"
         "  scsampler label footage/ --classifier runs/tiny/best.pt --val-fraction 0.2 -o runs/unlabelled.parquet",
     )
@@ -57,6 +58,13 @@ def register(subparsers) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of the --val-fraction hold-out (0)")
     parser.add_argument("--batch-size", type=positive_int, default=8, help="clips decoded and classified at a time (8)")
     parser.add_argument(
+        "--engine", choices=("local", "ray"), default="local",
+        help="local: the dense pass in this process (or each torchrun process); ray: streamed on Ray Data, --workers "
+        "actors per CPU stage (probe, decode) and the classifier on GPU actors when the cluster has GPUs. Joins the "
+        "cluster RAY_ADDRESS names, else starts a local one. Same targets either way (default: local)",
+    )
+    parser.add_argument("--workers", type=positive_int, default=1, help="with --engine ray: actors per CPU stage (1)")
+    parser.add_argument(
         "--device", type=device_type, default=None,
         help="cpu, cuda, cuda:N or mps (cuda when available; under torchrun each process uses cuda:LOCAL_RANK)",
     )
@@ -69,6 +77,7 @@ def run(args) -> int:
     from scsampler.data.manifest import read_manifest
     from scsampler.errors import UsageError
     from scsampler.models import Classifier
+    from scsampler.pipeline import Pipeline, PipelineConfig
     from scsampler.training.distributed import barrier, init_distributed, shutdown_distributed
     from scsampler.training.targets import compute_targets
 
@@ -102,6 +111,19 @@ def run(args) -> int:
             if not classifier.pretrained:  # a random initialisation has no class names of its own
                 classifier.classes = list(manifest.classes)
         source = os.path.abspath(args.classifier) if os.path.isfile(args.classifier) else args.classifier
+        if args.engine == "ray" and context.world_size > 1:
+            raise UsageError("--engine ray shares the videos over Ray workers itself; run it without torchrun.")
+        if args.engine == "local" and args.workers > 1:
+            raise UsageError("--workers above 1 needs --engine ray.")
+        by_file = os.path.isfile(args.classifier)
+        pipeline = Pipeline(
+            PipelineConfig(
+                classifier=None if by_file else args.classifier, weights=source if by_file else args.weights,
+                num_classes=None if by_file else (manifest.num_classes or None), device=str(context.device),
+                batch_size=args.batch_size, chunk=args.batch_size, engine=args.engine, workers=args.workers,
+            ),
+            classifier=classifier,
+        )  # fmt: skip
         summary = compute_targets(
             manifest,
             classifier=classifier,
@@ -112,6 +134,7 @@ def run(args) -> int:
             world_size=context.world_size,
             barrier=lambda: barrier(context),
             progress=lambda items, total: progress(items, total=total, desc="label", quiet=args.quiet),
+            pipeline=pipeline,
         )
     finally:
         shutdown_distributed(context)

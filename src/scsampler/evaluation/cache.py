@@ -102,6 +102,10 @@ class EvaluationCache:
     def _sampler_path(self, key: str, name: str) -> Path:
         return self.root / key / f"sampler-{_safe(name)}.npz"
 
+    def has_dense(self, key: str) -> bool:
+        """Whether the dense record of ``key`` is on disk (without reading it)."""
+        return self._dense_path(key).is_file()
+
     def load_dense(self, key: str) -> DenseRecord | None:
         path = self._dense_path(key)
         if not path.exists():

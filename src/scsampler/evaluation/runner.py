@@ -38,6 +38,7 @@ from scsampler.evaluation.summary import write_summary
 from scsampler.evaluation.tuning import TUNING_COLUMNS, TunedChoice, check_disjoint, fixed_choice, tune
 from scsampler.evaluation.warnings import emit_warnings, evaluation_warnings, write_warnings
 from scsampler.models import Classifier
+from scsampler.pipeline import Pipeline, PipelineConfig
 from scsampler.samplers.base import ClipSampler, ScoringSampler
 from scsampler.samplers.baselines import UniformSampler
 from scsampler.samplers.composite import CompositeSampler
@@ -143,8 +144,14 @@ def evaluate(
     config: EvaluationConfig,
     progress: Progress | None = None,
     log: Callable[[str], None] = lambda message: None,
+    pipeline: Pipeline | None = None,
 ) -> EvaluationResult:
-    """Evaluate every strategy on ``config.split`` of the manifest; write the tables into ``run_dir``."""
+    """Evaluate every strategy on ``config.split`` of the manifest; write the tables into ``run_dir``.
+
+    The dense pass (every clip of every video not yet in the cache) runs on ``pipeline``
+    (:mod:`scsampler.pipeline`; default: its local loop around ``classifier``; ``evaluate
+    --engine ray`` gives one on Ray). Its per-clip seconds are those the pipeline's stages measure.
+    """
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     progress = progress or (lambda items, total, desc: items)
@@ -174,13 +181,25 @@ def evaluate(
     tuning_entries, no_tuning = _tuning_entries(manifest_path, config, manifest.entries)
     warm_up = _WarmUp(classifier, samplers)
 
+    def dense_pipeline() -> Pipeline:
+        """The pipeline of the dense pass, built when some video is not cached yet."""
+        nonlocal pipeline
+        if pipeline is None:
+            pipeline = Pipeline(PipelineConfig(batch_size=config.batch_size, chunk=config.batch_size), classifier=classifier)
+        return pipeline
+
     def dense_pass(split_entries: list, desc: str) -> tuple[list[VideoRecord], list[dict]]:
         """The cached dense pass over ``split_entries``: their records and the videos that failed."""
-        found, failed = [], []
-        for entry in progress(split_entries, len(split_entries), desc):
+        failed = _fill_dense_cache(split_entries, dense_pipeline, classifier_id, cache, warm_up=warm_up, progress=progress, desc=desc)
+        for error in failed:
+            log(f"error: {error['error']}")
+        found = []
+        broken = {error["path"] for error in failed}
+        split_entries = [entry for entry in split_entries if str(entry.path) not in broken]
+        for entry in progress(split_entries, len(split_entries), desc.replace("dense pass", "sampler scores")):
             try:
                 record = _video_record(
-                    entry, classifier, classifier_id, samplers, sampler_ids, cache, batch_size=config.batch_size, warm_up=warm_up
+                    entry, classifier, classifier_id, samplers, sampler_ids, cache, warm_up=warm_up
                 )
             except ScsamplerError as error:
                 failed.append({"path": str(entry.path), "error": str(error)})
@@ -252,6 +271,50 @@ def evaluate(
 # -- step 1: the dense pass -------------------------------------------------------------------------
 
 
+def _fill_dense_cache(
+    entries: list, dense_pipeline: Callable[[], Pipeline], classifier_id: str, cache: EvaluationCache, *, warm_up, progress: Progress, desc: str
+) -> list[dict]:
+    """Run ``pipeline`` over every entry whose dense logits are not cached yet and cache them; the videos that failed."""
+    todo, failed = [], []
+    for entry in entries:
+        try:
+            key = video_key(entry.path, classifier_id)  # reads the file's size and time: a missing file fails here
+        except ScsamplerError as error:
+            failed.append({"path": str(entry.path), "error": str(error)})
+            continue
+        if not cache.has_dense(key):
+            todo.append(entry)
+    if not todo:
+        return failed
+    for entry in todo:  # warm up on the first video that opens (one that does not is reported by the pipeline)
+        try:
+            warm_up(entry.path)
+            break
+        except ScsamplerError:
+            continue
+    pipeline = dense_pipeline()
+    classifier = pipeline.classifier
+    outcomes = pipeline.run([entry.path for entry in todo])
+    for entry, outcome in zip(todo, progress(outcomes, len(todo), desc)):
+        if outcome.error is not None:
+            failed.append({"path": str(entry.path), "error": outcome.error})
+            continue
+        plan = outcome.plan
+        size = classifier.decode_size(height=plan.info.height, width=plan.info.width)
+        try:
+            random_per_clip_s = random_access_decode_per_clip_s(entry.path, plan.clips, info=plan.info, size=size)
+        except ScsamplerError as error:
+            failed.append({"path": str(entry.path), "error": str(error)})
+            continue
+        cache.save_dense(video_key(entry.path, classifier_id), DenseRecord(
+            path=str(entry.path), label=entry.label, label_index=entry.label_index,
+            start_s=plan.clips.start_s.copy(), end_s=plan.clips.end_s.copy(), logits=outcome.logits.astype(np.float32),
+            decode_dense_s=outcome.decode_s, classifier_dense_s=outcome.classifier_s,
+            decode_random_per_clip_s=random_per_clip_s, has_audio=plan.info.has_audio, probe_s=plan.probe_s,
+        ))  # fmt: skip
+    return failed
+
+
 def _weights_identity(classifier: Classifier) -> str:
     """A short fingerprint of the weights, so a retrained classifier does not reuse old logits."""
     total = 0.0
@@ -308,21 +371,14 @@ def _video_record(
     sampler_ids: dict,
     cache: EvaluationCache,
     *,
-    batch_size: int,
     warm_up: Callable[[str | os.PathLike], None] = lambda path: None,
 ) -> VideoRecord:
     key = video_key(entry.path, classifier_id)
-    dense = cache.load_dense(key)
+    dense = cache.load_dense(key)  # written by the pipeline's dense pass (_fill_dense_cache)
+    if dense is None:
+        raise ScsamplerError(f"{entry.path}: its dense pass is missing from the evaluation cache; run evaluate again.")
     info = None
     grid = None
-    if dense is None:
-        warm_up(entry.path)
-        began = time.perf_counter()
-        info = probe(entry.path)
-        grid = clip_grid(info, frames_per_clip=classifier.frames_per_clip)
-        probe_s = time.perf_counter() - began
-        dense = _dense_pass(entry, info, grid, classifier, batch_size=batch_size, probe_s=probe_s)
-        cache.save_dense(key, dense)
     record = VideoRecord(dense=dense)
     for name, sampler in samplers.items():
         cached = cache.load_sampler(key, sampler_ids[name])
@@ -335,32 +391,6 @@ def _video_record(
             cache.save_sampler(key, SamplerRecord(sampler_ids[name], cached.scores, cached.seconds))
         record.samplers[name] = SamplerRecord(name, cached.scores, cached.seconds)
     return record
-
-
-def _dense_pass(entry, info, grid, classifier: Classifier, *, batch_size: int, probe_s: float) -> DenseRecord:
-    size = classifier.decode_size(height=info.height, width=info.width)
-    logits, decode_s, classify_s = [], 0.0, 0.0
-    for start in range(0, len(grid), batch_size):
-        chunk = grid.subset(grid.index[start : start + batch_size])
-        began = time.perf_counter()
-        clips = decode_clips(entry.path, chunk, size=size, info=info)
-        decoded = time.perf_counter()
-        logits.append(classifier(clips).numpy())
-        decode_s += decoded - began
-        classify_s += time.perf_counter() - decoded
-    return DenseRecord(
-        path=str(entry.path),
-        label=entry.label,
-        label_index=entry.label_index,
-        start_s=grid.start_s.copy(),
-        end_s=grid.end_s.copy(),
-        logits=np.concatenate(logits).astype(np.float32),
-        decode_dense_s=decode_s,
-        classifier_dense_s=classify_s,
-        decode_random_per_clip_s=random_access_decode_per_clip_s(entry.path, grid, info=info, size=size),
-        has_audio=info.has_audio,
-        probe_s=probe_s,
-    )
 
 
 def _score_video(name: str, sampler: ScoringSampler, info, grid) -> SamplerRecord:

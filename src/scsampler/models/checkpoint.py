@@ -100,8 +100,10 @@ def _refusal(message: str, path: str) -> str:
     """Why the safe loader refused a file, and a safe fix (torch's advice to load it unsafely left out)."""
     unsupported = re.search(r"Unsupported global: GLOBAL (\S+)", message)
     if unsupported:
+        # the same object is named "print" or "builtins.print" depending on what pickled it
+        name = re.sub(r"^(?:builtins|__builtin__)\.", "", unsupported.group(1))
         return (
-            f"refused: it holds a pickled Python object ({unsupported.group(1)}), not only tensors and plain "
+            f"refused: it holds a pickled Python object ({name}), not only tensors and plain "
             "containers, and loading it could run code. Only load weights saved as tensors: re-save them, "
             "from code you trust, with torch.save(model.state_dict(), PATH)."
         )

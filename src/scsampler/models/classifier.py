@@ -48,8 +48,9 @@ class Classifier:
         self.device = torch.device(check_device(device) or "cpu")  # a missing GPU: a UsageError, not a RuntimeError in .to()
         self.model = model.to(self.device).eval()
         # Channels-last 3D convolutions: 24% faster for R(2+1)D-18 and 33% for r2plus1d_tiny on this
-        # CPU (benchmarks/classifier_cost.py); logits differ by ~3e-7, top-1 is the same.
-        self._channels_last = self.device.type == "cpu" and not any(p.dim() == 4 for p in self.model.parameters())
+        # CPU (benchmarks/classifier_cost.py); logits differ by ~3e-7, top-1 is the same. On CUDA it is
+        # the layout cuDNN's bf16 tensor-core kernels want (benchmarks/gpu_check.sh measures it).
+        self._channels_last = self.device.type in ("cpu", "cuda") and not any(p.dim() == 4 for p in self.model.parameters())
         if self._channels_last:
             self.model = self.model.to(memory_format=torch.channels_last_3d)
         self.spec = spec
@@ -113,11 +114,32 @@ class Classifier:
         """The ``(height, width)`` to decode a ``height`` x ``width`` video at for this classifier."""
         return decode_size(self.spec, height=height, width=width)
 
+    def prepare(self, clips: torch.Tensor) -> torch.Tensor:
+        """uint8 ``[B, 3, T, H, W]`` clips -> the model's normalised float input, on ``device``.
+
+        On CUDA the uint8 clips cross from pinned host memory without blocking (a quarter of the
+        bytes of float input) and are normalised on the GPU.
+        """
+        if self.device.type == "cuda":
+            clips = clips.pin_memory().to(self.device, non_blocking=True)
+        elif self.device.type != "cpu":
+            clips = clips.to(self.device)
+        return preprocess(clips, self.spec)
+
+    def forward_preprocessed(self, batch: torch.Tensor) -> torch.Tensor:
+        """The model on a batch from :meth:`prepare` -> float32 logits ``[B, C]`` on the CPU.
+
+        On CUDA under bf16 autocast (the GPU's fast path; logits are returned as float32).
+        """
+        with torch.inference_mode():
+            if self._channels_last:
+                batch = batch.contiguous(memory_format=torch.channels_last_3d)
+            if self.device.type == "cuda":
+                with torch.autocast("cuda", dtype=torch.bfloat16):
+                    return self.model(batch).float().cpu()
+            return self.model(batch).float().cpu()
+
     def __call__(self, clips: torch.Tensor) -> torch.Tensor:
         """uint8 ``[B, 3, T, H, W]`` clips -> float32 logits ``[B, C]`` on the CPU."""
         with torch.inference_mode():
-            batch = preprocess(clips, self.spec).to(self.device)
-            if self._channels_last:
-                batch = batch.contiguous(memory_format=torch.channels_last_3d)
-            return self.model(batch).float().cpu()
-
+            return self.forward_preprocessed(self.prepare(clips))

@@ -48,6 +48,6 @@ def preprocess(clips: torch.Tensor, spec: ClassifierSpec) -> torch.Tensor:
         frames = F.interpolate(frames, size=target, mode="bilinear", align_corners=False, antialias=False)
         x = frames.reshape(k, t, c, *target).permute(0, 2, 1, 3, 4)
     x = center_crop(x, spec.crop_size)
-    mean = torch.tensor(spec.mean, dtype=x.dtype).view(1, 3, 1, 1, 1)
-    std = torch.tensor(spec.std, dtype=x.dtype).view(1, 3, 1, 1, 1)
+    mean = torch.tensor(spec.mean, dtype=x.dtype, device=x.device).view(1, 3, 1, 1, 1)
+    std = torch.tensor(spec.std, dtype=x.dtype, device=x.device).view(1, 3, 1, 1, 1)
     return ((x - mean) / std).contiguous()

@@ -54,6 +54,7 @@ __all__ = [
     "LabelSummary",
     "confidence_and_margin",
     "label_clips",
+    "targets_frame",
     "compute_targets",
     "read_targets",
     "write_targets",
@@ -138,7 +139,12 @@ def label_clips(
         chunk = grid.subset(grid.index[start : start + batch_size])
         clips = decode_clips(path, chunk, size=size, info=info)
         logits_parts.append(classifier(clips).float())
-    logits = torch.cat(logits_parts).numpy().astype(np.float32)
+    return targets_frame(grid, torch.cat(logits_parts).numpy(), label_index=label_index)
+
+
+def targets_frame(grid: ClipGrid, logits: np.ndarray, *, label_index: int | None) -> pd.DataFrame:
+    """One row per clip of ``grid`` from its logits ``[L, C]`` (the columns of :func:`label_clips`)."""
+    logits = np.asarray(logits, dtype=np.float32)
     if label_index is not None and not 0 <= label_index < logits.shape[1]:
         raise UsageError(f"label index {label_index} is outside the classifier's {logits.shape[1]} classes.")
     shifted = logits - logits.max(axis=1, keepdims=True)
@@ -208,6 +214,7 @@ def compute_targets(
     barrier: Callable[[], None] | None = None,
     progress: Callable[[Iterable, int], Iterable] | None = None,
     segments_path: str | os.PathLike | None = None,
+    pipeline=None,
 ) -> LabelSummary:
     """Label every clip of every video of ``manifest`` with ``classifier``; write ``output`` (Parquet).
 
@@ -222,6 +229,8 @@ def compute_targets(
         progress: wraps the iterable of this rank's videos (a progress bar), given its length.
         segments_path: a ``segments.csv`` (default: the one beside the manifest, when there is
             one); each clip gets ``in_segment`` from its action segments.
+        pipeline: the :class:`scsampler.pipeline.Pipeline` that runs the dense pass (every clip;
+            ``--engine ray`` builds one on Ray); default: the local loop around ``classifier``.
 
     Videos that cannot be decoded are reported in ``LabelSummary.errors`` and left out.
     """
@@ -250,19 +259,27 @@ def compute_targets(
     parts.mkdir(parents=True, exist_ok=True)
     summary = LabelSummary(output=output, videos=len(manifest.entries))
     mine = [(i, entry) for i, entry in enumerate(manifest.entries) if i % world_size == rank]
-    iterator = progress(mine, len(mine)) if progress else mine
-    for position, entry in iterator:
+    todo = [(i, entry) for i, entry in mine if not (parts / f"{i:06d}.parquet").is_file()]
+    summary.resumed = len(mine) - len(todo)
+    if pipeline is None:
+        from scsampler.pipeline import Pipeline, PipelineConfig
+
+        pipeline = Pipeline(PipelineConfig(batch_size=batch_size), classifier=classifier)
+    entries = dict(todo)
+    outcomes = pipeline.run([entry.path for _, entry in todo], positions=[i for i, _ in todo])
+    for outcome in progress(outcomes, len(todo)) if progress else outcomes:
+        position, entry = outcome.position, entries[outcome.position]
         part = parts / f"{position:06d}.parquet"
-        failed = parts / f"{position:06d}.error"
-        if part.is_file():
-            summary.resumed += 1
+        if outcome.error is not None:
+            summary.errors.append((str(entry.path), outcome.error))
+            (parts / f"{position:06d}.error").write_text(outcome.error, encoding="utf-8")
             continue
         try:
             label_index = entry.label_index if entry.labelled else None
-            frame = label_clips(entry.path, classifier=classifier, label_index=label_index, batch_size=batch_size)
+            frame = targets_frame(outcome.plan.clips, outcome.logits, label_index=label_index)
         except ScsamplerError as error:
             summary.errors.append((str(entry.path), str(error)))
-            failed.write_text(str(error), encoding="utf-8")
+            (parts / f"{position:06d}.error").write_text(str(error), encoding="utf-8")
             continue
         frame.insert(0, "split", entry.split)
         frame.insert(0, "label_index", np.int64(entry.label_index))

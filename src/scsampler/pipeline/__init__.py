@@ -1,0 +1,22 @@
+"""Many videos through the same steps as ``classify_video``, as stages by resource, on Ray Data or a local loop.
+
+Stages (:mod:`scsampler.pipeline.stages`): select clips (CPU), decode them (CPU), classify them
+(GPU when there is one, batching clips across videos), then gather each video's clips
+(:mod:`scsampler.pipeline.engines`). ``classify`` and ``label`` run on it (``--engine local|ray``);
+:mod:`scsampler.pipeline.results` keeps finished videos on disk so that a killed run resumes.
+"""
+
+from scsampler.pipeline.engines import ENGINES, Pipeline, PipelineConfig, VideoOutcome
+from scsampler.pipeline.stages import EVERY_CLIP, ClassifyClips, DecodeClips, SelectClips, VideoPlan
+
+__all__ = [
+    "ENGINES",
+    "EVERY_CLIP",
+    "Pipeline",
+    "PipelineConfig",
+    "VideoOutcome",
+    "VideoPlan",
+    "SelectClips",
+    "DecodeClips",
+    "ClassifyClips",
+]

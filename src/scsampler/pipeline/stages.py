@@ -1,0 +1,301 @@
+"""The pipeline's stages: callable classes that map a batch (a dict of numpy columns) to the next one.
+
+Each follows Ray Data's batch-inference shape (the model loads once in ``__init__``, ``__call__``
+maps a batch), so :mod:`scsampler.pipeline.engines` runs the very same objects in a plain loop or
+on Ray actors. Three stages, by the resource they need:
+
+1. :class:`SelectClips` (CPU): probe, clip grid, cheap signals and sampler scores, the selection.
+   One row per video.
+2. :class:`DecodeClips` (CPU): decode the selected clips to uint8 at the classifier's decode
+   size, a few at a time (a generator: a long video's dense pass never sits in memory whole).
+   One row per clip.
+3. :class:`ClassifyClips` (GPU when there is one): the clip classifier over clips of any videos,
+   in forward batches of exactly ``batch_size`` clips (the last one padded), so that a clip's
+   logits do not depend on which other clips share its batch: the same bits whichever engine or
+   worker ran it. One row per clip, with its logits instead of its pixels.
+
+The fourth step, gathering a video's clips into its result, runs where the results are read
+(:func:`scsampler.pipeline.engines.gather_videos`).
+
+A video that fails in any stage becomes one row with ``error`` set, and the others go on.
+Everything that describes a video travels in ``video`` (a pickled :class:`VideoPlan`) on the
+video's first clip row only; pixels and logits travel as raw bytes with their shape.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import signal
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import av
+import numpy as np
+import torch
+
+from scsampler.errors import ScsamplerError, UsageError
+from scsampler.types import ClipGrid, ClipSelection, VideoInfo
+
+__all__ = [
+    "VideoPlan",
+    "SelectClips",
+    "DecodeClips",
+    "ClassifyClips",
+    "EVERY_CLIP",
+    "FAULT_ENV",
+]
+
+#: ``sampler`` value of :class:`SelectClips` for a dense pass: every clip, in time order.
+EVERY_CLIP = "every-clip"
+#: Testing hook: when this environment variable names a file that does not exist yet, the first
+#: :class:`ClassifyClips` call to create it kills its own process with SIGKILL (a worker dying
+#: mid-run, as ``kill -9`` would do it), so that the retry can be tested.
+FAULT_ENV = "SCSAMPLER_PIPELINE_KILL_ONCE"
+#: What a video can fail with, as opposed to a bug: reported per video, never raised.
+_VIDEO_FAILURES = (ScsamplerError, av.FFmpegError, OSError)
+
+
+@dataclass(frozen=True)
+class VideoPlan:
+    """One video's probe, chosen clips and timings so far: what the later stages and the gathering need."""
+
+    info: VideoInfo
+    selection: ClipSelection
+    clips: ClipGrid  # the selected clips' grid, in the selection's order
+    probe_s: float
+    sampler_s: float
+
+
+def _error_message(path: str, error: Exception) -> str:
+    return str(error) if isinstance(error, ScsamplerError) else f"{path}: {error}"
+
+
+def _set_threads(threads: int | None) -> None:
+    if threads is not None:
+        torch.set_num_threads(max(1, int(threads)))
+
+
+class SelectClips:
+    """Stage 1: ``{"position", "path"}`` -> ``{"position", "path", "error", "plan"}``, one row per video.
+
+    ``sampler`` is a sampler name or saved sampler's path (loaded once), or :data:`EVERY_CLIP` for a
+    dense pass. ``k`` and ``stride`` None mean a saved sampler's own (else 10 and 1).
+    """
+
+    def __init__(
+        self,
+        *,
+        frames_per_clip: int,
+        sampler: str = EVERY_CLIP,
+        k: int | None = None,
+        stride: int | None = None,
+        seed: int = 0,
+        threads: int | None = None,
+    ) -> None:
+        from scsampler.samplers import get_sampler
+
+        _set_threads(threads)
+        self.frames_per_clip = frames_per_clip
+        self.sampler = None if sampler == EVERY_CLIP else get_sampler(sampler, **({"seed": seed} if sampler == "random" else {}))
+        if self.sampler is not None and self.sampler.needs_label:
+            raise UsageError(
+                f"the {self.sampler.name} sampler needs the ground-truth label (an upper bound for evaluation); "
+                "choose a sampler that does not, e.g. uniform."
+            )
+        self.k, self.stride = k, stride
+
+    @property
+    def sampler_name(self) -> str:
+        return EVERY_CLIP if self.sampler is None else (self.sampler.name or "sampler")
+
+    def resolved_k_and_stride(self) -> tuple[int | None, int]:
+        """The K and N this stage selects with (a saved sampler's own where ``k``/``stride`` were None)."""
+        from scsampler.samplers.selection import DEFAULT_K
+
+        if self.sampler is None:
+            return None, 1
+        k = self.k if self.k is not None else getattr(self.sampler, "k", DEFAULT_K)
+        stride = self.stride if self.stride is not None else getattr(self.sampler, "stride", 1)
+        return k, stride
+
+    def plan(self, path: str) -> VideoPlan:
+        """Probe ``path`` and choose its clips (raises what a bad video raises)."""
+        from scsampler.samplers.base import check_k_and_stride
+        from scsampler.video import clip_grid, probe
+
+        began = time.perf_counter()
+        info = probe(path)
+        grid = clip_grid(info, frames_per_clip=self.frames_per_clip)
+        probed = time.perf_counter()
+        if self.sampler is None:
+            selection = ClipSelection(
+                index=grid.index, start_s=grid.start_s, end_s=grid.end_s, scores=np.zeros(len(grid)),
+                num_clips=grid.num_clips, scored=len(grid), strategy="dense",
+            )  # fmt: skip
+        else:
+            k, stride = self.resolved_k_and_stride()
+            check_k_and_stride(k, stride)
+            selection = self.sampler.select(info, grid, k=k, stride=stride)
+        sampled = time.perf_counter()
+        if len(selection) == 0:
+            raise UsageError(f"{path}: the {self.sampler_name} sampler chose no clips.")
+        return VideoPlan(info, selection, grid.subset(selection.index), probed - began, sampled - probed)
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        errors, plans = [], []
+        for path in batch["path"]:
+            path = str(path)
+            try:
+                with torch.inference_mode():
+                    plans.append(pickle.dumps(self.plan(path)))
+                errors.append("")
+            except _VIDEO_FAILURES as error:
+                plans.append(b"")
+                errors.append(_error_message(path, error))
+        return {
+            "position": np.asarray(batch["position"], dtype=np.int64),
+            "path": np.asarray([str(p) for p in batch["path"]], dtype=object),
+            "error": np.asarray(errors, dtype=object),
+            "plan": np.asarray(plans, dtype=object),
+        }
+
+
+def _clip_rows(position: int, path: str, *, ranks, indices, clips: np.ndarray | None, clips_in_video: int,
+               decode_s: float, plan: bytes, error: str = "") -> dict[str, np.ndarray]:
+    """Clip rows of one video (``clips`` None: one error row)."""
+    n = 1 if clips is None else len(clips)
+    pixels = [b""] if clips is None else [np.ascontiguousarray(c).tobytes() for c in clips]
+    shapes = [np.zeros(4, dtype=np.int64)] if clips is None else [np.asarray(c.shape, dtype=np.int64) for c in clips]
+    return {
+        "position": np.full(n, position, dtype=np.int64),
+        "path": np.asarray([path] * n, dtype=object),
+        "error": np.asarray([error] * n, dtype=object),
+        "rank": np.asarray(ranks, dtype=np.int64),
+        "clip_index": np.asarray(indices, dtype=np.int64),
+        "clips_in_video": np.full(n, clips_in_video, dtype=np.int64),
+        "pixels": np.asarray(pixels, dtype=object),
+        "shape": np.stack(shapes),
+        "decode_s": np.full(n, decode_s / n, dtype=np.float64),
+        # the plan rides on the video's first row only: a dense pass has hundreds of rows per video
+        "plan": np.asarray([plan] + [b""] * (n - 1), dtype=object),
+    }
+
+
+class DecodeClips:
+    """Stage 2: video rows -> clip rows, ``chunk`` clips decoded at a time (a generator of batches).
+
+    Clips are decoded in file order, so one forward pass of the decoder serves neighbouring clips;
+    each row keeps its ``rank`` in the selection. ``spec`` is the classifier's input spec
+    (``ClassifierSpec``): clips are decoded at its resize size, so that resizing happens in the decoder.
+    """
+
+    def __init__(self, *, spec, chunk: int = 8, threads: int | None = None) -> None:
+        if not isinstance(chunk, int) or chunk < 1:
+            raise UsageError(f"chunk must be a positive integer, got {chunk!r}.")
+        _set_threads(threads)
+        self.spec = spec
+        self.chunk = chunk
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> Iterator[dict[str, np.ndarray]]:
+        from scsampler.models.preprocess import decode_size
+        from scsampler.video import decode_clips
+
+        for position, path, error, plan_bytes in zip(batch["position"], batch["path"], batch["error"], batch["plan"]):
+            position, path = int(position), str(path)
+            if error:
+                yield _clip_rows(position, path, ranks=[-1], indices=[-1], clips=None, clips_in_video=0,
+                                 decode_s=0.0, plan=b"", error=str(error))  # fmt: skip
+                continue
+            plan: VideoPlan = pickle.loads(plan_bytes)
+            size = decode_size(self.spec, height=plan.info.height, width=plan.info.width)
+            in_file_order = np.argsort(plan.clips.index, kind="stable")  # ranks, sorted by clip index
+            first = True
+            for start in range(0, len(in_file_order), self.chunk):
+                ranks = in_file_order[start : start + self.chunk]
+                chunk = plan.clips.subset(plan.clips.index[ranks])
+                began = time.perf_counter()
+                try:
+                    clips = decode_clips(path, chunk, size=size, info=plan.info).numpy()
+                except _VIDEO_FAILURES as failure:  # rows already sent are dropped when this one arrives
+                    yield _clip_rows(position, path, ranks=[-1], indices=[-1], clips=None, clips_in_video=0,
+                                     decode_s=0.0, plan=b"", error=_error_message(path, failure))  # fmt: skip
+                    break
+                yield _clip_rows(
+                    position, path, ranks=ranks, indices=chunk.index, clips=clips, clips_in_video=len(plan.clips),
+                    decode_s=time.perf_counter() - began, plan=plan_bytes if first else b"",
+                )
+                first = False
+
+
+class ClassifyClips:
+    """Stage 3: clip rows -> the same rows with ``logits`` (float32 bytes) instead of ``pixels``.
+
+    Loads the classifier once (``Classifier.load``: a registry name and weights, or a checkpoint;
+    or takes a loaded ``Classifier``) on ``device`` (on CUDA: bf16 autocast, pinned host memory, non-blocking copies). Clips of any
+    videos are classified together, in forward batches of exactly ``batch_size`` (the last padded
+    with zeros), so the logits of a clip are the same bits whatever shares its batch.
+    """
+
+    def __init__(
+        self,
+        *,
+        classifier,
+        weights: str | None = None,
+        num_classes: int | None = None,
+        device: str = "cpu",
+        batch_size: int = 8,
+        threads: int | None = None,
+    ) -> None:
+        from scsampler.models import Classifier
+
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise UsageError(f"batch_size must be a positive integer, got {batch_size!r}.")
+        _set_threads(threads)
+        if isinstance(classifier, Classifier):  # already loaded (the local engine around a caller's classifier)
+            self.classifier = classifier
+        else:
+            self.classifier = Classifier.load(classifier, weights=weights, num_classes=num_classes, device=device)
+        self.batch_size = batch_size
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        _maybe_die_once()
+        rows = len(batch["position"])
+        logits: list[bytes] = [b""] * rows
+        seconds = np.zeros(rows, dtype=np.float64)
+        todo = [i for i in range(rows) if not batch["error"][i]]
+        with torch.inference_mode():
+            for start in range(0, len(todo), self.batch_size):
+                part = todo[start : start + self.batch_size]
+                began = time.perf_counter()
+                # clip by clip: videos of other sizes may share the batch (preprocessing is per clip anyway)
+                inputs = torch.cat([self.classifier.prepare(torch.from_numpy(_pixels(batch, i)).unsqueeze(0)) for i in part])
+                if len(part) < self.batch_size:  # a fixed batch shape: a clip's logits do not depend on its neighbours
+                    inputs = torch.cat([inputs, inputs.new_zeros((self.batch_size - len(part), *inputs.shape[1:]))])
+                out = self.classifier.forward_preprocessed(inputs)[: len(part)].numpy().astype(np.float32)
+                share = (time.perf_counter() - began) / len(part)
+                for row, values in zip(part, out):
+                    logits[row] = values.tobytes()
+                    seconds[row] = share
+        result = {name: column for name, column in batch.items() if name not in ("pixels", "shape")}
+        result["logits"] = np.asarray(logits, dtype=object)
+        result["classifier_s"] = seconds
+        return result
+
+
+def _pixels(batch: dict[str, np.ndarray], row: int) -> np.ndarray:
+    shape = tuple(int(v) for v in batch["shape"][row])
+    return np.frombuffer(batch["pixels"][row], dtype=np.uint8).reshape(shape).copy()  # writable, for torch
+
+
+def _maybe_die_once() -> None:
+    marker = os.environ.get(FAULT_ENV)
+    if not marker:
+        return
+    try:
+        with open(marker, "x", encoding="utf-8") as handle:
+            handle.write(str(os.getpid()))
+    except FileExistsError:
+        return
+    os.kill(os.getpid(), signal.SIGKILL)
