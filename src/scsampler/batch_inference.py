@@ -26,6 +26,7 @@ from scsampler.errors import ScsamplerError, UsageError
 from scsampler.inference import aggregate_clip_logits, classify_video
 from scsampler.models import Classifier
 from scsampler.pipeline import ENGINES, Pipeline, PipelineConfig, VideoOutcome
+from scsampler.pipeline.engines import _start_ray, stop_ray
 from scsampler.pipeline.results import ResultStore
 from scsampler.samplers import get_sampler
 from scsampler.samplers.composite import OWN
@@ -221,17 +222,7 @@ def _classify_on_ray(paths: list[str], options: ClassifyOptions, *, workers: int
     except ImportError:  # pragma: no cover - ray is a dependency; this guards a trimmed install
         raise UsageError("--workers above 1 needs Ray (pip install 'ray[data]').") from None
     cores = os.cpu_count() or 1
-    started_here = not ray.is_initialized()
-    if started_here and os.environ.get("RAY_ADDRESS"):
-        ray.init(log_to_driver=False, logging_level=logging.ERROR)  # join the cluster RAY_ADDRESS names
-    elif started_here:
-        # a local runtime with enough logical CPUs for every actor; quiet unless something goes wrong
-        ray.init(
-            num_cpus=max(cores, workers),
-            include_dashboard=False,
-            log_to_driver=False,
-            logging_level=logging.ERROR,
-        )
+    started_here = _start_ray(ray, logical_cpus=max(cores, workers))
     try:
         with warnings.catch_warnings():
             # Ray Data warns about its own deprecated settings whenever its context is built, and
@@ -261,5 +252,5 @@ def _classify_on_ray(paths: list[str], options: ClassifyOptions, *, workers: int
                 ) from error
     finally:
         if started_here:
-            ray.shutdown()
+            stop_ray(ray)
 

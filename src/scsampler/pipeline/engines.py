@@ -16,6 +16,7 @@ a killed worker is restarted and its task retried.
 
 from __future__ import annotations
 
+import builtins
 import logging
 import os
 import pickle
@@ -24,6 +25,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+import torch
 
 from scsampler.errors import ScsamplerError, UsageError
 from scsampler.pipeline.stages import EVERY_CLIP, ClassifyClips, DecodeClips, SelectClips, VideoPlan
@@ -226,7 +228,7 @@ class Pipeline:
                     raise ScsamplerError(f"the Ray pipeline ended with {len(gatherer.pending)} videos unfinished.")
         finally:
             if started_here:
-                ray.shutdown()
+                stop_ray(ray)
 
     def _ray_dataset(self, ray, paths: list[str], positions: list[int], *, gpus: int, threads: int):
         config = self.config
@@ -275,9 +277,26 @@ def _start_ray(ray, *, logical_cpus: int) -> bool:
     """Join the cluster ``RAY_ADDRESS`` names, or start a quiet local runtime; True when this call started it."""
     if ray.is_initialized():
         return False
+    _KEPT.update(print=builtins.print, threads=torch.get_num_threads())
     if os.environ.get("RAY_ADDRESS"):
         ray.init(log_to_driver=False, logging_level=logging.ERROR)
     else:
         # enough logical CPUs for every stage's actors; quiet unless something goes wrong
         ray.init(num_cpus=logical_cpus, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
     return True
+
+
+_KEPT: dict = {}
+
+
+def stop_ray(ray) -> None:
+    """Shut Ray down and undo what it changed in this process.
+
+    Ray replaces ``builtins.print`` with its own (``ray.experimental.tqdm_ray.safe_print``) and
+    leaves it there after ``ray.shutdown()``; a caller's later prints and pickles should not carry it.
+    """
+    ray.shutdown()
+    if "print" in _KEPT:
+        builtins.print = _KEPT.pop("print")
+    if "threads" in _KEPT:
+        torch.set_num_threads(_KEPT.pop("threads"))
