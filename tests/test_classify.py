@@ -12,9 +12,10 @@ import torch
 from scsampler.cli import main
 from scsampler.errors import UsageError, VideoError
 from scsampler.inference import aggregate_clip_logits, classify_video
-from scsampler.models import Classifier, get_model, save_checkpoint
+from scsampler.models import Classifier
 from scsampler.samplers.baselines import OracleSampler
 from scsampler.video import clip_grid, decode_clips, probe
+from tests.checkpoints import decisive_checkpoint
 
 CLASSES = ["jump", "run", "wave"]
 
@@ -22,12 +23,7 @@ CLASSES = ["jump", "run", "wave"]
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
     """A tiny R3D with 3 classes saved as a scsampler checkpoint."""
-    torch.manual_seed(0)
-    model = get_model("r3d_tiny", num_classes=3)
-    with torch.no_grad():  # a head that separates the classes, so probabilities are not all equal
-        model.fc.weight.normal_(0, 1.0)
-    path = tmp_path_factory.mktemp("ckpt") / "r3d_tiny.pt"
-    return save_checkpoint(path, model_name="r3d_tiny", model=model, classes=CLASSES)
+    return decisive_checkpoint(tmp_path_factory.mktemp("ckpt") / "r3d_tiny.pt", CLASSES)
 
 
 @pytest.fixture(scope="module")

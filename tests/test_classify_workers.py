@@ -6,13 +6,12 @@ import json
 
 import numpy as np
 import pytest
-import torch
 
 from scsampler.batch_inference import ClassifyOptions, VideoClassifier, classify_videos
 from scsampler.cli import main
 from scsampler.errors import UsageError
-from scsampler.models import get_model, save_checkpoint
 
+from tests.checkpoints import decisive_checkpoint
 from tests.signals_media import moving_block_video
 
 pytestmark = pytest.mark.slow  # starts a local Ray runtime
@@ -21,11 +20,7 @@ pytestmark = pytest.mark.slow  # starts a local Ray runtime
 @pytest.fixture(scope="module")
 def videos_and_checkpoint(tmp_path_factory):
     folder = tmp_path_factory.mktemp("workers")
-    torch.manual_seed(0)
-    model = get_model("r3d_tiny", num_classes=3)
-    with torch.no_grad():
-        model.fc.weight.normal_(0, 1.0)
-    checkpoint = save_checkpoint(folder / "r3d_tiny.pt", model_name="r3d_tiny", model=model, classes=["a", "b", "c"])
+    checkpoint = decisive_checkpoint(folder / "r3d_tiny.pt", ["a", "b", "c"])
     videos = [
         moving_block_video(folder / f"v{index}.mp4", frames=48, dx=index + 1, dy=index, move_from=16 * index)
         for index in range(3)

@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from scsampler.models import Classifier, get_model, save_checkpoint
+from scsampler.models import Classifier
 from scsampler.pipeline import Pipeline, PipelineConfig
 
+from tests.checkpoints import decisive_checkpoint
 from tests.signals_media import moving_block_video
 
 pytestmark = pytest.mark.gpu
@@ -20,11 +21,7 @@ pytestmark = pytest.mark.gpu
 @pytest.fixture(scope="module")
 def checkpoint_and_videos(tmp_path_factory):
     folder = tmp_path_factory.mktemp("gpu")
-    torch.manual_seed(0)
-    model = get_model("r2plus1d_tiny", num_classes=4)
-    with torch.no_grad():
-        model.fc.weight.normal_(0, 2.0)  # decisive logits: top-1 is not decided by rounding
-    checkpoint = save_checkpoint(folder / "tiny.pt", model_name="r2plus1d_tiny", model=model, classes=["a", "b", "c", "d"])
+    checkpoint = decisive_checkpoint(folder / "tiny.pt", ["a", "b", "c", "d"], model_name="r2plus1d_tiny", head_std=2.0)
     videos = [str(moving_block_video(folder / f"v{i}.mp4", frames=96, dx=i + 1, dy=i % 3, move_from=8 * i)) for i in range(4)]
     return str(checkpoint), videos
 

@@ -24,7 +24,7 @@ import pandas as pd
 import pytest
 import torch
 
-from scsampler.models import get_model, save_checkpoint
+from tests.checkpoints import decisive_checkpoint
 from tests.test_train_sampler import _segment_targets, _synth
 
 pytestmark = pytest.mark.slow  # each test starts the command three times (about 30-60 s in all)
@@ -41,11 +41,7 @@ def data(tmp_path_factory) -> dict:
     root = tmp_path_factory.mktemp("kill_resume")
     synth = _synth(root / "synth", videos=10, seconds=10, seed=3, classes=2)
     targets = _segment_targets(synth, root / "targets.parquet")
-    torch.manual_seed(0)
-    model = get_model("r3d_tiny", num_classes=2)
-    with torch.no_grad():
-        model.fc.weight.normal_(0, 1.0)  # logits that differ between clips
-    classifier = save_checkpoint(root / "r3d_tiny.pt", model_name="r3d_tiny", model=model, classes=["class00", "class01"])
+    classifier = decisive_checkpoint(root / "r3d_tiny.pt", ["class00", "class01"])
     return {"root": root, "manifest": synth / "manifest.csv", "targets": targets, "classifier": classifier}
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -14,12 +15,13 @@ from scsampler.batch_inference import ClassifyOptions, classify_videos
 from scsampler.cli import main
 from scsampler.errors import UsageError
 from scsampler.inference import classify_video
-from scsampler.models import Classifier, get_model, save_checkpoint
+from scsampler.models import Classifier
 from scsampler.pipeline import ClassifyClips, Pipeline, PipelineConfig
 from scsampler.pipeline.engines import _Gatherer
 from scsampler.pipeline.results import ResultStore, options_identity
 from scsampler.pipeline.stages import FAULT_ENV
 
+from tests.checkpoints import decisive_checkpoint
 from tests.signals_media import moving_block_video
 
 
@@ -27,11 +29,7 @@ from tests.signals_media import moving_block_video
 def media(tmp_path_factory):
     """Four small videos of different motion (one of another size), two bad files, and a 3-class checkpoint."""
     folder = tmp_path_factory.mktemp("pipeline")
-    torch.manual_seed(0)
-    model = get_model("r3d_tiny", num_classes=3)
-    with torch.no_grad():
-        model.fc.weight.normal_(0, 1.0)
-    checkpoint = save_checkpoint(folder / "r3d_tiny.pt", model_name="r3d_tiny", model=model, classes=["a", "b", "c"])
+    checkpoint = decisive_checkpoint(folder / "r3d_tiny.pt", ["a", "b", "c"])
     videos = [
         moving_block_video(folder / f"v{index}.mp4", frames=64, dx=index + 1, dy=index, move_from=16 * index,
                            **({"width": 256, "height": 192} if index == 2 else {}))
@@ -141,11 +139,20 @@ def test_other_settings_do_not_reuse_stored_results(media, tmp_path):
     assert options_identity(ClassifyOptions(weights=checkpoint, k=2)) == first
 
 
-def test_engine_usage_errors(media):
+def test_engine_usage_errors(media, tmp_path, capsys):
     paths, checkpoint = media
     with pytest.raises(UsageError, match="engine must be one of local, ray, got 'spark'"):
         PipelineConfig(weights=checkpoint, engine="spark")
-    assert main(["classify", paths[0], "--weights", checkpoint, "--engine", "local", "--workers", "2", "--quiet"]) == 2
+    local_with_workers = ["--engine", "local", "--workers", "2", "--quiet"]
+    commands = {
+        "classify": ["classify", paths[0], "--weights", checkpoint],
+        "label": ["label", str(Path(paths[0]).parent), "--classifier", checkpoint, "-o", str(tmp_path / "t.parquet")],
+        "evaluate": ["evaluate", str(tmp_path / "manifest.csv"), "--classifier", checkpoint, "-o", str(tmp_path / "run")],
+    }
+    for name, argv in commands.items():
+        assert main(argv + local_with_workers) == 2, name
+        assert "--workers above 1 needs --engine ray" in capsys.readouterr().err, name
+    assert not (tmp_path / "run").exists() and not (tmp_path / "t.parquet").exists()
 
 
 @pytest.mark.slow  # starts a local Ray runtime

@@ -18,12 +18,12 @@ import torch
 
 from scsampler.cli import main
 from scsampler.data.manifest import ACTION_KINDS, read_manifest, read_segments
-from scsampler.models import get_model, save_checkpoint
 from scsampler.samplers import get_sampler
 from scsampler.samplers.learned import LearnedSampler
 from scsampler.training.targets import TARGET_COLUMNS, read_targets, write_targets
 from scsampler.training.train_sampler import SamplerTrainConfig, epoch_batches, sampler_recipe, train_sampler
 from scsampler.video import clip_grid, probe
+from tests.checkpoints import decisive_checkpoint
 
 K = 2
 
@@ -132,7 +132,7 @@ def test_ac_trains_a_sampler_far_better_than_random(dataset, tmp_path):
     assert isinstance(sampler, LearnedSampler) and sampler.loss == "ac"
     precision, random = _test_split_precision(sampler, dataset["targets"])
     assert random <= 0.25
-    assert precision >= max(0.3, 1.5 * random), (precision, random)
+    assert precision >= max(0.35, 1.75 * random), (precision, random)
     rows, _ = read_targets(dataset["targets"])
     test_paths = list(rows[rows["split"] == "test"]["path"].unique())
     table = build_table(rows, test_paths, net_config=sampler.net.config, frames_per_clip=16, cache_dir=dataset["cache"])
@@ -262,12 +262,7 @@ def small_synth(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def tiny_classifier(tmp_path_factory):
-    torch.manual_seed(0)
-    model = get_model("r3d_tiny", num_classes=2)
-    with torch.no_grad():
-        model.fc.weight.normal_(0, 1.0)
-    path = tmp_path_factory.mktemp("clf") / "r3d_tiny.pt"
-    return save_checkpoint(path, model_name="r3d_tiny", model=model, classes=["class00", "class01"])
+    return decisive_checkpoint(tmp_path_factory.mktemp("clf") / "r3d_tiny.pt", ["class00", "class01"])
 
 
 def test_label_cli_stores_every_clip(tmp_path, small_synth, tiny_classifier, capsys):
@@ -356,8 +351,7 @@ def test_classify_with_a_learned_sampler_beats_uniform(dataset, micro_classifier
     uniform = _video_top1(capsys, videos, labels, classifier=micro_classifier, sampler="uniform")
     learned = _video_top1(capsys, videos, labels, classifier=micro_classifier, sampler=str(result.bundle))
     assert learned >= 0.5, (learned, uniform)  # chance is 1/4
-    # 12 test videos: in the full suite the margin varied from +1 to +3 videos between runs (see the session note)
-    assert learned > uniform, (learned, uniform)
+    assert learned >= uniform + 0.15, (learned, uniform)
 
 
 @pytest.mark.slow

@@ -11,9 +11,7 @@ the others still run.
 from __future__ import annotations
 
 import json
-import logging
 import os
-import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
@@ -26,7 +24,7 @@ from scsampler.errors import ScsamplerError, UsageError
 from scsampler.inference import aggregate_clip_logits, classify_video
 from scsampler.models import Classifier
 from scsampler.pipeline import ENGINES, Pipeline, PipelineConfig, VideoOutcome
-from scsampler.pipeline.engines import _start_ray, stop_ray
+from scsampler.pipeline.ray_session import ray_data_session
 from scsampler.pipeline.results import ResultStore
 from scsampler.samplers import get_sampler
 from scsampler.samplers.composite import OWN
@@ -216,41 +214,22 @@ def _fresh_results(paths: list[str], options: ClassifyOptions, *, workers: int, 
 
 
 def _classify_on_ray(paths: list[str], options: ClassifyOptions, *, workers: int) -> Iterator[dict]:
-    try:
-        import ray
-        import ray.data
-    except ImportError:  # pragma: no cover - ray is a dependency; this guards a trimmed install
-        raise UsageError("--workers above 1 needs Ray (pip install 'ray[data]').") from None
     cores = os.cpu_count() or 1
-    started_here = _start_ray(ray, logical_cpus=max(cores, workers))
-    try:
-        with warnings.catch_warnings():
-            # Ray Data warns about its own deprecated settings whenever its context is built, and
-            # about the keyword its own documentation gives for max_restarts
-            warnings.filterwarnings("ignore", module=r"ray\.")
-            warnings.filterwarnings("ignore", message=r".*ray_remote_args.* is deprecated")
-            context = ray.data.DataContext.get_current()
-            context.execution_options.preserve_order = True  # results in input order
-            context.enable_progress_bars = False  # the caller shows its own
-            logging.getLogger("ray.data").setLevel(logging.ERROR)
-            results = ray.data.from_items([{"path": path} for path in paths], override_num_blocks=len(paths)).map_batches(
-                VideoClassifier,
-                fn_constructor_args=(options,),
-                fn_constructor_kwargs={"threads": max(1, cores // workers)},
-                batch_size=1,
-                compute=ray.data.ActorPoolStrategy(size=workers),
-                num_cpus=1,
-                max_restarts=0,  # a worker that crashes fails the run; by default Ray would retry it forever
-            )
-            try:
-                for row in results.iter_rows():
-                    yield json.loads(row["result"])
-            except ray.exceptions.RayError as error:
-                raise ScsamplerError(
-                    f"a Ray worker failed while classifying ({type(error).__name__}); "
-                    "rerun with --workers 1 to see which video stops it."
-                ) from error
-    finally:
-        if started_here:
-            stop_ray(ray)
-
+    with ray_data_session(logical_cpus=max(cores, workers), needed_for="--workers above 1") as ray:
+        results = ray.data.from_items([{"path": path} for path in paths], override_num_blocks=len(paths)).map_batches(
+            VideoClassifier,
+            fn_constructor_args=(options,),
+            fn_constructor_kwargs={"threads": max(1, cores // workers)},
+            batch_size=1,
+            compute=ray.data.ActorPoolStrategy(size=workers),
+            num_cpus=1,
+            max_restarts=0,  # a worker that crashes fails the run; by default Ray would retry it forever
+        )
+        try:
+            for row in results.iter_rows():
+                yield json.loads(row["result"])
+        except ray.exceptions.RayError as error:
+            raise ScsamplerError(
+                f"a Ray worker failed while classifying ({type(error).__name__}); "
+                "rerun with --workers 1 to see which video stops it."
+            ) from error

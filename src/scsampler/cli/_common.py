@@ -55,6 +55,35 @@ def frame_size(text: str) -> tuple[int, int]:
     return width, height
 
 
+def add_engine_flags(parser: argparse.ArgumentParser, *, runs: str, default: str | None = "local") -> None:
+    """``--engine local|ray`` and ``--workers N`` for a command whose ``runs`` goes through :mod:`scsampler.pipeline`.
+
+    ``default`` None lets the command choose (``classify``: ray with ``--workers`` above 1);
+    :func:`check_engine_flags` refuses ``--workers`` above 1 on the local engine.
+    """
+    from scsampler.pipeline import ENGINES  # here: a command's parser is built only when it is the one run
+
+    chosen = "ray with --workers above 1, else local" if default is None else default
+    parser.add_argument(
+        "--engine", choices=ENGINES, default=default,
+        help=f"where {runs} runs: local (the pipeline's stages, select, decode, classify, in this process) or ray "
+        "(the same stages streamed on Ray Data, --workers actors per CPU stage and the classifier on GPU actors when "
+        "the cluster has GPUs; joins the cluster RAY_ADDRESS names, else starts a local one). Same results either way "
+        f"(default: {chosen})",
+    )  # fmt: skip
+    parser.add_argument(
+        "--workers", type=positive_int, default=1,
+        help="with --engine ray: actors per CPU stage, each loading its model once (default: 1). Worth it with many "
+        "cores or a cluster: on 2 cores Ray's start-up makes it slower",
+    )  # fmt: skip
+
+
+def check_engine_flags(args: argparse.Namespace) -> None:
+    """A usage error for ``--workers`` above 1 on the local engine."""
+    if args.engine == "local" and args.workers > 1:
+        raise UsageError("--workers above 1 needs --engine ray.")
+
+
 def add_output_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print machine-readable JSON instead of a table")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")

@@ -7,12 +7,20 @@ import sys
 from pathlib import Path
 
 from scsampler.batch_inference import ClassifyOptions, classify_videos
-from scsampler.cli._common import add_command, add_output_flags, device_type, positive_int, print_json, progress
+from scsampler.cli._common import (
+    add_command,
+    add_engine_flags,
+    add_output_flags,
+    check_engine_flags,
+    device_type,
+    positive_int,
+    print_json,
+    progress,
+)
 from scsampler.early_exit import DEFAULT_K_MAX, DEFAULT_K_RULE, DEFAULT_THRESHOLDS, K_RULES
 from scsampler.errors import UsageError
 from scsampler.inference import AGGREGATES
 from scsampler.models import list_models
-from scsampler.pipeline import ENGINES
 from scsampler.pipeline.results import ResultStore, options_identity
 from scsampler.samplers import list_samplers
 
@@ -98,21 +106,7 @@ def register(subparsers) -> None:
     parser.add_argument(
         "--device", type=device_type, default="cpu", help="torch device for the classifier: cpu, cuda, cuda:N or mps (default: cpu)"
     )
-    parser.add_argument(
-        "--engine",
-        choices=ENGINES,
-        help="local: the pipeline's stages (select, decode, classify) in this process; ray: the same stages streamed "
-        "on Ray Data, --workers actors per CPU stage and the classifier on GPU actors when the cluster has GPUs "
-        "(--device cuda). Joins the Ray cluster RAY_ADDRESS names, else starts a local one. Same results either way "
-        "(default: ray with --workers above 1, else local)",
-    )
-    parser.add_argument(
-        "--workers",
-        type=positive_int,
-        default=1,
-        help="with --engine ray: actors per CPU stage, each loading its model once (default: 1); results keep the order "
-        "of VIDEO. Worth it with many cores or a cluster: on 2 cores Ray's start-up makes it slower",
-    )
+    add_engine_flags(parser, runs="classification", default=None)
     parser.add_argument(
         "-o", "--output", type=Path, metavar="RESULTS",
         help="also write the results to this Parquet file (path, label, prob, k_used, error, result: the JSON line), "
@@ -152,8 +146,7 @@ def run(args) -> int:
         k_rule=args.k_rule,
     )
     options.early_exit()  # a bad --k-threshold is a usage error before any model loads
-    if args.engine == "local" and args.workers > 1:
-        raise UsageError("--workers above 1 needs --engine ray; leave --engine out or use --workers 1.")
+    check_engine_flags(args)
     store = ResultStore(args.output, identity=options_identity(options)) if args.output else None
     results = classify_videos(args.videos, options, workers=args.workers, engine=args.engine, store=store)
     failed = 0

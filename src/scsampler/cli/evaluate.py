@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import sys
 
-from scsampler.cli._common import add_command, add_output_flags, positive_int, print_json, progress
+from scsampler.cli._common import add_command, add_engine_flags, add_output_flags, check_engine_flags, positive_int, print_json, progress
 from scsampler.early_exit import DEFAULT_K_MAX, DEFAULT_K_RULE, K_RULES
-from scsampler.errors import UsageError
 from scsampler.evaluation.runner import EvaluationConfig, evaluate
 from scsampler.evaluation.runtime import HEAVY_CLASSIFIER
 from scsampler.models import Classifier
@@ -89,13 +88,7 @@ def register(subparsers) -> None:
         help=f"classifier whose measured cost gives runtime at paper scale, or 'none' (default: {HEAVY_CLASSIFIER})",
     )
     parser.add_argument("--max-videos", type=int, help="use only the first N videos of the split (and of the tuning split)")
-    parser.add_argument(
-        "--engine", choices=("local", "ray"), default="local",
-        help="where the dense pass runs: local (this process) or ray (streamed on Ray Data, --workers actors per CPU "
-        "stage, the classifier on GPU actors when the cluster has GPUs; joins RAY_ADDRESS, else starts a local Ray). "
-        "Same logits either way; the per-clip seconds are those measured in the workers (default: local)",
-    )
-    parser.add_argument("--workers", type=positive_int, default=1, help="with --engine ray: actors per CPU stage (1)")
+    add_engine_flags(parser, runs="the dense pass")
     parser.add_argument("--no-report", action="store_true", help="write the tables only, no figures or report.html")
     parser.add_argument("-o", "--output", required=True, metavar="RUN_DIR", help="where the tables, figures and report go")
     add_output_flags(parser)
@@ -122,13 +115,11 @@ def run(args) -> int:
         k_max=args.k_max,
         k_rule=args.k_rule,
     )
-    if args.engine == "local" and args.workers > 1:
-        raise UsageError("--workers above 1 needs --engine ray.")
-    by_file = args.classifier.endswith((".pt", ".pth"))
+    check_engine_flags(args)
     pipeline = Pipeline(
-        PipelineConfig(
-            classifier=None if by_file else args.classifier, weights=args.classifier if by_file else args.weights,
-            batch_size=config.batch_size, chunk=config.batch_size, engine=args.engine, workers=args.workers,
+        PipelineConfig.for_classifier(
+            args.classifier, weights=args.weights, batch_size=config.batch_size, chunk=config.batch_size,
+            engine=args.engine, workers=args.workers,
         ),
         classifier=classifier,
     )  # fmt: skip

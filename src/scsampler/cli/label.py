@@ -6,7 +6,16 @@ import os
 from dataclasses import replace
 from pathlib import Path
 
-from scsampler.cli._common import add_command, add_output_flags, device_type, positive_int, print_json, progress
+from scsampler.cli._common import (
+    add_command,
+    add_engine_flags,
+    add_output_flags,
+    check_engine_flags,
+    device_type,
+    positive_int,
+    print_json,
+    progress,
+)
 
 
 def fraction(text: str) -> float:
@@ -57,13 +66,7 @@ def register(subparsers) -> None:
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the --val-fraction hold-out (0)")
     parser.add_argument("--batch-size", type=positive_int, default=8, help="clips decoded and classified at a time (8)")
-    parser.add_argument(
-        "--engine", choices=("local", "ray"), default="local",
-        help="local: the dense pass in this process (or each torchrun process); ray: streamed on Ray Data, --workers "
-        "actors per CPU stage (probe, decode) and the classifier on GPU actors when the cluster has GPUs. Joins the "
-        "cluster RAY_ADDRESS names, else starts a local one. Same targets either way (default: local)",
-    )
-    parser.add_argument("--workers", type=positive_int, default=1, help="with --engine ray: actors per CPU stage (1)")
+    add_engine_flags(parser, runs="the dense pass (each torchrun process's share, with local)")
     parser.add_argument(
         "--device", type=device_type, default=None,
         help="cpu, cuda, cuda:N or mps (cuda when available; under torchrun each process uses cuda:LOCAL_RANK)",
@@ -113,13 +116,10 @@ def run(args) -> int:
         source = os.path.abspath(args.classifier) if os.path.isfile(args.classifier) else args.classifier
         if args.engine == "ray" and context.world_size > 1:
             raise UsageError("--engine ray shares the videos over Ray workers itself; run it without torchrun.")
-        if args.engine == "local" and args.workers > 1:
-            raise UsageError("--workers above 1 needs --engine ray.")
-        by_file = os.path.isfile(args.classifier)
+        check_engine_flags(args)
         pipeline = Pipeline(
-            PipelineConfig(
-                classifier=None if by_file else args.classifier, weights=source if by_file else args.weights,
-                num_classes=None if by_file else (manifest.num_classes or None), device=str(context.device),
+            PipelineConfig.for_classifier(
+                args.classifier, weights=args.weights, num_classes=manifest.num_classes or None, device=str(context.device),
                 batch_size=args.batch_size, chunk=args.batch_size, engine=args.engine, workers=args.workers,
             ),
             classifier=classifier,

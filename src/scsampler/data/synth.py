@@ -38,9 +38,11 @@ labelled spans. Times are multiples of 1/fps.
 
 Determinism: all randomness comes from ``numpy.random`` seeded by
 ``(seed, video index)``; video ``i`` is the same whatever the number of videos,
-so a rerun with more videos extends a set. Decoded frames and audio are
-identical between runs; the MP4 bytes may differ in a few bits of the first
-H.264 packet (libx264 does not promise bit-exact output).
+so a rerun with more videos extends a set. The MP4 files are identical
+between runs, byte for byte: libx264's macroblock-tree rate control
+(``mbtree``) gave a different encoding of the same frames now and then (of
+the same video encoded 8 times in one process, 1 to 3 differed, by up to 6
+grey levels once decoded), so it is off; one thread, no scene-cut detection.
 
 Resume: each video is written to a temporary name and renamed when complete,
 so a rerun skips finished videos. ``synth.json`` records the settings; a
@@ -190,8 +192,9 @@ def _encode(path: Path, plan: VideoPlan, style: ClassStyle, *, size: tuple[int, 
             options={
                 "preset": X264_PRESET,
                 "crf": "23",
-                # regular keyframes: no scene-cut detection, fixed GOP
-                "x264-params": f"keyint={gop}:min-keyint={gop}:scenecut=0",
+                # regular keyframes (no scene-cut detection, fixed GOP); mbtree off: with it, the same
+                # frames sometimes encoded differently, which made tests on synthetic sets flaky
+                "x264-params": f"keyint={gop}:min-keyint={gop}:scenecut=0:mbtree=0",
             },
         )
         video.width, video.height, video.pix_fmt = width, height, "yuv420p"

@@ -16,19 +16,17 @@ a killed worker is restarted and its task retried.
 
 from __future__ import annotations
 
-import builtins
-import logging
 import os
 import pickle
-import warnings
+from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-import torch
 
 from scsampler.errors import ScsamplerError, UsageError
-from scsampler.pipeline.stages import EVERY_CLIP, ClassifyClips, DecodeClips, SelectClips, VideoPlan
+from scsampler.pipeline.ray_session import ray_data_session
+from scsampler.pipeline.stages import EVERY_CLIP, ClassifyClips, DecodeClips, SelectClips, VideoPlan, load_sampler
 
 __all__ = ["ENGINES", "PipelineConfig", "VideoOutcome", "Pipeline"]
 
@@ -61,6 +59,16 @@ class PipelineConfig:
     engine: str = "local"
     workers: int = 1
     classifier_workers: int | None = None
+
+    @classmethod
+    def for_classifier(cls, classifier: str | os.PathLike, *, weights: str | None = None, **fields) -> PipelineConfig:
+        """A config for a classifier given as a user gives it: a saved checkpoint's path, or a registry name
+        with its ``weights`` (a published weights name or local file). A checkpoint carries its own classes,
+        so ``num_classes`` applies to a name only."""
+        if os.path.isfile(classifier):
+            fields.pop("num_classes", None)
+            return cls(classifier=None, weights=os.path.abspath(classifier), **fields)
+        return cls(classifier=os.fspath(classifier), weights=weights, **fields)
 
     def __post_init__(self) -> None:
         if self.engine not in ENGINES:
@@ -102,7 +110,7 @@ class _Gatherer:
     """Stage 4: clip rows (from the classifier stage, in order) -> finished videos, in input order."""
 
     def __init__(self, positions: Sequence[int]) -> None:
-        self.pending = list(positions)  # what is still to come, in order
+        self.pending = deque(positions)  # what is still to come, in order
         self.done: dict[int, VideoOutcome] = {}
         self.open: dict[int, _Gathering] = {}
 
@@ -130,7 +138,7 @@ class _Gatherer:
                 )  # fmt: skip
         finished = []
         while self.pending and self.pending[0] in self.done:
-            finished.append(self.done.pop(self.pending.pop(0)))
+            finished.append(self.done.pop(self.pending.popleft()))
         return finished
 
 
@@ -154,7 +162,7 @@ class Pipeline:
     def __init__(self, config: PipelineConfig, *, classifier=None) -> None:
         self.config = config
         # the sampler first: it is cheap, and a bad sampler should be reported as itself, not as a classifier error
-        self.select = SelectClips(frames_per_clip=16, sampler=config.sampler, k=config.k, stride=config.stride, seed=config.seed)
+        sampler = load_sampler(config.sampler, seed=config.seed)
         if classifier is not None and config.engine == "ray" and not classifier.pretrained:
             raise UsageError(
                 "a randomly initialised classifier would differ on every Ray worker; give weights or a checkpoint, "
@@ -165,7 +173,9 @@ class Pipeline:
             num_classes=config.num_classes, device=config.device, batch_size=config.batch_size,
         )  # fmt: skip
         self.classifier = self.classify.classifier
-        self.select.frames_per_clip = self.classifier.frames_per_clip  # clips as long as the classifier's
+        self.select = SelectClips(
+            frames_per_clip=self.classifier.frames_per_clip, sampler=sampler, k=config.k, stride=config.stride, seed=config.seed
+        )  # clips as long as the classifier's
         self.decode = DecodeClips(spec=self.classifier.spec, chunk=config.chunk)
 
     @property
@@ -194,49 +204,39 @@ class Pipeline:
             for rows in self.decode(videos):
                 waiting.append(rows)
                 count += len(rows["position"])
+                if count < batch_size:
+                    continue
                 # classify full forward batches as soon as there are some: memory stays at about one batch
+                pooled = _concat(waiting)
                 while count >= batch_size:
-                    ready, rest = _head(_concat(waiting), batch_size)
-                    waiting, count = [rest], count - batch_size
+                    ready, pooled = _head(pooled, batch_size)
+                    count -= batch_size
                     yield from gatherer.add(self.classify(ready))
+                waiting = [pooled]
         if count:  # the last, partial batch (error rows pass through the classifier stage untouched)
             yield from gatherer.add(self.classify(_concat(waiting)))
 
     def _run_on_ray(self, paths: list[str], positions: list[int]) -> Iterator[VideoOutcome]:
-        ray = _import_ray()
         config = self.config
         cores = os.cpu_count() or 1
-        started_here = _start_ray(ray, logical_cpus=max(cores, 3 * config.workers))
-        try:
-            with warnings.catch_warnings():
-                # Ray Data warns about its own deprecated settings whenever its context is built, and
-                # about the keyword its own documentation gives for max_restarts
-                warnings.filterwarnings("ignore", module=r"ray\.")
-                warnings.filterwarnings("ignore", message=r".*ray_remote_args.* is deprecated")
-                gpus = int(ray.cluster_resources().get("GPU", 0)) if config.device.startswith("cuda") else 0
-                dataset = self._ray_dataset(ray, paths, positions, gpus=gpus, threads=max(1, cores // config.workers))
-                gatherer = _Gatherer(positions)
-                try:
-                    for batch in dataset.iter_batches(batch_size=None, batch_format="numpy"):
-                        yield from gatherer.add(batch)
-                except ray.exceptions.RayError as error:
-                    raise ScsamplerError(
-                        f"a Ray worker failed {RAY_RETRIES + 1} times while classifying ({type(error).__name__}); "
-                        "rerun with --engine local to see which video stops it."
-                    ) from error
-                if gatherer.pending:
-                    raise ScsamplerError(f"the Ray pipeline ended with {len(gatherer.pending)} videos unfinished.")
-        finally:
-            if started_here:
-                stop_ray(ray)
+        with ray_data_session(logical_cpus=max(cores, 3 * config.workers), needed_for="--engine ray") as ray:
+            gpus = int(ray.cluster_resources().get("GPU", 0)) if config.device.startswith("cuda") else 0
+            dataset = self._ray_dataset(ray, paths, positions, gpus=gpus, threads=max(1, cores // config.workers))
+            gatherer = _Gatherer(positions)
+            try:
+                for batch in dataset.iter_batches(batch_size=None, batch_format="numpy"):
+                    yield from gatherer.add(batch)
+            except ray.exceptions.RayError as error:
+                raise ScsamplerError(
+                    f"a Ray worker failed {RAY_RETRIES + 1} times while classifying ({type(error).__name__}); "
+                    "rerun with --engine local to see which video stops it."
+                ) from error
+            if gatherer.pending:
+                raise ScsamplerError(f"the Ray pipeline ended with {len(gatherer.pending)} videos unfinished.")
 
     def _ray_dataset(self, ray, paths: list[str], positions: list[int], *, gpus: int, threads: int):
         config = self.config
         retries = {"max_restarts": RAY_RETRIES, "max_task_retries": RAY_RETRIES}  # a killed worker: restarted, its task retried
-        context = ray.data.DataContext.get_current()
-        context.execution_options.preserve_order = True  # results in input order
-        context.enable_progress_bars = False  # the caller shows its own
-        logging.getLogger("ray.data").setLevel(logging.ERROR)
         items = [{"position": p, "path": path} for p, path in zip(positions, paths)]
         dataset = ray.data.from_items(items, override_num_blocks=len(items))
         dataset = dataset.map_batches(
@@ -262,41 +262,3 @@ class Pipeline:
             ),
             batch_size=config.batch_size, compute=ray.data.ActorPoolStrategy(size=size), **resources, **retries,
         )  # fmt: skip
-
-
-def _import_ray():
-    try:
-        import ray
-        import ray.data
-    except ImportError:  # pragma: no cover - ray is a dependency; this guards a trimmed install
-        raise UsageError("--engine ray needs Ray (pip install 'ray[data]').") from None
-    return ray
-
-
-def _start_ray(ray, *, logical_cpus: int) -> bool:
-    """Join the cluster ``RAY_ADDRESS`` names, or start a quiet local runtime; True when this call started it."""
-    if ray.is_initialized():
-        return False
-    _KEPT.update(print=builtins.print, threads=torch.get_num_threads())
-    if os.environ.get("RAY_ADDRESS"):
-        ray.init(log_to_driver=False, logging_level=logging.ERROR)
-    else:
-        # enough logical CPUs for every stage's actors; quiet unless something goes wrong
-        ray.init(num_cpus=logical_cpus, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
-    return True
-
-
-_KEPT: dict = {}
-
-
-def stop_ray(ray) -> None:
-    """Shut Ray down and undo what it changed in this process.
-
-    Ray replaces ``builtins.print`` with its own (``ray.experimental.tqdm_ray.safe_print``) and
-    leaves it there after ``ray.shutdown()``; a caller's later prints and pickles should not carry it.
-    """
-    ray.shutdown()
-    if "print" in _KEPT:
-        builtins.print = _KEPT.pop("print")
-    if "threads" in _KEPT:
-        torch.set_num_threads(_KEPT.pop("threads"))

@@ -30,6 +30,7 @@ import signal
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import av
 import numpy as np
@@ -38,9 +39,13 @@ import torch
 from scsampler.errors import ScsamplerError, UsageError
 from scsampler.types import ClipGrid, ClipSelection, VideoInfo
 
+if TYPE_CHECKING:
+    from scsampler.samplers.base import ClipSampler
+
 __all__ = [
     "VideoPlan",
     "SelectClips",
+    "load_sampler",
     "DecodeClips",
     "ClassifyClips",
     "EVERY_CLIP",
@@ -77,6 +82,21 @@ def _set_threads(threads: int | None) -> None:
         torch.set_num_threads(max(1, int(threads)))
 
 
+def load_sampler(name: str, *, seed: int = 0) -> ClipSampler | None:
+    """The sampler a stage selects with (None for :data:`EVERY_CLIP`); one that needs the true label is refused."""
+    from scsampler.samplers import get_sampler
+
+    if name == EVERY_CLIP:
+        return None
+    sampler = get_sampler(name, **({"seed": seed} if name == "random" else {}))
+    if sampler.needs_label:
+        raise UsageError(
+            f"the {sampler.name} sampler needs the ground-truth label (an upper bound for evaluation); "
+            "choose a sampler that does not, e.g. uniform."
+        )
+    return sampler
+
+
 class SelectClips:
     """Stage 1: ``{"position", "path"}`` -> ``{"position", "path", "error", "plan"}``, one row per video.
 
@@ -88,22 +108,16 @@ class SelectClips:
         self,
         *,
         frames_per_clip: int,
-        sampler: str = EVERY_CLIP,
+        sampler: str | ClipSampler | None = EVERY_CLIP,
         k: int | None = None,
         stride: int | None = None,
         seed: int = 0,
         threads: int | None = None,
     ) -> None:
-        from scsampler.samplers import get_sampler
-
         _set_threads(threads)
         self.frames_per_clip = frames_per_clip
-        self.sampler = None if sampler == EVERY_CLIP else get_sampler(sampler, **({"seed": seed} if sampler == "random" else {}))
-        if self.sampler is not None and self.sampler.needs_label:
-            raise UsageError(
-                f"the {self.sampler.name} sampler needs the ground-truth label (an upper bound for evaluation); "
-                "choose a sampler that does not, e.g. uniform."
-            )
+        # a name is loaded here; an already loaded sampler (None: every clip) is used as it is
+        self.sampler = load_sampler(sampler, seed=seed) if isinstance(sampler, str) else sampler
         self.k, self.stride = k, stride
 
     @property
