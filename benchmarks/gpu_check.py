@@ -1,6 +1,7 @@
 """GPU figures for issue 12 (run by benchmarks/gpu_check.sh on a GPU machine; not part of CI).
 
     python benchmarks/gpu_check.py --out runs/gpu-check [--sampler motion] [--processes 8] [--videos 100]
+    python benchmarks/gpu_check.py --out runs/gpu-check-dry --device cpu --videos 2 --seconds 20 --processes 1  # a dry run
 
 1. CPU against GPU predictions of r2plus1d_18 (seeded random weights with a scaled head, so that
    top-1 is decisive; the device has no published weights) on clips decoded from synthetic
@@ -9,7 +10,8 @@
    2-minute videos: Dense (every clip) against ``--sampler`` at K=10, the videos sharded over
    ``--processes`` local-engine processes sharing the GPU; videos per hour from the wall time of
    all shards, and each stage's seconds summed from the JSON lines.
-Writes ``gpu_check.json`` in ``--out``.
+Writes ``gpu_check.json`` in ``--out``. ``--device cpu`` runs the same steps on the CPU (a dry run of
+the script where no GPU is lent: its figures compare the CPU with itself).
 """
 
 from __future__ import annotations
@@ -36,8 +38,8 @@ def _checkpoint(folder: Path) -> Path:
     return save_checkpoint(folder / "r2plus1d_18.pt", model_name="r2plus1d_18", model=model, classes=[f"class_{i}" for i in range(8)])
 
 
-def compare_devices(checkpoint: Path, videos: list[Path], *, clips_per_video: int = 4) -> dict:
-    cpu, gpu = Classifier.from_checkpoint(checkpoint), Classifier.from_checkpoint(checkpoint, device="cuda")
+def compare_devices(checkpoint: Path, videos: list[Path], *, device: str, clips_per_video: int = 4) -> dict:
+    cpu, gpu = Classifier.from_checkpoint(checkpoint), Classifier.from_checkpoint(checkpoint, device=device)
     batches = []
     for path in videos:
         info = probe(path)
@@ -55,13 +57,15 @@ def compare_devices(checkpoint: Path, videos: list[Path], *, clips_per_video: in
     }
 
 
-def throughput(checkpoint: Path, videos: list[Path], *, sampler: str, k: int | None, processes: int, out: Path, name: str) -> dict:
+def throughput(
+    checkpoint: Path, videos: list[Path], *, sampler: str, k: int | None, processes: int, out: Path, name: str, device: str
+) -> dict:
     shards = [videos[i::processes] for i in range(processes) if videos[i::processes]]
     began = time.perf_counter()
     running = []
     for index, shard in enumerate(shards):
         command = [sys.executable, "-m", "scsampler", "classify", *map(str, shard), "--weights", str(checkpoint),
-                   "--sampler", sampler, "--device", "cuda", "--batch-size", "16", "--json", "--quiet"]  # fmt: skip
+                   "--sampler", sampler, "--device", device, "--batch-size", "16", "--json", "--quiet"]  # fmt: skip
         if k is not None:
             command += ["--k", str(k)]
         log = open(out / f"{name}-{index}.jsonl", "w", encoding="utf-8")
@@ -85,21 +89,24 @@ def main() -> None:
     parser.add_argument("--sampler", default="motion")
     parser.add_argument("--processes", type=int, default=8)
     parser.add_argument("--videos", type=int, default=100)
+    parser.add_argument("--seconds", type=int, default=120, help="length of each synthetic video (120)")
+    parser.add_argument("--device", default="cuda", help="cuda (default), or cpu for a dry run of the script")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     data = args.out / "videos"
     if not (data / "manifest.csv").is_file():
         subprocess.run([sys.executable, "-m", "scsampler", "synth", str(data), "--videos", str(args.videos), "--classes", "8",
-                        "--min-seconds", "120", "--max-seconds", "120", "--workers", str(os.cpu_count() or 1), "--quiet"],
+                        "--min-seconds", str(args.seconds), "--max-seconds", str(args.seconds), "--workers", str(os.cpu_count() or 1), "--quiet"],
                        check=True)  # fmt: skip
     videos = sorted((data / "videos").glob("*.mp4"))[: args.videos]
     checkpoint = _checkpoint(args.out)
-    figures = {"device": torch.cuda.get_device_name(), "torch": torch.__version__}
-    figures["cpu_vs_gpu"] = compare_devices(checkpoint, videos[:8])
+    name = torch.cuda.get_device_name() if args.device.startswith("cuda") else args.device
+    figures = {"device": name, "torch": torch.__version__}
+    figures["cpu_vs_gpu"] = compare_devices(checkpoint, videos[:8], device=args.device)
     print(json.dumps(figures["cpu_vs_gpu"]), flush=True)
-    figures["dense"] = throughput(checkpoint, videos, sampler="dense", k=None, processes=args.processes, out=args.out, name="dense")
+    figures["dense"] = throughput(checkpoint, videos, sampler="dense", k=None, processes=args.processes, out=args.out, name="dense", device=args.device)
     print(json.dumps(figures["dense"]), flush=True)
-    figures["sampled"] = throughput(checkpoint, videos, sampler=args.sampler, k=10, processes=args.processes, out=args.out, name="sampled")
+    figures["sampled"] = throughput(checkpoint, videos, sampler=args.sampler, k=10, processes=args.processes, out=args.out, name="sampled", device=args.device)
     print(json.dumps(figures["sampled"]), flush=True)
     figures["speedup"] = round(figures["sampled"]["videos_per_hour"] / figures["dense"]["videos_per_hour"], 2)
     (args.out / "gpu_check.json").write_text(json.dumps(figures, indent=2) + "\n")

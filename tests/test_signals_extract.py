@@ -146,3 +146,31 @@ def test_damaged_file_does_not_crash():
         signals = extract_signals(path, grid, signals=("iframe", "motion", "audio"), info=info)
     assert signals.iframe.shape[0] == len(grid) and signals.motion.shape[0] == len(grid)
     assert signals.audio is None and signals.audio_absent_reason
+
+
+@pytest.mark.parametrize("codec", ["h264", "mpeg4", "cinepak"])
+def test_iframes_with_motion_come_from_the_motion_pass_and_equal_the_separate_passes(codec, tmp_path, monkeypatch):
+    """Where motion vectors serve, one decoding pass gives the I-frames and the motion that two passes gave
+    (the pass keeps the keyframes' loop filter); cinepak, without vectors, still takes its own I-frame pass."""
+    import scsampler.signals.extract as extract_module
+    from scsampler.signals.keyframes import extract_iframes
+    from scsampler.signals.motion import extract_motion
+
+    if codec == "cinepak":
+        path = SHARED_VIDEOS / "tree.avi"
+        if not path.is_file():
+            pytest.skip("the shared footage (cinepak tree.avi) is not here")
+    else:
+        options = {"g": "12", "bf": "2"} | ({"keyint_min": "12", "sc_threshold": "0", "preset": "veryfast"} if codec == "h264" else {})
+        path = moving_block_video(tmp_path / "v.mp4", frames=60, dx=3, codec="libx264" if codec == "h264" else "mpeg4", options=options)
+    info = probe(path)
+    grid = clip_grid(info, frames_per_clip=8)
+    separate_iframes = extract_iframes(path, grid, info=info, size=(112, 112))
+    separate_motion = extract_motion(path, grid, info=info).motion
+    separate_passes = []
+    monkeypatch.setattr(extract_module, "extract_iframes", lambda *a, **kw: separate_passes.append(1) or extract_iframes(*a, **kw))
+    together = extract_signals(path, grid, signals=("iframe", "motion"), info=info)
+    assert torch.equal(together.iframe, separate_iframes)
+    assert torch.equal(together.motion, separate_motion)
+    assert len(separate_passes) == (0 if info.motion_vectors else 1)
+    assert info.motion_vectors == (codec != "cinepak")

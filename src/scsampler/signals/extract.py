@@ -70,7 +70,9 @@ def extract_signals(
     ``signals`` names any of ``iframe``, ``motion`` (alias ``mv``), ``residual``, ``audio``
     and ``clipframe``; the others stay None. Each signal is one streaming pass over the file
     (motion, residual and clipframe share theirs: the clip frames asked with motion cost no
-    second decode), holding only the frames and samples of the clips in progress.
+    second decode; the I-frames come from the motion pass too when motion vectors serve and
+    neither residual nor clipframe is asked), holding only the frames and samples of the clips
+    in progress.
     ``audio_window`` is the log-MEL's window (``clip`` or ``centred-2s``, see
     :mod:`scsampler.signals.audio`). ``clipframe_size`` (h, w) is the size of the clip frames (see
     :mod:`scsampler.signals.clipframes`). ``motion_size`` (h, w) pools the native macroblock
@@ -131,8 +133,7 @@ def extract_signals(
         if cache_dir is not None:
             save_entry(cache_dir, name, keys[name], tensor=tensor, meta=meta)
 
-    if "iframe" in names and "iframe" not in found:
-        store("iframe", extract_iframes(path, grid, info=info, size=tuple(iframe_size)), {})
+    want_iframe = "iframe" in names and "iframe" not in found
     want_motion = "motion" in names and "motion" not in found
     want_residual = "residual" in names and "residual" not in found
     want_clipframe = "clipframe" in names and "clipframe" not in found
@@ -146,7 +147,12 @@ def extract_signals(
             thread_type=thread_type,
             frames=motion_frames,
             clipframe_size=tuple(clipframe_size) if want_clipframe else None,
+            # the motion pass decodes the keyframes anyway: where it can, the I-frames come from it
+            iframe_size=tuple(iframe_size) if want_iframe else None,
         )
+        if want_iframe and result.iframe is not None:
+            store("iframe", result.iframe, {})
+            want_iframe = False
         if want_motion:
             motion = result.motion
             if motion_size is not None:
@@ -156,6 +162,8 @@ def extract_signals(
             store("residual", result.residual, {"source": result.source})
         if want_clipframe:
             store("clipframe", result.clipframe, {})
+    if want_iframe:
+        store("iframe", extract_iframes(path, grid, info=info, size=tuple(iframe_size)), {})
     if "audio" in names and "audio" not in found:
         audio = extract_audio(path, grid, info=info, n_frames=mel_frames, window=audio_window)
         store("audio", audio.mel, {"absent_reason": audio.absent_reason})

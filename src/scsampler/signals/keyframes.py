@@ -16,7 +16,7 @@ from scsampler.signals.warnings import SignalWarning
 from scsampler.types import ClipGrid, VideoInfo
 from scsampler.video._container import open_input
 
-__all__ = ["extract_iframes", "clip_keyframes", "SEEK_GAP_FRAMES"]
+__all__ = ["extract_iframes", "clip_keyframes", "KeyframeImages", "SEEK_GAP_FRAMES"]
 
 # Seek to the next keyframe wanted when it lies further ahead than this; read packets otherwise.
 SEEK_GAP_FRAMES = 60
@@ -28,6 +28,34 @@ def clip_keyframes(info: VideoInfo, grid: ClipGrid) -> np.ndarray:
     """For each clip, the index of the last keyframe at or before its first frame."""
     positions = np.searchsorted(info.keyframes, grid.start_frame, side="right") - 1
     return np.where(positions >= 0, info.keyframes[np.maximum(positions, 0)], 0).astype(np.int64)
+
+
+class KeyframeImages:
+    """Each clip's keyframe (:func:`clip_keyframes`), gathered from decoded frames by their index.
+
+    :func:`extract_iframes` feeds it from a keyframe-only pass; the motion pass can feed it too
+    (:func:`scsampler.signals.motion.extract_motion`'s ``iframe_size``), so that a video's
+    I-frames and motion come from one decoding pass.
+    """
+
+    def __init__(self, info: VideoInfo, grid: ClipGrid, size: tuple[int, int]) -> None:
+        if len(size) != 2 or min(size) < 1:
+            raise UsageError(f"iframe size must be (height, width) with positive values, got {size!r}.")
+        self.height, self.width = int(size[0]), int(size[1])
+        self.wanted = clip_keyframes(info, grid)
+        self.needed = set(int(k) for k in np.unique(self.wanted))
+        self.images: dict[int, np.ndarray] = {}  # keyframe index -> uint8 [3, H, W]
+        self._reformatter = VideoReformatter()  # one scaler for every keyframe (frame.to_ndarray builds one each)
+
+    def add(self, index: int, frame: av.VideoFrame) -> None:
+        rgb = self._reformatter.reformat(frame, width=self.width, height=self.height, format="rgb24").to_ndarray()
+        # channels first, made contiguous here with NumPy: a strided copy per clip later is far
+        # slower, and a torch copy would wake its thread pool, whose workers spin longer than it takes
+        self.images[index] = np.ascontiguousarray(rgb.transpose(2, 0, 1))
+
+    def finish(self, path) -> torch.Tensor:
+        """``uint8 [L, 3, H, W]``; a keyframe that did not decode is replaced by the nearest earlier one (warned)."""
+        return _fill(path, self.wanted, self.images, height=self.height, width=self.width)
 
 
 def extract_iframes(
@@ -45,12 +73,8 @@ def extract_iframes(
     lies more than ``SEEK_GAP_FRAMES`` ahead (long GOPs, sparse clips). A keyframe that fails to decode
     is replaced by the nearest earlier decoded one (a :class:`SignalWarning` says so).
     """
-    if len(size) != 2 or min(size) < 1:
-        raise UsageError(f"iframe size must be (height, width) with positive values, got {size!r}.")
-    height, width = int(size[0]), int(size[1])
-    wanted = clip_keyframes(info, grid)
-    needed = set(int(k) for k in np.unique(wanted))
-    images: dict[int, np.ndarray] = {}  # keyframe index -> uint8 [3, H, W]
+    keyframes = KeyframeImages(info, grid, size)
+    needed, images = keyframes.needed, keyframes.images
     if info.frame_pts is None:
         raise VideoError(path, "the probe holds no frame timestamps, so keyframes cannot be located.")
     pts_to_index = {int(p): i for i, p in enumerate(info.frame_pts)}
@@ -61,7 +85,6 @@ def extract_iframes(
         # one thread: a few dozen independent keyframes do not repay starting slice or frame threads
         stream.thread_type = "NONE"
         sent: collections.deque[int] = collections.deque()  # keyframe indices sent, in order
-        reformatter = VideoReformatter()
 
         def collect(frames: list[av.VideoFrame]) -> None:
             for frame in frames:
@@ -71,12 +94,7 @@ def extract_iframes(
                 if index is not None and index in sent:
                     while sent[0] != index:
                         sent.popleft()
-                index = sent.popleft()
-                # one scaler for every keyframe (frame.to_ndarray would build a new one each time)
-                rgb = reformatter.reformat(frame, width=width, height=height, format="rgb24").to_ndarray()
-                # channels first, made contiguous here with NumPy: a strided copy per clip later is far
-                # slower, and a torch copy would wake its thread pool, whose workers spin longer than it takes
-                images[index] = np.ascontiguousarray(rgb.transpose(2, 0, 1))
+                keyframes.add(sent.popleft(), frame)
 
         def drain() -> None:
             """Take the frames the decoder still holds, and make it ready for more packets."""
@@ -124,7 +142,7 @@ def extract_iframes(
         except av.error.FFmpegError:
             pass  # a truncated or unseekable file: keep what was decoded
 
-    return _fill(path, wanted, images, height=height, width=width)
+    return keyframes.finish(path)
 
 
 def _fill(path, wanted: np.ndarray, images: dict[int, np.ndarray], *, height: int, width: int) -> torch.Tensor:
@@ -142,6 +160,6 @@ def _fill(path, wanted: np.ndarray, images: dict[int, np.ndarray], *, height: in
             f"{path}: {missing} clips' keyframes could not be decoded (damaged data); "
             "the nearest decoded keyframe stands in for them.",
             SignalWarning,
-            stacklevel=3,
+            stacklevel=4,
         )
     return output

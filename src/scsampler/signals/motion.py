@@ -34,6 +34,7 @@ from av.video.reformatter import VideoReformatter
 from scsampler.errors import UsageError, VideoError
 from scsampler.signals._clips import ClipMeans, needed_frames
 from scsampler.signals.clipframes import ClipFrames
+from scsampler.signals.keyframes import KeyframeImages
 from scsampler.signals.residual import RESIDUAL_POOL, pool, residual_map
 from scsampler.types import ClipGrid, VideoInfo
 from scsampler.video._container import open_input
@@ -66,6 +67,7 @@ class MotionResult:
     residual: torch.Tensor | None  # float16 [L, 1, h', w']
     source: str  # "motion_vectors" or "frame_difference"
     clipframe: torch.Tensor | None = None  # uint8 [L, 3, H, W] (scsampler.signals.clipframes)
+    iframe: torch.Tensor | None = None  # uint8 [L, 3, H, W] (scsampler.signals.keyframes), when asked and vectors served
 
 
 def macroblock_grid(info: VideoInfo) -> tuple[int, int]:
@@ -159,6 +161,7 @@ def extract_motion(
     thread_type: str = "NONE",
     frames: str = "p_frames",
     clipframe_size: tuple[int, int] | None = None,
+    iframe_size: tuple[int, int] | None = None,
 ) -> MotionResult:
     """Motion (and optionally the residual and the clip frames) of each clip of ``grid``, in one decoding pass.
 
@@ -174,12 +177,18 @@ def extract_motion(
     ``clipframe_size`` (h, w) also takes each clip's frame from the same pass
     (:mod:`scsampler.signals.clipframes`); with neither ``motion`` nor ``residual`` the pass
     exports no vectors and only decodes (B-frames skipped where the container allows).
+    ``iframe_size`` (h, w) also takes each clip's I-frame from the pass (``MotionResult.iframe``,
+    the same pixels as :func:`~scsampler.signals.keyframes.extract_iframes`: keyframes keep
+    their loop filter) when motion vectors serve and neither the residual nor the clip frames are
+    asked, whose pixels are those of a pass without any loop filter; otherwise ``iframe`` is None.
     """
     if frames not in MOTION_FRAMES:
         raise UsageError(f"motion frames must be one of {', '.join(MOTION_FRAMES)}, got {frames!r}.")
     options = dict(
         motion=motion, residual=residual, thread_type=thread_type, p_frames=frames == "p_frames", clipframe_size=clipframe_size
     )
+    if iframe_size is not None and not residual and clipframe_size is None:
+        options["iframe_size"] = iframe_size
     if info.motion_vectors:
         try:
             result = _motion_pass(path, grid, info=info, use_vectors=True, skip_b_frames=True, **options)
@@ -187,6 +196,7 @@ def extract_motion(
             result = _motion_pass(path, grid, info=info, use_vectors=True, skip_b_frames=False, **options)
         if result is not None:
             return result
+    options.pop("iframe_size", None)  # the fallback's pixels: I-frames come from their own pass
     fallback = _motion_pass(path, grid, info=info, use_vectors=False, skip_b_frames=False, **options)
     assert fallback is not None
     return fallback
@@ -252,6 +262,7 @@ def _motion_pass(
     p_frames: bool,
     skip_b_frames: bool,
     clipframe_size: tuple[int, int] | None = None,
+    iframe_size: tuple[int, int] | None = None,
 ) -> MotionResult | None:
     rows, cols = macroblock_grid(info)
     work_h, work_w = rows * WORK_PIXELS_PER_MB, cols * WORK_PIXELS_PER_MB
@@ -265,6 +276,7 @@ def _motion_pass(
     motion_means = ClipMeans(grid, (2, rows, cols)) if motion else None
     residual_means = ClipMeans(grid, (1, work_h // RESIDUAL_POOL, work_w // RESIDUAL_POOL)) if residual else None
     clip_frames = ClipFrames(grid, clipframe_size) if clipframe_size is not None else None
+    keyframes = KeyframeImages(info, grid, iframe_size) if iframe_size is not None else None
     source = "motion_vectors" if use_vectors else "frame_difference"
     frames_needed = needed_frames(grid)
     if len(frames_needed) == 0:
@@ -273,6 +285,7 @@ def _motion_pass(
             residual_means.finish() if residual_means else None,
             source,
             clip_frames.finish(path) if clip_frames else None,
+            keyframes.finish(path) if keyframes else None,
         )
     first_needed, last_needed = int(frames_needed[0]), int(frames_needed[-1])
     needed_mask = np.zeros(last_needed + 2, dtype=bool)  # a frame a clip holds (a set of every frame costs MBs)
@@ -286,7 +299,8 @@ def _motion_pass(
 
     with open_input(path) as container:
         stream = container.streams.video[0]
-        options = {"skip_loop_filter": "all"}
+        # no loop filter: the vectors do not depend on it; I-frames taken here keep theirs (on keyframes only)
+        options = {"skip_loop_filter": "nokey" if keyframes is not None else "all"}
         if export_vectors:
             options["flags2"] = "+export_mvs"
         stream.codec_context.options = options
@@ -320,6 +334,8 @@ def _motion_pass(
             position = index + 1
             if index > last_needed:
                 break
+            if keyframes is not None and index in keyframes.needed:
+                keyframes.add(index, frame)
             if clip_frames is not None and frame.pict_type != picture_type.B:
                 clip_frames.add(index, frame)  # B-frames never serve: the pass skips them where it can
             wanted = (motion_means is not None and motion_means.wants(index)) or (
@@ -373,6 +389,7 @@ def _motion_pass(
         residual_means.finish() if residual_means else None,
         source,
         clip_frames.finish(path) if clip_frames else None,
+        keyframes.finish(path) if keyframes else None,
     )
 
 
