@@ -1,7 +1,7 @@
 """Wall time of ``classify`` over many videos: the plain loop against Ray Data workers.
 
     make demo   # once: the videos, the classifier and the samplers this measures with
-    .venv/bin/python benchmarks/classify_workers.py                      # 1 and 2 workers
+    .venv/bin/python benchmarks/classify_workers.py        # the local engine, then Ray with 1 and 2 workers
     .venv/bin/python benchmarks/classify_workers.py --classifier r2plus1d_18 --videos 6
 
 Each setting runs in its own process, so Ray's start-up (about 3 s on the 2-core machine)
@@ -24,7 +24,11 @@ DEMO = Path("runs/demo")
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--workers", default="1,2", help="comma-separated worker counts (default: 1,2)")
+    parser.add_argument(
+        "--workers", default="local,ray:1,ray:2",
+        help="comma-separated settings: local (--engine local), ray:N (--engine ray --workers N), or N (--workers N, "
+        "classify's own choice of engine) (default: local,ray:1,ray:2)",
+    )  # fmt: skip
     parser.add_argument("--videos", type=int, default=16, help="how many demo videos to classify (default: 16)")
     parser.add_argument("--sampler", default=str(DEMO / "visual-sampler" / "sampler"))
     parser.add_argument("--k", type=int, default=10)
@@ -44,11 +48,16 @@ def main() -> None:
     if args.classifier:  # one seeded random model saved once, so every worker holds the same weights
         classifier = _random_checkpoint(args.classifier, classes=(DEMO / "data" / "long" / "classes.txt").read_text().split())
     print(f"{len(videos)} videos ({seconds_of_video:.0f} s of video), classifier {model}, sampler {args.sampler}, K={args.k}")
-    for workers in (int(w) for w in args.workers.split(",")):
+    for setting in (w.strip() for w in args.workers.split(",") if w.strip()):
+        if setting == "local":
+            engine = ["--engine", "local"]
+        elif setting.startswith("ray:"):
+            engine = ["--engine", "ray", "--workers", setting[4:]]
+        else:
+            engine = ["--workers", setting]
         command = [
             sys.executable, "-m", "scsampler", "classify", *map(str, videos),
-            "--weights", str(classifier),
-            "--sampler", args.sampler, "--k", str(args.k), "--workers", str(workers), "--json", "--quiet",
+            "--weights", str(classifier), "--sampler", args.sampler, "--k", str(args.k), *engine, "--json", "--quiet",
         ]  # fmt: skip
         started = time.perf_counter()
         done = subprocess.run(command, capture_output=True, text=True, check=False)
@@ -57,7 +66,7 @@ def main() -> None:
         comparable = [(r["path"], r["top5"], r["clips"], r["error"]) for r in results]
         reference = reference if reference is not None else comparable
         same = "identical" if comparable == reference else "DIFFERENT"
-        print(f"  workers {workers}: {seconds:6.1f} s wall ({len(results)} results, exit {done.returncode}, {same} to the first setting)")
+        print(f"  {setting:>8}: {seconds:6.1f} s wall, {len(videos) / seconds * 3600:7.0f} videos per hour ({len(results)} results, exit {done.returncode}, {same} to the first setting)")
 
 
 def _random_checkpoint(name: str, *, classes: list[str]) -> Path:

@@ -6,8 +6,10 @@ Synthesises ``--videos`` short videos once (``--seconds`` long, 160x120 at 16 fp
 ``runs/pipeline-memory/``, then runs the pipeline over them with a seeded random r2plus1d_tiny
 (8 classes): the dense pass (``--k 0``, what ``label`` and ``evaluate`` run, the heaviest stream)
 or K sampled clips per video (uniform). A thread samples, every 0.2 s, the resident memory of
-this process and of every Ray worker (``ray::`` processes) and, with Ray, the shared memory in use
-(its object store lives in /dev/shm). Printed: those figures after 10%, 25%, 50%, 75% and 100% of
+this process and of every Ray worker (``ray::`` processes: the private memory, RssAnon, of the
+largest worker and of each stage's largest, and the largest VmRSS, which also counts the pages of
+the shared object store that a worker has read) and, with Ray, the shared memory in use (its
+object store lives in /dev/shm). Printed: those figures after 10%, 25%, 50%, 75% and 100% of
 the videos (flat means bounded), and the mean seconds per video of each stage with clips per video.
 """
 
@@ -31,26 +33,32 @@ from scsampler.pipeline import Pipeline, PipelineConfig
 ROOT = Path("runs/pipeline-memory")
 
 
-def _rss_mb(pid: int | str) -> float:
+def _rss_mb(pid: int | str, field: str = "VmRSS") -> float:
+    """Resident memory of ``pid``: ``VmRSS`` (all), or ``RssAnon`` (its private memory, without the
+    object store's shared pages that a Ray worker maps and reads: they count in its VmRSS)."""
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1]) / 1024
     except OSError:
         pass
     return 0.0
 
 
-def _ray_workers() -> list[int]:
-    pids = []
+def _ray_workers() -> dict[int, str]:
+    """pid -> the stage a Ray worker serves (SelectClips, DecodeClips, ClassifyClips, or its own name)."""
+    workers = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
-                if (entry / "cmdline").read_bytes().startswith(b"ray::"):
-                    pids.append(int(entry.name))
+                command = (entry / "cmdline").read_bytes()
             except OSError:
                 continue
-    return pids
+            if command.startswith(b"ray::"):
+                name = command.split(b"\0")[0].decode(errors="replace")
+                stage = next((s for s in ("SelectClips", "DecodeClips", "ClassifyClips") if s in name), "other")
+                workers[int(entry.name)] = stage
+    return workers
 
 
 def _shm_used_mb() -> float:
@@ -63,17 +71,22 @@ class Sampler(threading.Thread):
 
     def __init__(self) -> None:
         super().__init__(daemon=True)
-        self.peak = {"driver_mb": 0.0, "largest_worker_mb": 0.0, "shm_mb": 0.0}
+        self.peak = {"driver_mb": 0.0, "largest_worker_mb": 0.0, "largest_worker_rss_mb": 0.0, "shm_mb": 0.0}
+        self.peak.update({f"{stage}_mb": 0.0 for stage in ("SelectClips", "DecodeClips", "ClassifyClips")})
         self.lock = threading.Lock()
         self.stopped = False
 
     def run(self) -> None:
         while not self.stopped:
+            workers = {pid: (stage, _rss_mb(pid, "RssAnon")) for pid, stage in _ray_workers().items()}
             now = {
                 "driver_mb": _rss_mb("self"),
-                "largest_worker_mb": max([_rss_mb(pid) for pid in _ray_workers()] or [0.0]),
+                "largest_worker_mb": max([rss for _, rss in workers.values()] or [0.0]),
+                "largest_worker_rss_mb": max([_rss_mb(pid) for pid in workers] or [0.0]),
                 "shm_mb": _shm_used_mb(),
             }
+            for stage in ("SelectClips", "DecodeClips", "ClassifyClips"):  # each stage's largest worker
+                now[f"{stage}_mb"] = max([rss for s, rss in workers.values() if s == stage] or [0.0])
             with self.lock:
                 self.peak = {k: max(self.peak[k], now[k]) for k in now}
             time.sleep(0.2)
@@ -93,6 +106,10 @@ def main() -> None:
     parser.add_argument("--k", type=int, default=0, help="clips per video (uniform); 0: every clip (the dense pass)")
     args = parser.parse_args()
     data = ROOT / f"videos-{args.videos}x{args.seconds}s"
+    larger = sorted(ROOT.glob(f"videos-*x{args.seconds}s"), key=lambda p: int(p.name.split("-")[1].split("x")[0]))
+    larger = [p for p in larger if int(p.name.split("-")[1].split("x")[0]) >= args.videos and (p / "manifest.csv").is_file()]
+    if not (data / "manifest.csv").is_file() and larger:
+        data = larger[0]  # the first videos of a larger set made before
     if not (data / "manifest.csv").is_file():
         subprocess.run([sys.executable, "-m", "scsampler", "synth", str(data), "--videos", str(args.videos), "--classes", "8",
                         "--min-seconds", str(args.seconds), "--max-seconds", str(args.seconds), "--workers", "2", "--quiet"],

@@ -74,6 +74,7 @@ MEASUREMENTS: dict[str, tuple[tuple[str, ...], dict] | None] = {
     "audio centred-2s": (("audio",), {"audio_window": "centred-2s"}),  # 2 s around each clip, 10 ms hop
     "iframe+audio": (("iframe", "audio"), {}),
     "iframe+audio centred-2s": (("iframe", "audio"), {"audio_window": "centred-2s"}),
+    "iframe+motion": (("iframe", "motion"), {}),  # one pass where vectors serve (the I-frames from the motion pass)
     "all (iframe+motion+audio)": (("iframe", "motion", "audio"), {}),
     "all+residual": (("iframe", "motion", "residual", "audio"), {}),
     # the library calls iframe+audio cannot avoid, each alone (see FLOORS)
