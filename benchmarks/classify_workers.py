@@ -7,7 +7,9 @@
 Each setting runs in its own process, so Ray's start-up (about 3 s on the 2-core machine)
 and every model load are inside the figure, as a user of ``scsampler classify --workers N``
 pays them. The results of every setting are compared with the plain loop's (top-5 and
-clips must be identical).
+clips must be identical). Each setting also prints its per-stage seconds per video (probe,
+sampler: the cheap signals, scoring and selection, decode, classifier), summed from the
+``seconds`` of ``classify --json``: the figures ``docs/scale.md``'s cost model rests on.
 """
 
 from __future__ import annotations
@@ -67,6 +69,16 @@ def main() -> None:
         reference = reference if reference is not None else comparable
         same = "identical" if comparable == reference else "DIFFERENT"
         print(f"  {setting:>8}: {seconds:6.1f} s wall, {len(videos) / seconds * 3600:7.0f} videos per hour ({len(results)} results, exit {done.returncode}, {same} to the first setting)")
+        print(f"            per video: {_stage_seconds(results)}")
+
+
+def _stage_seconds(results: list[dict]) -> str:
+    """Mean seconds per video of each stage, over the videos that succeeded."""
+    timed = [r["seconds"] for r in results if not r.get("error") and r.get("seconds")]
+    if not timed:
+        return "no timings"
+    stages = ("probe", "sampler", "decode", "classifier")
+    return ", ".join(f"{stage} {sum(t.get(stage, 0.0) for t in timed) / len(timed):.3f} s" for stage in stages)
 
 
 def _random_checkpoint(name: str, *, classes: list[str]) -> Path:

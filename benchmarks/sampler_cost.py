@@ -1,6 +1,7 @@
 """Cost of the sampler networks, per clip and for a whole 5-minute video, in MC3-18 clip evaluations.
 
     .venv/bin/python benchmarks/sampler_cost.py [--repeats 3] [--seconds 300] [--threads N] [--quick]
+        [--backend eager --backend onnx] [--batch 64] [--batch-sweep] [--no-networks]
 
 1. One MC3-18 clip evaluation (torchvision ``mc3_18``, 16 x 112 x 112, batch 8, random weights:
    cost does not depend on their values) is the unit, measured in this run.
@@ -10,7 +11,12 @@
    cached in benchmarks/results/): the seconds to extract its signals (each alone, and I-frames with
    motion in one ``extract_signals`` call, as a visual sampler asks them) plus the seconds to score all
    its L clips, for a few sampler configurations, in MC3-18 clip evaluations. The paper reports
-   about 3 MC3-18 clip evaluations per video for its sampler on miniSports.
+   about 3 MC3-18 clip evaluations per video for its sampler on miniSports. Scoring is measured
+   as the library scores (``LearnedSampler.score_inputs``: each distinct I-frame once, fixed-size
+   batches of ``--batch``) with each ``--backend``, at the motion input sizes of ``--motion-size``
+   (the backbone's own size, 112 or 64 for tiny, and smaller), beside the scoring before issue 17
+   (the whole net on every clip, batch 64, eager). ``--batch-sweep`` first prints the per-clip cost
+   of ResNet-18 (I-frame) and VGGish per backend at batch 8, 16, 32 and 64.
 
 Best of ``--repeats`` runs after one warm-up. CPU timings on a shared machine vary; compare
 numbers from the same run only.
@@ -89,7 +95,13 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=300, help="length of the whole video (300)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (torch's default)")
     parser.add_argument("--quick", action="store_true", help="skip the large backbones (resnet18, vggish)")
+    parser.add_argument("--backend", action="append", default=None, help="sampler backend(s) to measure (eager and onnx)")
+    parser.add_argument("--batch", type=int, default=64, help="clips per forward pass of the library's scoring (64)")
+    parser.add_argument("--motion-size", type=int, action="append", default=None, help="smaller motion input size(s) (32; tiny: 16)")
+    parser.add_argument("--batch-sweep", action="store_true", help="per-clip cost at batch 8-64 per backend first")
+    parser.add_argument("--no-networks", action="store_true", help="skip the per-network table")
     args = parser.parse_args()
+    backends = args.backend or ["eager", "onnx"]
     warnings.simplefilter("ignore")
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -99,26 +111,60 @@ def main() -> None:
     unit = mc3_clip_seconds(repeats=args.repeats)
     print(f"\nunit: one MC3-18 clip evaluation (16x112x112, batch 8) = {unit * 1000:.1f} ms\n")
 
+    if args.batch_sweep:
+        batch_sweep(backends, unit=unit, repeats=args.repeats, quick=args.quick)
+    if not args.no_networks:
+        network_table(unit=unit, repeats=args.repeats, quick=args.quick)
+    whole_video(args, backends, unit=unit)
+
+
+def batch_sweep(backends: list[str], *, unit: float, repeats: int, quick: bool) -> None:
+    """Per-clip cost of one part at several batch sizes, per backend (the prepared input, as the library runs it)."""
+    from scsampler.models.sampler_backends import build_runner
+
+    nets = [("visual tiny / iframe 64", VisualSamplerNet(backbone="tiny", inputs=("iframe",)), "iframe", (3, 64, 64)),
+            ("audio tiny", AudioSamplerNet(layout="tiny"), "audio", (1, 200, 40))]  # fmt: skip
+    if not quick:
+        nets += [("visual resnet18 / iframe 112", VisualSamplerNet(backbone="resnet18", inputs=("iframe",)), "iframe", (3, 112, 112)),
+                 ("audio vggish", AudioSamplerNet(layout="vggish"), "audio", (1, 200, 40))]  # fmt: skip
+    print(f"{'network part, ms per clip':<32} {'backend':<8} " + " ".join(f"{'batch ' + str(b):>9}" for b in (8, 16, 32, 64)))
+    for label, net, part, shape in nets:
+        net.eval()
+        for backend in backends:
+            runner = build_runner(net, backend)
+            cells = []
+            for size in (8, 16, 32, 64):
+                x = torch.randn(size, *shape)
+                with torch.inference_mode():
+                    cells.append(best_seconds(lambda: runner.run(part, x), repeats=repeats) / size)
+            print(f"{label:<32} {backend:<8} " + " ".join(f"{c * 1000:9.2f}" for c in cells))
+    print()
+
+
+def network_table(*, unit: float, repeats: int, quick: bool) -> None:
     batch = 64
     print(f"{'sampler network':<44} {'ms/clip':>9} {'MC3 clips':>10}")
-    visual_backbones = ["shufflenet_v2_x0_5", "shufflenet_v2_x1_0", "tiny"] + ([] if args.quick else ["resnet18"])
+    visual_backbones = ["shufflenet_v2_x0_5", "shufflenet_v2_x1_0", "tiny"] + ([] if quick else ["resnet18"])
     for backbone in visual_backbones:
         for name in ("iframe", "motion", "residual"):
             net = VisualSamplerNet(backbone=backbone, inputs=(name,))
-            seconds = net_clip_seconds(net, {name: visual_input(name, batch)}, batch=batch, repeats=args.repeats)
+            seconds = net_clip_seconds(net, {name: visual_input(name, batch)}, batch=batch, repeats=repeats)
             print(f"{'visual ' + backbone + ' / ' + name:<44} {seconds * 1000:9.3f} {seconds / unit:10.4f}")
-    audio_layouts = ["tiny"] + ([] if args.quick else ["vggish"])
+    audio_layouts = ["tiny"] + ([] if quick else ["vggish"])
     mel = torch.randn(batch, 1, 40, 200)
     for layout in audio_layouts:
         for frozen in (None, "fc1"):
             net = AudioSamplerNet(layout=layout, frozen_at=frozen)
-            seconds = net_clip_seconds(net, mel, batch=batch, repeats=args.repeats)
+            seconds = net_clip_seconds(net, mel, batch=batch, repeats=repeats)
             label = f"audio {layout}" + (f" (frozen at {frozen})" if frozen else "")
             print(f"{label:<44} {seconds * 1000:9.3f} {seconds / unit:10.4f}")
+    print()
 
-    # The whole video: signals + scoring every clip.
-    from scsampler.samplers.learned import net_inputs_from_signals
-    from scsampler.signals import extract_signals
+
+def whole_video(args: argparse.Namespace, backends: list[str], *, unit: float) -> None:
+    """The whole video: signals + scoring every clip, per sampler configuration, scoring way and backend."""
+    from scsampler.samplers.learned import distinct_consecutive_rows, net_inputs_from_signals
+    from scsampler.signals import ClipSignals, extract_signals
     from scsampler.video import clip_grid, probe
 
     video = make_video(args.seconds)
@@ -133,41 +179,50 @@ def main() -> None:
         signals[name] = extract_signals(video, grid, signals=tuple(name.split("+")), info=info)
         signal_seconds[name] = time.perf_counter() - began
         print(f"  signal {name:<13} {signal_seconds[name]:7.2f} s = {signal_seconds[name] / unit:7.2f} MC3 clips")
-    configs = [
-        ("visual shufflenet_v2_x0_5 iframe+motion", dict(modality="visual", backbone="shufflenet_v2_x0_5", inputs=("iframe", "motion")), ("iframe", "motion")),
-        ("visual tiny iframe+motion", dict(modality="visual", backbone="tiny", inputs=("iframe", "motion")), ("iframe", "motion")),
-        ("audio tiny", dict(modality="audio", layout="tiny"), ("audio",)),
-    ]
-    if not args.quick:
-        configs.insert(0, ("visual resnet18 iframe+motion", dict(modality="visual", backbone="resnet18", inputs=("iframe", "motion")), ("iframe", "motion")))
-        configs.append(("audio vggish", dict(modality="audio", layout="vggish"), ("audio",)))
-    print(f"\n{'sampler on the whole video':<42} {'signals s':>9} {'scoring s':>9} {'total s':>8} {'MC3 clips':>10} {'/ dense':>8}")
+    keyframes = len(distinct_consecutive_rows(signals["iframe+motion"].iframe)[0])
+    print(f"  {keyframes} distinct I-frames among the {len(grid)} clips (consecutive clips sharing a keyframe)")
+    merged = ClipSignals(
+        path=str(video), grid=grid,
+        iframe=signals["iframe+motion"].iframe, motion=signals["iframe+motion"].motion,
+        motion_source=signals["iframe+motion"].motion_source,
+        audio=signals["audio"].audio, audio_absent_reason=signals["audio"].audio_absent_reason,
+    )  # fmt: skip
+    visual = [("resnet18", 112, args.motion_size or [32])] if not args.quick else []
+    visual += [("shufflenet_v2_x0_5", 112, []), ("tiny", 64, args.motion_size or [16])]
+    configs: list[tuple[str, dict]] = []
+    for backbone, size, smaller in visual:
+        for motion in [None] + smaller:
+            label = f"visual {backbone} iframe+motion" + (f" (motion {motion})" if motion else "")
+            sizes = {"input_sizes": {"motion": motion}} if motion else {}
+            configs.append((label, dict(modality="visual", backbone=backbone, inputs=("iframe", "motion"), **sizes)))
+    configs += [("audio vggish", dict(modality="audio", layout="vggish"))] if not args.quick else []
+    configs += [("audio tiny", dict(modality="audio", layout="tiny"))]
     from scsampler.models.sampler_nets import build_sampler_net
-    from scsampler.signals import ClipSignals
+    from scsampler.samplers.learned import LearnedSampler
 
-    for label, config, needed in configs:
+    print(f"\n{'sampler on the whole video':<44} {'scoring':<26} {'signals s':>9} {'scoring s':>9} {'total s':>8} {'MC3 clips':>10}")
+    for label, config in configs:
         net = build_sampler_net(**config).eval()
-        merged = ClipSignals(
-            path=str(video), grid=grid,
-            iframe=signals["iframe"].iframe, motion=signals["motion"].motion, motion_source=signals["motion"].motion_source,
-            audio=signals["audio"].audio, audio_absent_reason=signals["audio"].audio_absent_reason,
-        )  # fmt: skip
         inputs = net_inputs_from_signals(net.config, merged)
+        extraction = signal_seconds["audio" if config["modality"] == "audio" else "iframe+motion"]
+        ways = [] if "input_sizes" in config else [("before: batch 64, no dedup", lambda: score_before(net, inputs))]
+        for backend in backends:
+            sampler = LearnedSampler(net, loss="sal-rank", backend=backend, batch_size=args.batch)
+            ways.append((f"{backend}, batch {args.batch}, dedup", lambda sampler=sampler: sampler.score_inputs(inputs)))
+        for way, score_all in ways:
+            scoring = best_seconds(score_all, repeats=max(1, args.repeats - 1))
+            total = extraction + scoring
+            print(f"{label:<44} {way:<26} {extraction:9.2f} {scoring:9.2f} {total:8.2f} {total / unit:10.2f}", flush=True)
+    print(f"\nDense's classifier cost is {len(grid)} MC3-18 clip evaluations on this video.")
 
-        def score_all():
-            with torch.inference_mode():
-                for start in range(0, len(grid), batch):
-                    part = {k: v[start : start + batch] for k, v in inputs.items()}
-                    net(part["audio"] if "audio" in part else part)
 
-        scoring = best_seconds(score_all, repeats=max(1, args.repeats - 1))
-        extraction = signal_seconds["+".join(needed)]
-        total = extraction + scoring
-        print(
-            f"{label:<42} {extraction:9.2f} {scoring:9.2f} {total:8.2f} {total / unit:10.2f} "
-            f"{total / (unit * len(grid)):8.4f}"
-        )
-    print(f"\n'/ dense' is the sampler's cost over Dense's classifier cost ({len(grid)} MC3-18 clip evaluations).")
+def score_before(net: torch.nn.Module, inputs: dict[str, torch.Tensor], batch: int = 64) -> None:
+    """Scoring as it was before issue 17: the whole net on every clip, batches of 64, eager."""
+    count = len(next(iter(inputs.values())))
+    with torch.inference_mode():
+        for start in range(0, count, batch):
+            part = {k: v[start : start + batch] for k, v in inputs.items()}
+            net(part["audio"] if "audio" in part else part)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Samplers from unlabelled video: `label` without labels, and `train-sampler --target confidence|margin`.
+"""Samplers from unlabelled video: `label` without labels, and `train-sampler --target confidence|margin|contrast`.
 
 The labelling tests run a tiny random classifier (tests/checkpoints.py) over a few short
 synthetic videos: they check what is stored, not how good it is. The training test, like
@@ -23,7 +23,7 @@ from scsampler.data.manifest import ACTION_KINDS, read_manifest, read_segments
 from scsampler.data.synth import make_synthetic_benchmark
 from scsampler.errors import DataWarning, UsageError
 from scsampler.training.losses import sal_rank_loss, sal_rank_pairs
-from scsampler.training.targets import TARGET_COLUMNS, confidence_and_margin, read_targets, write_targets
+from scsampler.training.targets import TARGET_COLUMNS, confidence_and_margin, read_targets, video_contrast, write_targets
 from scsampler.training.train_sampler import SamplerTrainConfig, salient_threshold, train_sampler
 from scsampler.video import clip_grid, probe
 from tests.checkpoints import tiny_checkpoint
@@ -60,13 +60,15 @@ def test_label_stores_confidence_for_a_manifest_without_labels(small, tmp_path, 
     assert summary["unlabelled_videos"] is True and summary["labelled"] == 3
     rows, meta = read_targets(output)
     assert meta["classes"] == ["class00", "class01"] and meta["labelled"] is False  # the checkpoint's classes
-    assert list(rows.columns) == list(TARGET_COLUMNS) + ["confidence", "margin", "in_segment"]
+    assert list(rows.columns) == list(TARGET_COLUMNS) + ["confidence", "margin", "contrast", "in_segment"]
     assert (rows["label"] == "").all() and (rows["label_index"] == -1).all()
     assert rows["true_prob"].isna().all() and rows["correct"].isna().all()  # label-dependent: empty
     probabilities = np.sort(_softmax(np.stack(rows["logits"].to_numpy()).astype(np.float64)), axis=1)
     assert np.allclose(rows["confidence"], probabilities[:, -1], atol=1e-6)
     assert np.allclose(rows["margin"], probabilities[:, -1] - probabilities[:, -2], atol=1e-6)
     assert (rows["margin"] >= 0).all() and (rows["confidence"] >= 0.5).all()  # two classes
+    for _, video in rows.groupby("path"):  # contrast: against each video's own mean softmax, not the file's
+        assert np.allclose(video["contrast"], video_contrast(np.stack(video["logits"].to_numpy())), atol=1e-6)
     assert rows["in_segment"].notna().all() and list(rows.groupby("path")["split"].first().sort_index()) == [
         e.split for e in sorted(entries, key=lambda e: str(e.path))
     ]
@@ -94,6 +96,32 @@ def test_labelled_videos_get_confidence_and_margin_too(small, tmp_path, capsys):
     confidence, margin = confidence_and_margin(np.stack(rows["logits"].to_numpy()))
     assert np.allclose(rows["confidence"], confidence) and np.allclose(rows["margin"], margin)
     assert (rows["confidence"] >= rows["true_prob"] - 1e-6).all()
+
+
+def test_contrast_discounts_what_the_classifier_says_of_the_whole_video(tmp_path):
+    # One video: 8 background clips the classifier calls class 0 with 0.95 (a class it gives to
+    # background everywhere), 2 action clips it calls class 1 with only 0.88.
+    background, action = np.log([0.95, 0.025, 0.025]), np.log([0.06, 0.88, 0.06])
+    logits = np.stack([background] * 8 + [action] * 2)
+    confidence, margin = confidence_and_margin(logits)
+    contrast = video_contrast(logits)
+    inside = np.array([False] * 8 + [True] * 2)
+    assert confidence[~inside].min() > confidence[inside].max() and margin[~inside].min() > margin[inside].max()
+    assert contrast[inside].min() > 5 * contrast[~inside].max()  # the action: far from the video's prior
+    prior = np.array([0.95 * 0.8 + 0.06 * 0.2, 0.025 * 0.8 + 0.88 * 0.2, 0.025 * 0.8 + 0.06 * 0.2])
+    expected = (np.exp(action) * (action - np.log(prior))).sum()  # KL(clip || mean softmax), in nats
+    assert contrast[-1] == pytest.approx(expected, rel=1e-9)
+    assert np.allclose(video_contrast(np.stack([background] * 4)), 0.0)  # a video the classifier sees alike: no contrast
+    assert np.allclose(video_contrast(logits + 7.0), contrast)  # logits, not their offset
+    # A file written without the column gets it per video on reading, whatever the other videos hold.
+    rows = pd.DataFrame({
+        "path": ["a.mp4"] * 10 + ["b.mp4"] * 4, "label": "", "label_index": -1, "split": "train",
+        "clip_index": list(range(10)) + list(range(4)), "start_frame": 0, "end_frame": 16, "video_frames": 160,
+        "start_s": 0.0, "end_s": 1.0, "true_prob": np.nan, "top1": 0,
+        "correct": pd.array([pd.NA] * 14, dtype="boolean"), "logits": list(np.vstack([logits, np.stack([action] * 4)])),
+    })  # fmt: skip
+    read, _ = read_targets(write_targets(rows, tmp_path / "old.parquet", classes=["a", "b", "c"], frames_per_clip=16))
+    assert np.allclose(read["contrast"].to_numpy()[:10], contrast) and np.allclose(read["contrast"].to_numpy()[10:], 0.0)
 
 
 def test_a_manifest_mixing_empty_and_given_labels_is_refused(tmp_path):
@@ -152,8 +180,15 @@ def test_ac_without_labels_is_refused_naming_the_option(tmp_path, capsys):
 # --------------------------------------------------------------------------- training without labels
 
 
-def _unlabelled_targets(synth_dir: Path, output: Path, *, seed: int = 0, segments: bool = True) -> Path:
-    """Unlabelled targets whose classifier is confident on the action clips: logit gap 0.2 + 4 x overlap + noise."""
+def _unlabelled_targets(
+    synth_dir: Path, output: Path, *, seed: int = 0, segments: bool = True, confident_background: bool = False
+) -> Path:
+    """Unlabelled targets whose classifier is confident on the action clips: logit gap 0.2 + 4 x overlap + noise.
+
+    ``confident_background``: instead, it gives the background to class 0 as confidently as a
+    clip that overlaps an action to class 1 (logit 2.5 for its class, + noise on both), so that
+    its max softmax does not tell them apart.
+    """
     manifest = read_manifest(synth_dir / "manifest.csv")
     spans = read_segments(synth_dir / "segments.csv")
     rng = np.random.default_rng(seed)
@@ -166,7 +201,12 @@ def _unlabelled_targets(synth_dir: Path, output: Path, *, seed: int = 0, segment
              for start, end in zip(grid.start_s, grid.end_s)]
         )  # fmt: skip
         logits = np.zeros((len(grid), 2), np.float32)
-        logits[:, int(rng.integers(2))] = 0.2 + 4.0 * overlap + rng.normal(0, 0.3, len(grid))
+        if confident_background:
+            hit = (overlap > 0).astype(np.float32)
+            logits[:, 0] = 2.5 * (1.0 - hit) + rng.normal(0, 0.3, len(grid))
+            logits[:, 1] = 2.5 * hit + rng.normal(0, 0.3, len(grid))
+        else:
+            logits[:, int(rng.integers(2))] = 0.2 + 4.0 * overlap + rng.normal(0, 0.3, len(grid))
         frame = pd.DataFrame(
             {
                 "path": str(entry.path), "label": "", "label_index": -1, "split": entry.split,
@@ -250,3 +290,27 @@ def test_sal_cl_on_margin_and_validation_without_labels_or_segments(synthetic, t
     rows, _ = read_targets(targets)
     train_margin = rows[rows["split"] == "train"]["margin"]
     assert train_margin.min() <= saved["salient_threshold"] <= train_margin.max()
+
+
+def _auc(scores: np.ndarray, positive: np.ndarray) -> float:
+    """Probability that a positive clip scores above a negative one (ties count half)."""
+    difference = scores[positive][:, None] - scores[~positive][None, :]
+    return float((difference > 0).mean() + 0.5 * (difference == 0).mean())
+
+
+def test_contrast_trains_a_sampler_where_the_background_is_confidently_one_class(synthetic, tmp_path):
+    from scsampler.samplers import get_sampler
+
+    targets = _unlabelled_targets(synthetic["synth"], tmp_path / "background_class.parquet", confident_background=True)
+    rows, _ = read_targets(targets)
+    assert "contrast" in rows.columns and (rows["label_index"] == -1).all()  # computed on reading, without labels
+    inside = rows["in_segment"].to_numpy() > 0.5
+    assert 0.1 <= inside.mean() <= 0.4  # actions are the minority of the clips: the video's prior is the background
+    assert abs(_auc(rows["confidence"].to_numpy(), inside) - 0.5) < 0.15  # max softmax: background as confident as action
+    assert _auc(rows["contrast"].to_numpy(), inside) > 0.9
+    result = train_sampler(_config(synthetic, tmp_path / "contrast", targets=targets, target="contrast"))
+    assert result.best["metrics"]["val_segment_precision"] > result.best["metrics"]["val_random_segment_precision"]
+    precision, random = _test_segment_precision(get_sampler(str(result.bundle)), synthetic["synth"])
+    print(f"unlabelled sal-rank on contrast: test P@{K} vs segments {precision:.3f}, random {random:.3f}")
+    assert precision >= max(0.5, 1.5 * random), (precision, random)
+    assert torch.load(result.checkpoint, weights_only=False)["sampler"]["target"] == "contrast"

@@ -26,7 +26,9 @@ from scsampler.models import Classifier
 from scsampler.pipeline import ENGINES, Pipeline, PipelineConfig, VideoOutcome
 from scsampler.pipeline.ray_session import ray_data_session
 from scsampler.pipeline.results import ResultStore
+from scsampler.models.sampler_backends import check_sampler_backend
 from scsampler.samplers import get_sampler
+from scsampler.samplers.learned import apply_sampler_backend
 from scsampler.samplers.composite import OWN
 from scsampler.types import LabelProbability, VideoPrediction
 
@@ -45,12 +47,14 @@ class ClassifyOptions:
     classifier: str | None = None
     weights: str | None = None
     sampler: str = "uniform"
+    sampler_backend: str = "eager"  # how a learned sampler's networks run: eager or onnx (models/sampler_backends.py)
     k: int | str | None = None
     stride: int | None = None
     seed: int = 0
     aggregate: str = "softmax_mean"
     batch_size: int | None = None
     device: str = "cpu"
+    classifier_backend: str = "eager"  # how the classifier runs on a CPU: eager or onnx (models/classifier_backends.py)
     k_max: int = DEFAULT_K_MAX
     k_threshold: float | None = None
     k_rule: str = DEFAULT_K_RULE
@@ -76,7 +80,10 @@ class VideoClassifier:
         self.early_exit = options.early_exit()
         # the sampler first: it is cheap, and a bad --sampler should be reported as itself, not as a classifier error
         self.sampler = get_sampler(options.sampler, **({"seed": options.seed} if options.sampler == "random" else {}))
-        self.classifier = Classifier.load(options.classifier, weights=options.weights, device=options.device)
+        apply_sampler_backend(self.sampler, check_sampler_backend(options.sampler_backend))
+        self.classifier = Classifier.load(
+            options.classifier, weights=options.weights, device=options.device, backend=options.classifier_backend
+        )
 
     def classify(self, path: str) -> dict:
         """One video's result (under ``torch.inference_mode()``): ``path``, ``top5``, ``clips``, ``seconds``, ``error`` (None when it worked), and the settings used.
@@ -205,7 +212,8 @@ def _fresh_results(paths: list[str], options: ClassifyOptions, *, workers: int, 
         return
     pipeline = Pipeline(PipelineConfig(
         classifier=options.classifier, weights=options.weights, device=options.device, sampler=options.sampler,
-        k=options.k, stride=options.stride, seed=options.seed, batch_size=options.batch_size or 8, engine=engine,
+        classifier_backend=options.classifier_backend,
+        sampler_backend=options.sampler_backend, k=options.k, stride=options.stride, seed=options.seed, batch_size=options.batch_size or 8, engine=engine,
         workers=workers,
     ))  # fmt: skip
     sampler = (pipeline.select.sampler and pipeline.select.sampler.name) or options.sampler

@@ -97,6 +97,7 @@ def classify_video(
     batch_size: int | None = None,
     device: str = "cpu",
     early_exit: EarlyExitRule | None = None,
+    classifier_backend: str = "eager",
 ) -> VideoPrediction:
     """Classify a video from ``k`` clips chosen by ``sampler``.
 
@@ -108,8 +109,8 @@ def classify_video(
     Args:
         path: the video file.
         classifier: a loaded :class:`Classifier`, or a registry name (then
-            ``weights`` and ``device`` are used to load it; loading once and
-            passing the object is faster for many videos).
+            ``weights``, ``device`` and ``classifier_backend`` are used to load it;
+            loading once and passing the object is faster for many videos).
         sampler: a :class:`ClipSampler` or a registered name (or saved sampler path).
         k: clips to classify (None: all of them). Left out: a saved sampler's
             own K (a composite bundle carries it), else 10. ``"auto"``: K chosen
@@ -124,6 +125,8 @@ def classify_video(
             (a batch of B can stop after B, 2B, ... clips).
         early_exit: the rule of ``k="auto"`` (None: :class:`EarlyExitRule`'s
             defaults: top-1 probability >= 0.8, K-max 10); needs ``aggregate="softmax_mean"``.
+        classifier_backend: how a classifier loaded by name runs on a CPU: ``eager``
+            or ``onnx`` (:mod:`scsampler.models.classifier_backends`).
 
     Returns:
         A :class:`VideoPrediction`: top-5 labels with probabilities, all class
@@ -148,7 +151,7 @@ def classify_video(
     if batch_size is None:
         batch_size = DEFAULT_BATCH_SIZE if auto else 8
     if isinstance(classifier, str):
-        classifier = Classifier.load(classifier, weights=weights, device=device)
+        classifier = Classifier.load(classifier, weights=weights, device=device, backend=classifier_backend)
     if isinstance(sampler, str):
         sampler = get_sampler(sampler)
     if sampler.needs_label:

@@ -84,6 +84,37 @@ def check_engine_flags(args: argparse.Namespace) -> None:
         raise UsageError("--workers above 1 needs --engine ray.")
 
 
+#: ``--sampler-backend`` choices: scsampler.models.sampler_backends.SAMPLER_BACKENDS, spelt out here so that
+#: building a parser imports no torch (tests/test_sampler_backends.py checks that the two agree).
+SAMPLER_BACKEND_CHOICES: tuple[str, ...] = ("eager", "onnx")
+
+
+def add_sampler_backend_flag(parser: argparse.ArgumentParser) -> None:
+    """``--sampler-backend eager|onnx``: how a learned sampler's networks run (bad values: argparse's usage error)."""
+    parser.add_argument(
+        "--sampler-backend", choices=SAMPLER_BACKEND_CHOICES, default="eager",
+        help="how learned samplers' networks run: eager (PyTorch, default) or onnx (exported once, cached in "
+        "~/.cache/scsampler/onnx or $SCSAMPLER_CACHE_DIR, run by ONNX Runtime on the CPU: the same scores within 1e-4 "
+        "of their scale, several times faster; docs/models.md, \"Cost\")",
+    )  # fmt: skip
+
+
+#: ``--classifier-backend`` choices: scsampler.models.classifier_backends.CLASSIFIER_BACKENDS, spelt out here so that
+#: building a parser imports no torch (tests/test_classifier_backends.py checks that the two agree).
+CLASSIFIER_BACKEND_CHOICES: tuple[str, ...] = ("eager", "onnx")
+
+
+def add_classifier_backend_flag(parser: argparse.ArgumentParser) -> None:
+    """``--classifier-backend eager|onnx``: how the clip classifier runs on a CPU (bad values: argparse's usage error)."""
+    parser.add_argument(
+        "--classifier-backend", choices=CLASSIFIER_BACKEND_CHOICES, default="eager",
+        help="how the clip classifier runs on the CPU: eager (PyTorch, channels-last; default) or onnx (exported once, "
+        "cached in ~/.cache/scsampler/onnx or $SCSAMPLER_CACHE_DIR, run by ONNX Runtime: the same top-1, logits within "
+        "1e-4 of their scale; R(2+1)D-18 1.3-2x faster here; docs/models.md, \"CPU backends\"). A CPU option: on "
+        "CUDA the classifier runs in PyTorch (bf16 autocast) and onnx is refused",
+    )  # fmt: skip
+
+
 def add_output_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print machine-readable JSON instead of a table")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")

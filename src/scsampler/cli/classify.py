@@ -8,8 +8,10 @@ from pathlib import Path
 
 from scsampler.batch_inference import ClassifyOptions, classify_videos
 from scsampler.cli._common import (
+    add_classifier_backend_flag,
     add_command,
     add_engine_flags,
+    add_sampler_backend_flag,
     add_output_flags,
     check_engine_flags,
     device_type,
@@ -107,6 +109,8 @@ def register(subparsers) -> None:
         "--device", type=device_type, default="cpu", help="torch device for the classifier: cpu, cuda, cuda:N or mps (default: cpu)"
     )
     add_engine_flags(parser, runs="classification", default=None)
+    add_sampler_backend_flag(parser)
+    add_classifier_backend_flag(parser)
     parser.add_argument(
         "-o", "--output", type=Path, metavar="RESULTS",
         help="also write the results to this Parquet file (path, label, prob, k_used, error, result: the JSON line), "
@@ -135,12 +139,14 @@ def run(args) -> int:
         classifier=args.classifier,
         weights=args.weights,
         sampler=args.sampler,
+        sampler_backend=args.sampler_backend,
         k=args.k,
         stride=args.stride,
         seed=args.seed,
         aggregate=args.aggregate,
         batch_size=args.batch_size,
         device=args.device,
+        classifier_backend=args.classifier_backend,
         k_max=args.k_max,
         k_threshold=args.k_threshold,
         k_rule=args.k_rule,

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import sys
 
-from scsampler.cli._common import add_command, add_engine_flags, add_output_flags, check_engine_flags, positive_int, print_json, progress
+from scsampler.cli._common import (
+    add_classifier_backend_flag,
+    add_command,
+    add_engine_flags,
+    add_output_flags,
+    add_sampler_backend_flag,
+    check_engine_flags,
+    positive_int,
+    print_json,
+    progress,
+)
 from scsampler.early_exit import DEFAULT_K_MAX, DEFAULT_K_RULE, K_RULES
 from scsampler.evaluation.runner import EvaluationConfig, evaluate
 from scsampler.evaluation.runtime import HEAVY_CLASSIFIER
@@ -89,6 +99,8 @@ def register(subparsers) -> None:
     )
     parser.add_argument("--max-videos", type=int, help="use only the first N videos of the split (and of the tuning split)")
     add_engine_flags(parser, runs="the dense pass")
+    add_sampler_backend_flag(parser)
+    add_classifier_backend_flag(parser)
     parser.add_argument("--no-report", action="store_true", help="write the tables only, no figures or report.html")
     parser.add_argument("-o", "--output", required=True, metavar="RUN_DIR", help="where the tables, figures and report go")
     add_output_flags(parser)
@@ -97,9 +109,9 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     if args.classifier.endswith((".pt", ".pth")):
-        classifier = Classifier.load(None, weights=args.classifier)
+        classifier = Classifier.load(None, weights=args.classifier, backend=args.classifier_backend)
     else:
-        classifier = Classifier.load(args.classifier, weights=args.weights)
+        classifier = Classifier.load(args.classifier, weights=args.weights, backend=args.classifier_backend)
     config = EvaluationConfig(
         samplers=[name for name in args.samplers.split(",") if name],
         visual=args.visual,
@@ -114,12 +126,13 @@ def run(args) -> int:
         tune_split=None if args.tune_split.lower() == "none" else args.tune_split,
         k_max=args.k_max,
         k_rule=args.k_rule,
+        sampler_backend=args.sampler_backend,
     )
     check_engine_flags(args)
     pipeline = Pipeline(
         PipelineConfig.for_classifier(
             args.classifier, weights=args.weights, batch_size=config.batch_size, chunk=config.batch_size,
-            engine=args.engine, workers=args.workers,
+            engine=args.engine, workers=args.workers, classifier_backend=args.classifier_backend,
         ),
         classifier=classifier,
     )  # fmt: skip

@@ -7,7 +7,7 @@ import sys
 
 import numpy as np
 
-from scsampler.cli._common import add_command, add_output_flags, positive_int, print_json, progress
+from scsampler.cli._common import add_command, add_output_flags, add_sampler_backend_flag, positive_int, print_json, progress
 from scsampler.errors import ScsamplerError
 from scsampler.samplers.combine import COMBINATIONS
 from scsampler.samplers.composite import OWN, CompositeSampler, score_and_select
@@ -44,12 +44,21 @@ def register(subparsers) -> None:
     parser.add_argument("--alpha", type=float, default=None, help="convex combinations: weight of the visual side (0.5)")
     parser.add_argument("--min-gap", type=float, default=None, metavar="SECONDS", help="seconds between chosen clips (0)")
     parser.add_argument("--frames-per-clip", type=positive_int, default=16, help="clip length T in frames (16)")
+    add_sampler_backend_flag(parser)
     add_output_flags(parser)
     parser.set_defaults(handler=run)
 
 
 def build_sampler(args):
     """The sampler the options describe (bad options raise UsageError before any video is read)."""
+    from scsampler.samplers.learned import apply_sampler_backend
+
+    sampler = _sampler_or_combination(args)
+    apply_sampler_backend(sampler, args.sampler_backend)  # its learned networks, if any, run by --sampler-backend
+    return sampler
+
+
+def _sampler_or_combination(args):
     sampler = get_sampler(args.sampler)
     settings = {
         "k": args.k,

@@ -9,6 +9,27 @@ from pathlib import Path
 from scsampler.cli._common import add_command, add_output_flags, device_type, print_training_summary
 
 
+def input_size_type(text: str) -> tuple[int | None, dict[str, int]]:
+    """An argparse ``type`` for ``--input-size``: ``N``, ``N,motion=M`` or ``motion=M`` -> (N or None, {input: size})."""
+    from scsampler.models.sampler_nets import VISUAL_INPUTS
+
+    default: int | None = None
+    sizes: dict[str, int] = {}
+    for part in (piece.strip() for piece in text.split(",")):
+        name, _, value = part.rpartition("=")
+        if name and name not in VISUAL_INPUTS:
+            raise argparse.ArgumentTypeError(f"{part!r}: unknown visual input {name!r}; choose among {', '.join(VISUAL_INPUTS)}")
+        if not value.isdigit() or int(value) < 8 or (not name and default is not None):
+            raise argparse.ArgumentTypeError(
+                f"{text!r}: expected a size of at least 8 pixels and per-input sizes, e.g. 64 or 64,motion=16"
+            )
+        if name:
+            sizes[name] = int(value)
+        else:
+            default = int(value)
+    return default, sizes
+
+
 def register(subparsers) -> None:
     from scsampler.training.train_sampler import SAMPLER_PRESETS, SAMPLER_TARGETS
 
@@ -23,7 +44,7 @@ def register(subparsers) -> None:
         "picks the best epoch and stops training early. Writes RUN_DIR/metrics.jsonl, RUN_DIR/last.pt (resumes), RUN_DIR/sampler.pt (best epoch) "
         "and RUN_DIR/sampler (a saved sampler for `--sampler RUN_DIR/sampler`). Defaults follow the paper's "
         "recipes (--recipe paper); --recipe cpu trains small networks on a CPU. Runs under torchrun (DDP). "
-        "--target confidence|margin trains on the classifier's own confidence instead of the labels, so TARGETS may "
+        "--target confidence|margin|contrast trains on the classifier's own confidence instead of the labels, so TARGETS may "
         "come from unlabelled videos: SAL-RANK orders a video's clips by it, SAL-CL calls salient the training clips "
         "above a threshold (their top share, by default the mean confidence: a calibrated classifier's expected clip "
         "accuracy; --salient-share sets it), AC is refused; without labels or segments on the validation videos the "
@@ -40,11 +61,13 @@ def register(subparsers) -> None:
     parser.add_argument(
         "--target", choices=SAMPLER_TARGETS, default="label",
         help="what SAL-RANK orders and SAL-CL thresholds: label (true-class probability / top-1 correct; the paper's), "
-        "confidence (max softmax) or margin (top-1 minus top-2 probability), which need no labels (label)",
+        "confidence (max softmax), margin (top-1 minus top-2 probability) or contrast (KL divergence of the clip's "
+        "softmax from its video's mean softmax: confidence beyond what the classifier says of the whole video), "
+        "which need no labels (label)",
     )
     parser.add_argument(
         "--salient-share", type=float, default=None, metavar="S",
-        help="SAL-CL with --target confidence|margin: the share of training clips called salient (mean confidence)",
+        help="SAL-CL with --target confidence|margin|contrast: the share of training clips called salient (mean confidence)",
     )
     parser.add_argument(
         "--backbone", default=None,
@@ -67,7 +90,11 @@ def register(subparsers) -> None:
         "--pretrained", default=None, metavar="imagenet|PATH",
         help="ImageNet weights (visual; shufflenet_v1: a local file in megvii's ShuffleNet-Series layout) or a VGGish file (audio)",
     )
-    parser.add_argument("--input-size", type=int, default=None, help="visual: backbone input size in pixels (112; tiny: 64)")
+    parser.add_argument(
+        "--input-size", type=input_size_type, default=(None, {}), metavar="N[,INPUT=N]",
+        help="visual: backbone input size in pixels (112; tiny: 64), and per input where it differs, e.g. "
+        "'64,motion=16' (the motion grid of a 320x240 video is 15x20 macroblocks)",
+    )
     parser.add_argument("--width", type=int, default=16, help="visual tiny backbone: channels of its first layer (16)")
     parser.add_argument("--signals-cache", type=Path, default=None, help="folder of cached network inputs (RUN_DIR/signals)")
     parser.add_argument("--recipe", choices=SAMPLER_PRESETS, default="paper", help="training preset (paper)")
@@ -78,7 +105,8 @@ def register(subparsers) -> None:
     parser.add_argument("--decay-every", type=float, default=None, help="step schedule: divide the lr by 10 every this many epochs (recipe's)")
     parser.add_argument(
         "--rank-min-gap", type=float, default=None,
-        help="SAL-RANK: only pairs of clips whose targets (true-class probabilities) differ by more than this (recipe's)",
+        help="SAL-RANK: only pairs of clips whose targets (true-class probabilities, or the --target column) differ by more "
+        "than this (recipe's)",
     )
     parser.add_argument(
         "--early-stop", type=int, default=None, metavar="EPOCHS",
@@ -121,7 +149,8 @@ def run(args) -> int:
         frozen_at=args.frozen_at,
         audio_window=args.audio_window,
         pretrained=args.pretrained,
-        input_size=args.input_size,
+        input_size=args.input_size[0],
+        input_sizes=args.input_size[1],
         width=args.width,
         signals_cache=args.signals_cache,
         preset=args.recipe,

@@ -42,6 +42,7 @@ from scsampler.pipeline import Pipeline, PipelineConfig
 from scsampler.samplers.base import ClipSampler, ScoringSampler
 from scsampler.samplers.baselines import UniformSampler
 from scsampler.samplers.composite import CompositeSampler
+from scsampler.samplers.learned import apply_sampler_backend
 from scsampler.samplers.registry import get_sampler
 from scsampler.video import clip_grid, decode_clips, probe
 
@@ -83,8 +84,12 @@ class EvaluationConfig:
     tune_split: str | None = "val"
     k_max: int = DEFAULT_K_MAX  # the ``auto`` row (early exit): the most clips per video
     k_rule: str = DEFAULT_K_RULE  # and its confidence: "prob" (top-1 probability) or "margin"
+    sampler_backend: str = "eager"  # how learned samplers' networks run: eager or onnx (models/sampler_backends.py)
 
     def __post_init__(self) -> None:
+        from scsampler.models.sampler_backends import check_sampler_backend
+
+        check_sampler_backend(self.sampler_backend)
         names = list(self.sampler_specs())
         if len(set(names)) != len(names):
             raise UsageError(f"sampler names must be unique, got {names}; name them with NAME=SAMPLER.")
@@ -170,14 +175,19 @@ def evaluate(
 
     specs = config.sampler_specs()
     samplers = {name: get_sampler(spec) for name, spec in specs.items()}
-    # A retrained sampler saved at the same path must not reuse the old cached scores.
-    sampler_ids = {name: f"{name}|{spec}|{_files_identity(spec)}" for name, spec in specs.items()}
+    for sampler in samplers.values():
+        apply_sampler_backend(sampler, config.sampler_backend)
+    # A retrained sampler saved at the same path must not reuse the old cached scores (nor another backend's:
+    # its scores differ in the last bits, and its seconds are what the runtime tables report).
+    backend = "" if config.sampler_backend == "eager" else f"|backend={config.sampler_backend}"  # eager keeps older caches
+    sampler_ids = {name: f"{name}|{spec}|{_files_identity(spec)}{backend}" for name, spec in specs.items()}
     for name, sampler in samplers.items():
         if not isinstance(sampler, ScoringSampler):
             raise UsageError(f"sampler {name!r} does not score clips; baselines (dense, uniform, random, oracle) are always evaluated.")
 
     cache = EvaluationCache(run_dir / "cache")
-    classifier_id = f"{classifier.name}:{_weights_identity(classifier)}"
+    # another classifier backend's logits differ in the last bits and its seconds are what the runtime tables report
+    classifier_id = f"{classifier.name}:{_weights_identity(classifier)}" + ("" if classifier.backend == "eager" else f"|backend={classifier.backend}")
     tuning_entries, no_tuning = _tuning_entries(manifest_path, config, manifest.entries)
     warm_up = _WarmUp(classifier, samplers)
 
@@ -253,7 +263,7 @@ def evaluate(
     scsampler = _composite_for(config, samplers, choice.strategy)
     check_rows = _end_to_end_check(records, classifier, scsampler, config, log, strategy=choice.strategy)
     if config.heavy_classifier:
-        runtime_table, heavy_check = _runtime_at_paper_scale(records, strategies, scsampler, config, log)
+        runtime_table, heavy_check = _runtime_at_paper_scale(records, strategies, scsampler, config, log, backend=classifier.backend)
         result.tables["runtime_table"] = _write_csv(runtime_table, run_dir / "runtime_table.csv")
         check_rows += heavy_check
     result.tables["runtime_check"] = _write_csv(
@@ -819,16 +829,17 @@ def _end_to_end_check(records, classifier, scsampler, config, log, *, strategy: 
     return rows
 
 
-def _runtime_at_paper_scale(records, strategies, scsampler, config, log) -> tuple[pd.DataFrame, list[dict]]:
+def _runtime_at_paper_scale(records, strategies, scsampler, config, log, *, backend: str = "eager") -> tuple[pd.DataFrame, list[dict]]:
+    """``backend``: the evaluated classifier's (``--classifier-backend``); the heavy classifier runs on it too."""
     from scsampler.inference import classify_video
 
     with warnings.catch_warnings():  # random weights on purpose: runtime does not depend on their values
         warnings.simplefilter("ignore")
-        heavy = Classifier.load(config.heavy_classifier, num_classes=400)
+        heavy = Classifier.load(config.heavy_classifier, num_classes=400, backend=backend)
     first = records[0].dense
     video = probe(first.path)
     per_clip = classifier_cost_per_clip_s(heavy, video_size=(video.height, video.width))
-    log(f"runtime at paper scale: {config.heavy_classifier} costs {per_clip:.3f} s per clip here")
+    log(f"runtime at paper scale: {config.heavy_classifier} costs {per_clip:.3f} s per clip here ({backend} backend)")
     rows = []
     dense_total = None
     for strategy in strategies:
@@ -845,7 +856,7 @@ def _runtime_at_paper_scale(records, strategies, scsampler, config, log) -> tupl
     # One real end-to-end run of the default sampler with the heavy classifier.
     default = next((s for s in strategies if s.name == "scsampler"), None) or _default_strategy(config)
     estimated = float(runtime([records[0]], default, k=config.k, classifier_per_clip_s=per_clip)["total_s"])
-    heavy_for_video = Classifier(heavy.model, heavy.spec, heavy.classes, name=heavy.name)
+    heavy_for_video = heavy  # the same model and backend (an onnx export is not redone)
     began = time.perf_counter()
     classify_video(first.path, classifier=heavy_for_video, sampler=scsampler, k=config.k, batch_size=1)
     measured = time.perf_counter() - began

@@ -15,6 +15,7 @@ from torch import nn
 
 from scsampler._device import check_device
 from scsampler.errors import ScsamplerError, UsageError
+from scsampler.models.classifier_backends import build_classifier_runner, check_classifier_backend
 from scsampler.models.checkpoint import _torch_load, classifier_from_checkpoint, is_checkpoint, load_classifier
 from scsampler.models.preprocess import decode_size, preprocess
 from scsampler.models.registry import ClassifierSpec, build_model, num_classes_of
@@ -31,6 +32,8 @@ class Classifier:
         classes: ``C`` class names, in the order of the model's outputs.
         name: the registry name (for reports).
         pretrained: False when the weights are a random initialisation.
+        backend: how the network runs on a CPU: ``eager`` (PyTorch, default) or ``onnx`` (ONNX Runtime;
+            :mod:`scsampler.models.classifier_backends`). Other devices take ``eager`` only.
     """
 
     def __init__(
@@ -42,6 +45,7 @@ class Classifier:
         name: str | None = None,
         device: str | torch.device = "cpu",
         pretrained: bool = True,
+        backend: str = "eager",
     ) -> None:
         if len(classes) != num_classes_of(model):
             raise UsageError(f"got {len(classes)} class names for a model with {num_classes_of(model)} outputs.")
@@ -57,6 +61,11 @@ class Classifier:
         self.classes = [str(c) for c in classes]
         self.name = name or spec.name
         self.pretrained = pretrained
+        self.backend = check_classifier_backend(backend, device=self.device)
+        # None: the module itself runs. Random weights are exported in memory only: their key never comes back.
+        self._runner = build_classifier_runner(
+            self.model, self.backend, input_shape=(3, spec.frames_per_clip, *spec.crop_size), cache=pretrained
+        )
 
     @classmethod
     def load(
@@ -66,19 +75,22 @@ class Classifier:
         weights: str | os.PathLike | None = None,
         num_classes: int | None = None,
         device: str | torch.device = "cpu",
+        backend: str = "eager",
     ) -> "Classifier":
         """Build from a registry ``name`` and ``weights`` (see ``get_model``), or from a checkpoint.
 
         With ``name=None``, ``weights`` must be a scsampler checkpoint, which
         names its model. Without weights the model is randomly initialised
         (a warning says so) and its classes are called ``class_0``, ...
+        ``backend``: see :class:`Classifier` (checked before any model loads).
         """
+        check_classifier_backend(backend, device=check_device(device) or "cpu")
         if name is None:
             if weights is None:
                 raise UsageError(
                     "give a classifier name (--classifier NAME), or a scsampler checkpoint as weights (--weights PATH)."
                 )
-            return cls.from_checkpoint(weights, device=device)
+            return cls.from_checkpoint(weights, device=device, backend=backend)
         if weights is not None and os.path.isfile(os.fspath(weights)):
             data = _torch_load(weights)
             if is_checkpoint(data):
@@ -89,7 +101,7 @@ class Classifier:
                         f"use --classifier {spec.name} (or leave the name out)."
                     )
                 if num_classes is None or num_classes == len(classes):
-                    return cls(model, spec, classes, name=name, device=device)
+                    return cls(model, spec, classes, name=name, device=device, backend=backend)
             del data  # a plain state dict (or a head to replace): build_model reads it
         model, classes = build_model(name, weights=weights, num_classes=num_classes)
         if weights is None:
@@ -98,13 +110,17 @@ class Classifier:
             classes = [f"class_{i}" for i in range(num_classes_of(model))]
         from scsampler.models.registry import get_model_spec
 
-        return cls(model, get_model_spec(name), classes, name=name, device=device, pretrained=weights is not None)
+        return cls(
+            model, get_model_spec(name), classes, name=name, device=device, pretrained=weights is not None, backend=backend
+        )
 
     @classmethod
-    def from_checkpoint(cls, path: str | os.PathLike, *, device: str | torch.device = "cpu") -> "Classifier":
+    def from_checkpoint(
+        cls, path: str | os.PathLike, *, device: str | torch.device = "cpu", backend: str = "eager"
+    ) -> "Classifier":
         """Rebuild a classifier from a scsampler checkpoint alone (loaded with ``weights_only=True``)."""
         model, spec, classes = load_classifier(path)
-        return cls(model, spec, classes, name=spec.name, device=device)
+        return cls(model, spec, classes, name=spec.name, device=device, backend=backend)
 
     @property
     def frames_per_clip(self) -> int:
@@ -129,9 +145,12 @@ class Classifier:
     def forward_preprocessed(self, batch: torch.Tensor) -> torch.Tensor:
         """The model on a batch from :meth:`prepare` -> float32 logits ``[B, C]`` on the CPU.
 
-        On CUDA under bf16 autocast (the GPU's fast path; logits are returned as float32).
+        On CUDA under bf16 autocast (the GPU's fast path; logits are returned as float32); on the CPU
+        through ``backend`` (eager: the module, channels-last).
         """
         with torch.inference_mode():
+            if self._runner is not None:
+                return self._runner(batch)
             if self._channels_last:
                 batch = batch.contiguous(memory_format=torch.channels_last_3d)
             if self.device.type == "cuda":

@@ -15,8 +15,9 @@ Visual sampler (:class:`VisualSamplerNet`)
     CPU demo). A stem with the input's channel count replaces the RGB stem. Every input is normalised (per-channel
     mean/std held as buffers, set from training data by the trainer) and resized to the
     backbone's input size (``input_size``, 112 by default: the size of the I-frames the signals
-    give, and a quarter of ImageNet's pixels for speed), so any spatial size works. Each input
-    has its own linear head; the scores are fused **late**: the mean of the per-input outputs
+    give, and a quarter of ImageNet's pixels for speed; ``input_sizes`` overrides it per input, e.g.
+    ``{"motion": 32}`` for the 15x20 macroblock grid of a 320x240 video, which 112 would upsample
+    40 times over), so any spatial size works. Each input has its own linear head; the scores are fused **late**: the mean of the per-input outputs
     (``fusion="mean"``, the default) or a learned softmax-weighted mean (``fusion="learned"``).
 
     ImageNet weights load through torchvision's weights enums (``pretrained="imagenet"``, which
@@ -90,6 +91,7 @@ __all__ = [
     "AudioSamplerNet",
     "build_sampler_net",
     "canonical_backbone",
+    "check_input_sizes",
     "count_parameters",
     "parameter_groups",
     "imagenet_state_dict",
@@ -200,7 +202,8 @@ def imagenet_state_dict(backbone: str, *, pretrained: str | os.PathLike) -> dict
 
 
 class _VisualBranch(nn.Module):
-    """One compressed input: normalise, resize, backbone, linear head."""
+    """One compressed input: normalise, resize (:meth:`prepare`), then backbone and linear head
+    (:meth:`score_prepared`, the part an inference backend runs: its input shape is fixed)."""
 
     def __init__(self, name: str, *, backbone: str, out_features: int, input_size: int, width: int) -> None:
         super().__init__()
@@ -219,13 +222,21 @@ class _VisualBranch(nn.Module):
         self.channels = channels
         self.input_size = input_size
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def prepare(self, x: torch.Tensor) -> torch.Tensor:
+        """``[B, C, H, W]`` as the signals give it -> normalised float ``[B, C, input_size, input_size]``."""
         if x.dim() != 4 or x.shape[1] != self.channels:
             raise ValueError(f"expected [B, {self.channels}, H, W], got {tuple(x.shape)}.")
         x = (x.float() - self.mean) / self.std
         if tuple(x.shape[-2:]) != (self.input_size, self.input_size):
             x = F.interpolate(x, size=(self.input_size, self.input_size), mode="bilinear", align_corners=False)
+        return x
+
+    def score_prepared(self, x: torch.Tensor) -> torch.Tensor:
+        """The branch's output ``[B, out_features]`` from :meth:`prepare`'s tensor."""
         return self.head(self.backbone(x))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.score_prepared(self.prepare(x))
 
 
 class VisualSamplerNet(nn.Module):
@@ -245,6 +256,7 @@ class VisualSamplerNet(nn.Module):
         out_features: int = 1,
         fusion: str = "mean",
         input_size: int | None = None,
+        input_sizes: Mapping[str, int] | None = None,
         width: int = 16,
         pretrained: str | os.PathLike | None = None,
     ) -> None:
@@ -265,6 +277,7 @@ class VisualSamplerNet(nn.Module):
         if pretrained is not None and backbone == "tiny":
             raise UsageError("the tiny backbone has no ImageNet weights; drop --pretrained or pick resnet18/shufflenet.")
         input_size = int(input_size or (64 if backbone == "tiny" else 112))
+        sizes = check_input_sizes(input_sizes, inputs)
         self.config = {
             "modality": "visual",
             "inputs": list(inputs),
@@ -274,10 +287,14 @@ class VisualSamplerNet(nn.Module):
             "input_size": input_size,
             "width": int(width),
         }
+        if sizes:  # only when set, so that older configs (and their signal-cache keys) stay as they were
+            self.config["input_sizes"] = sizes
         self.inputs = inputs
         self.branches = nn.ModuleDict(
             {
-                name: _VisualBranch(name, backbone=backbone, out_features=out_features, input_size=input_size, width=width)
+                name: _VisualBranch(
+                    name, backbone=backbone, out_features=out_features, input_size=sizes.get(name, input_size), width=width
+                )
                 for name in inputs
             }
         )
@@ -317,15 +334,34 @@ class VisualSamplerNet(nn.Module):
             return []
         return [p for branch in self.branches.values() for p in branch.backbone.parameters() if p.requires_grad]
 
+    def fuse(self, outputs: Sequence[torch.Tensor]) -> torch.Tensor:
+        """The late fusion of the per-input outputs (``[B, O]`` each, in ``self.inputs`` order)."""
+        stacked = torch.stack(list(outputs), dim=0)  # [I, B, O]
+        if self.fusion_logits is None:
+            return stacked.mean(dim=0)
+        weights = self.fusion_logits.softmax(dim=0).view(-1, 1, 1)
+        return (weights * stacked).sum(dim=0)
+
     def forward(self, inputs: Mapping[str, torch.Tensor]) -> torch.Tensor:
         missing = [name for name in self.inputs if name not in inputs or inputs[name] is None]
         if missing:
             raise ValueError(f"the visual sampler needs inputs {', '.join(missing)}, which are missing.")
-        outputs = torch.stack([self.branches[name](inputs[name]) for name in self.inputs], dim=0)  # [I, B, O]
-        if self.fusion_logits is None:
-            return outputs.mean(dim=0)
-        weights = self.fusion_logits.softmax(dim=0).view(-1, 1, 1)
-        return (weights * outputs).sum(dim=0)
+        return self.fuse([self.branches[name](inputs[name]) for name in self.inputs])
+
+
+def check_input_sizes(input_sizes: Mapping[str, int] | None, inputs: Sequence[str]) -> dict[str, int]:
+    """Per-input backbone sizes (``{"motion": 32}``), checked against the net's ``inputs``."""
+    sizes = {str(name): int(size) for name, size in dict(input_sizes or {}).items()}
+    unknown = sorted(set(sizes) - set(inputs))
+    if unknown:
+        raise UsageError(
+            f"input sizes are given for {', '.join(unknown)}, which the visual sampler does not take "
+            f"(its inputs: {', '.join(inputs)})."
+        )
+    small = {name: size for name, size in sizes.items() if size < 8}
+    if small:
+        raise UsageError(f"input sizes must be at least 8 pixels, got {small}.")
+    return sizes
 
 
 # --------------------------------------------------------------------------- audio
@@ -454,12 +490,14 @@ class AudioSamplerNet(nn.Module):
         return x.transpose(2, 3)  # (mel, time) -> (time, mel), VGGish's orientation
 
     def _flatten_pool4(self, x: torch.Tensor) -> torch.Tensor:
-        x = F.adaptive_avg_pool2d(x, _VGGISH_POOLED)
+        x = _adaptive_avg_pool(x, _VGGISH_POOLED)
         return x.permute(0, 2, 3, 1).flatten(1)  # VGGish's (time, mel, channel) flatten order
 
     def _backbone_activation(self, x: torch.Tensor) -> torch.Tensor:
         """Flattened activations of the frozen layer (``frozen_at``)."""
-        x = self._prepare(x)
+        return self._backbone_activation_prepared(self._prepare(x))
+
+    def _backbone_activation_prepared(self, x: torch.Tensor) -> torch.Tensor:
         frozen_at = self.config["frozen_at"]
         if frozen_at == "conv4_2":
             return self.features[: self._taps["conv4_2"]](x).flatten(1)
@@ -468,13 +506,32 @@ class AudioSamplerNet(nn.Module):
             return x.flatten(1)
         return self.embeddings[:2](self._flatten_pool4(x))  # fc1 = fc1_1 + ReLU
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def prepare(self, x: torch.Tensor) -> torch.Tensor:
+        """Log-MEL ``[B, 1, mels, frames]`` -> the normalised ``[B, 1, frames, mels]`` the conv stack takes."""
+        return self._prepare(x)
+
+    def forward_prepared(self, x: torch.Tensor) -> torch.Tensor:
+        """The output ``[B, out_features]`` from :meth:`prepare`'s tensor (what an inference backend runs)."""
         if self.config["frozen_at"] is not None:
             with torch.no_grad():
-                activation = self._backbone_activation(x)
+                activation = self._backbone_activation_prepared(x)
             return self.head(activation)
-        x = self.features(self._prepare(x))
+        x = self.features(x)
         return self.head(self.embeddings(self._flatten_pool4(x)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_prepared(self._prepare(x))
+
+
+def _adaptive_avg_pool(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """``F.adaptive_avg_pool2d``; while exporting to ONNX, the same bins as slices and means, because the
+    ONNX exporter refuses an output size that does not divide the input (pool4's 12 x 2 -> 6 x 4)."""
+    if not torch.onnx.is_in_onnx_export():
+        return F.adaptive_avg_pool2d(x, size)
+    height, width = x.shape[-2:]
+    bins = lambda n, m: [((i * n) // m, -(-((i + 1) * n) // m)) for i in range(m)]  # noqa: E731 (torch's bin edges)
+    x = torch.cat([x[:, :, a:b, :].mean(2, keepdim=True) for a, b in bins(int(height), size[0])], 2)
+    return torch.cat([x[:, :, :, a:b].mean(3, keepdim=True) for a, b in bins(int(width), size[1])], 3)
 
 
 # --------------------------------------------------------------------------- builder

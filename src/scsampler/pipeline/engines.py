@@ -40,7 +40,9 @@ class PipelineConfig:
     """What every stage is built from (plain values: it travels to Ray actors).
 
     ``sampler`` is a sampler name or saved sampler's path, or ``"every-clip"`` for a dense pass;
-    ``k``/``stride`` None mean a saved sampler's own (else 10 and 1). ``batch_size`` is the
+    ``k``/``stride`` None mean a saved sampler's own (else 10 and 1); ``sampler_backend`` runs its
+    networks (``eager`` or ``onnx``: ``scsampler.models.sampler_backends``), ``classifier_backend`` the
+    clip classifier's on a CPU (the same choices: ``scsampler.models.classifier_backends``). ``batch_size`` is the
     classifier's forward batch, ``chunk`` the clips decoded at a time. On Ray, ``workers`` actors
     serve each CPU stage, and ``classifier_workers`` (None: one per GPU of the cluster, else
     ``workers``) the classifier.
@@ -50,7 +52,9 @@ class PipelineConfig:
     weights: str | None = None
     num_classes: int | None = None
     device: str = "cpu"
+    classifier_backend: str = "eager"
     sampler: str = EVERY_CLIP
+    sampler_backend: str = "eager"
     k: int | None = None
     stride: int | None = None
     seed: int = 0
@@ -162,15 +166,21 @@ class Pipeline:
     def __init__(self, config: PipelineConfig, *, classifier=None) -> None:
         self.config = config
         # the sampler first: it is cheap, and a bad sampler should be reported as itself, not as a classifier error
-        sampler = load_sampler(config.sampler, seed=config.seed)
+        sampler = load_sampler(config.sampler, seed=config.seed, backend=config.sampler_backend)
         if classifier is not None and config.engine == "ray" and not classifier.pretrained:
             raise UsageError(
                 "a randomly initialised classifier would differ on every Ray worker; give weights or a checkpoint, "
                 "or use --engine local."
             )
+        if classifier is not None and config.engine == "ray" and classifier.backend != config.classifier_backend:
+            raise UsageError(
+                f"the classifier runs on the {classifier.backend} backend but the config names {config.classifier_backend!r}, "
+                "which the Ray workers would load; give both the same."
+            )
         self.classify = ClassifyClips(
             classifier=classifier if classifier is not None else config.classifier, weights=config.weights,
             num_classes=config.num_classes, device=config.device, batch_size=config.batch_size,
+            backend=config.classifier_backend,
         )  # fmt: skip
         self.classifier = self.classify.classifier
         self.select = SelectClips(
@@ -243,7 +253,7 @@ class Pipeline:
             SelectClips,
             fn_constructor_kwargs=dict(
                 frames_per_clip=self.classifier.frames_per_clip, sampler=config.sampler, k=config.k, stride=config.stride,
-                seed=config.seed, threads=threads,
+                seed=config.seed, threads=threads, sampler_backend=config.sampler_backend,
             ),
             batch_size=1, compute=ray.data.ActorPoolStrategy(size=min(config.workers, len(items))), num_cpus=1, **retries,
         )  # fmt: skip
@@ -258,7 +268,7 @@ class Pipeline:
             ClassifyClips,
             fn_constructor_kwargs=dict(
                 classifier=config.classifier, weights=config.weights, num_classes=config.num_classes, device=config.device,
-                batch_size=config.batch_size, threads=threads,
+                batch_size=config.batch_size, threads=threads, backend=config.classifier_backend,
             ),
             batch_size=config.batch_size, compute=ray.data.ActorPoolStrategy(size=size), **resources, **retries,
         )  # fmt: skip

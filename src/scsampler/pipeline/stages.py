@@ -82,13 +82,20 @@ def _set_threads(threads: int | None) -> None:
         torch.set_num_threads(max(1, int(threads)))
 
 
-def load_sampler(name: str, *, seed: int = 0) -> ClipSampler | None:
-    """The sampler a stage selects with (None for :data:`EVERY_CLIP`); one that needs the true label is refused."""
-    from scsampler.samplers import get_sampler
+def load_sampler(name: str, *, seed: int = 0, backend: str = "eager") -> ClipSampler | None:
+    """The sampler a stage selects with (None for :data:`EVERY_CLIP`); one that needs the true label is refused.
 
+    ``backend`` runs its networks, if it has any (``scsampler.models.sampler_backends``).
+    """
+    from scsampler.models.sampler_backends import check_sampler_backend
+    from scsampler.samplers import get_sampler
+    from scsampler.samplers.learned import apply_sampler_backend
+
+    check_sampler_backend(backend)
     if name == EVERY_CLIP:
         return None
     sampler = get_sampler(name, **({"seed": seed} if name == "random" else {}))
+    apply_sampler_backend(sampler, backend)
     if sampler.needs_label:
         raise UsageError(
             f"the {sampler.name} sampler needs the ground-truth label (an upper bound for evaluation); "
@@ -102,6 +109,7 @@ class SelectClips:
 
     ``sampler`` is a sampler name or saved sampler's path (loaded once), or :data:`EVERY_CLIP` for a
     dense pass. ``k`` and ``stride`` None mean a saved sampler's own (else 10 and 1).
+    ``sampler_backend`` runs a named sampler's networks (``eager`` or ``onnx``).
     """
 
     def __init__(
@@ -113,11 +121,12 @@ class SelectClips:
         stride: int | None = None,
         seed: int = 0,
         threads: int | None = None,
+        sampler_backend: str = "eager",
     ) -> None:
         _set_threads(threads)
         self.frames_per_clip = frames_per_clip
         # a name is loaded here; an already loaded sampler (None: every clip) is used as it is
-        self.sampler = load_sampler(sampler, seed=seed) if isinstance(sampler, str) else sampler
+        self.sampler = load_sampler(sampler, seed=seed, backend=sampler_backend) if isinstance(sampler, str) else sampler
         self.k, self.stride = k, stride
 
     @property
@@ -249,7 +258,9 @@ class ClassifyClips:
     Loads the classifier once (``Classifier.load``: a registry name and weights, or a checkpoint;
     or takes a loaded ``Classifier``) on ``device`` (on CUDA: bf16 autocast, pinned host memory, non-blocking copies). Clips of any
     videos are classified together, in forward batches of exactly ``batch_size`` (the last padded
-    with zeros), so the logits of a clip are the same bits whatever shares its batch.
+    with zeros), so the logits of a clip are the same bits whatever shares its batch. ``backend``
+    (``eager`` or ``onnx``, CPU only: :mod:`scsampler.models.classifier_backends`) is how a classifier
+    it loads runs; a loaded one keeps its own.
     """
 
     def __init__(
@@ -261,6 +272,7 @@ class ClassifyClips:
         device: str = "cpu",
         batch_size: int = 8,
         threads: int | None = None,
+        backend: str = "eager",
     ) -> None:
         from scsampler.models import Classifier
 
@@ -270,7 +282,9 @@ class ClassifyClips:
         if isinstance(classifier, Classifier):  # already loaded (the local engine around a caller's classifier)
             self.classifier = classifier
         else:
-            self.classifier = Classifier.load(classifier, weights=weights, num_classes=num_classes, device=device)
+            self.classifier = Classifier.load(
+                classifier, weights=weights, num_classes=num_classes, device=device, backend=backend
+            )  # after _set_threads: an onnx session takes torch's thread count
         self.batch_size = batch_size
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -12,6 +12,14 @@ A sampler checkpoint is a scsampler checkpoint (``scsampler.models.checkpoint``)
 
 The signal preparation shared by training and scoring lives here (:func:`net_inputs_from_signals`),
 so a trained network sees at scoring time exactly what it saw in training.
+
+Scoring (:meth:`LearnedSampler.score_inputs`) runs each visual input's branch (or the audio net)
+on the *distinct* rows only: consecutive clips covered by one keyframe get the same I-frame, so
+that branch runs once per keyframe (and once per run of identical motion grids or log-MELs, as
+in a still or silent stretch). Every forward pass has the same batch size (the last batch is
+padded by repeating its last row), so that a clip's score has the same bits whatever else is
+scored with it: with or without that saving, at any stride. ``backend`` picks how the network
+runs (``scsampler.models.sampler_backends``: eager PyTorch, or ONNX Runtime).
 """
 
 from __future__ import annotations
@@ -35,6 +43,8 @@ __all__ = [
     "LearnedSampler",
     "signals_for_net",
     "net_inputs_from_signals",
+    "distinct_consecutive_rows",
+    "apply_sampler_backend",
     "SAMPLER_CHECKPOINT_FILE",
 ]
 
@@ -66,8 +76,9 @@ def net_inputs_from_signals(net_config: Mapping[str, Any], signals) -> dict[str,
     if net_config["modality"] == "audio":
         return None if signals.audio is None else {"audio": signals.audio.float().unsqueeze(1)}
     out: dict[str, torch.Tensor] = {}
-    size = int(net_config["input_size"])
+    sizes = dict(net_config.get("input_sizes") or {})
     for name in net_config["inputs"]:
+        size = int(sizes.get(name, net_config["input_size"]))
         tensor = getattr(signals, name)
         if tensor is None:
             raise ScsamplerError(f"{signals.path}: the {name} signal is missing, and the sampler needs it.")
@@ -76,6 +87,22 @@ def net_inputs_from_signals(net_config: Mapping[str, Any], signals) -> dict[str,
             tensor = tensor.round().clamp(0, 255).to(torch.uint8)
         out[name] = tensor
     return out
+
+
+def distinct_consecutive_rows(rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """``(distinct, inverse)`` with ``distinct[inverse] == rows``, merging runs of bit-identical consecutive rows.
+
+    Clips that share a keyframe have the same I-frame, so comparing neighbours finds them in one
+    pass. ``inverse`` is None when no two neighbours are equal (``distinct`` is then ``rows``).
+    """
+    if len(rows) < 2:
+        return rows, None
+    flat = rows.reshape(len(rows), -1).contiguous().view(torch.uint8)  # bytes: -0.0 and 0.0 stay apart
+    same = (flat[1:] == flat[:-1]).all(dim=1)
+    if not bool(same.any()):
+        return rows, None
+    first = torch.cat([torch.ones(1, dtype=torch.bool, device=same.device), ~same])
+    return rows[first], torch.cumsum(first.long(), 0) - 1
 
 
 def forward_net(net: nn.Module, inputs: Mapping[str, torch.Tensor], positions: np.ndarray | torch.Tensor) -> torch.Tensor:
@@ -94,8 +121,12 @@ class LearnedSampler(ScoringSampler):
         net: a ``VisualSamplerNet`` or ``AudioSamplerNet`` (its ``config`` says which).
         loss: the loss it was trained with: ``ac``, ``sal-cl`` or ``sal-rank``.
         checkpoint: the checkpoint dict it came from (kept to save it in a bundle).
-        batch_size: clips scored per forward pass.
+        batch_size: clips per forward pass (every pass has this size: the last is padded). Eager PyTorch pays
+            a cost per call that favours large batches on a CPU; ONNX Runtime's cost per clip is about flat from 8 to
+            64 (``benchmarks/sampler_cost.py --batch-sweep``).
         cache_dir: optional signals cache folder (``extract_signals(cache_dir=...)``).
+        backend: ``eager`` or ``onnx`` (``scsampler.models.sampler_backends``).
+        dedup: score each run of identical consecutive inputs once (the same scores; off only to measure it).
     """
 
     bundle_kind = "learned"
@@ -109,6 +140,8 @@ class LearnedSampler(ScoringSampler):
         batch_size: int = 64,
         cache_dir: str | os.PathLike | None = None,
         device: str | torch.device = "cpu",
+        backend: str = "eager",
+        dedup: bool = True,
     ) -> None:
         from scsampler.training.losses import check_loss_name
 
@@ -122,9 +155,23 @@ class LearnedSampler(ScoringSampler):
             f"@{config['frozen_at']}" if config.get("frozen_at") else ""
         )
         self.name = f"learned-{self.modality}-{self.loss}"
+        if int(batch_size) < 1:
+            raise UsageError(f"batch_size must be >= 1, got {batch_size!r}.")
         self.batch_size = int(batch_size)
         self.cache_dir = cache_dir
+        self.dedup = bool(dedup)
         self._checkpoint = checkpoint
+        self.set_backend(backend)
+
+    def set_backend(self, backend: str) -> None:
+        """Run the network with ``backend`` from now on (``eager`` or ``onnx``; onnx exports it once, cached)."""
+        from scsampler.models.sampler_backends import build_runner, check_sampler_backend
+
+        backend = check_sampler_backend(backend)
+        if backend != "eager" and self.device.type != "cpu":
+            raise UsageError(f"--sampler-backend {backend} runs on the CPU only; use --sampler-backend eager on {self.device}.")
+        self.backend = backend
+        self._runner = build_runner(self.net, backend)
 
     # --- loading -----------------------------------------------------------------------------
 
@@ -174,14 +221,28 @@ class LearnedSampler(ScoringSampler):
         from scsampler.training.losses import saliency_from_output
 
         count = len(next(iter(inputs.values())))
-        scores = []
+        if count == 0:
+            return np.zeros(0)
         with torch.inference_mode():
-            for start in range(0, count, self.batch_size):
-                positions = np.arange(start, min(start + self.batch_size, count))
-                batch = {name: tensor[positions].to(self.device) for name, tensor in inputs.items()}
-                output = forward_net(self.net, batch, np.arange(len(positions)))
-                scores.append(saliency_from_output(self.loss, output).double().cpu())
-        return torch.cat(scores).numpy() if scores else np.zeros(0)
+            if self.modality == "audio":
+                output = self._part_output("audio", inputs["audio"], self.net.prepare)
+            else:
+                branches = self.net.branches
+                output = self.net.fuse([self._part_output(name, inputs[name], branches[name].prepare) for name in self.net.inputs])
+            return saliency_from_output(self.loss, output).double().cpu().numpy()
+
+    def _part_output(self, part: str, rows: torch.Tensor, prepare) -> torch.Tensor:
+        """One part's output for every row (each distinct run of rows computed once), in fixed-size batches."""
+        distinct, inverse = distinct_consecutive_rows(rows) if self.dedup else (rows, None)
+        outputs = []
+        for start in range(0, len(distinct), self.batch_size):
+            batch = distinct[start : start + self.batch_size]
+            real = len(batch)
+            if real < self.batch_size:  # pad: every pass has one shape, so a row's output never depends on its batch
+                batch = torch.cat([batch, batch[-1:].expand(self.batch_size - real, *batch.shape[1:])])
+            outputs.append(self._runner.run(part, prepare(batch.to(self.device)))[:real])
+        output = torch.cat(outputs)
+        return output if inverse is None else output[inverse.to(output.device)]
 
     def score_signals(self, signals) -> np.ndarray:
         """Saliency of every clip of a ``ClipSignals`` (float64 [L]); a VideoError when its audio is absent."""
@@ -209,6 +270,18 @@ class LearnedSampler(ScoringSampler):
             num_clips=int(grid.index.max()) + 1 if len(grid) else 0,
             source=self.name,
         )
+
+
+def apply_sampler_backend(sampler, backend: str) -> int:
+    """Run every learned network inside ``sampler`` (itself, or a composite's visual and audio) with ``backend``.
+
+    Returns how many it found; other samplers (baselines, zero-training) have no network and are left as they are.
+    """
+    if isinstance(sampler, LearnedSampler):
+        if sampler.backend != backend:
+            sampler.set_backend(backend)
+        return 1
+    return sum(apply_sampler_backend(part, backend) for part in (getattr(sampler, "visual", None), getattr(sampler, "audio", None)) if part is not None)
 
 
 def _build(*, checkpoint: str | os.PathLike | None = None, **options: Any) -> LearnedSampler:

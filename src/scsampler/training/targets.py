@@ -7,8 +7,9 @@ video of a manifest it stores, one row per clip (:data:`TARGET_COLUMNS`):
 ``end_frame`` (exclusive), ``video_frames``, ``start_s``, ``end_s``, ``true_prob`` (the
 classifier's softmax probability of the true class), ``top1`` (its top-1 class index),
 ``correct`` (``top1 == label_index``), ``logits`` (a list of C floats), the classifier's own
-confidence, which needs no label: ``confidence`` (its max softmax probability) and ``margin``
-(top-1 minus top-2 probability), and, when the
+confidence, which needs no label: ``confidence`` (its max softmax probability), ``margin``
+(top-1 minus top-2 probability) and ``contrast`` (how far the clip's softmax is from the video's
+mean softmax: :func:`video_contrast`), and, when the
 manifest has a ``segments.csv`` beside it, ``in_segment`` (1.0 when the clip overlaps one of
 the video's action segments, 0.0 when not, NaN for a video that file does not list): sampler
 training validates against it (what a sampler is for: finding the action).
@@ -16,7 +17,7 @@ training validates against it (what a sampler is for: finding the action).
 Unlabelled videos (a manifest without labels, or a folder: ``scsampler.data.video_folder``)
 get ``label`` ``""``, ``label_index`` -1, ``true_prob`` NaN and ``correct`` null; their class
 list is the classifier's. :func:`read_targets` computes ``confidence`` and ``margin`` from the
-logits for files written before they existed.
+logits for files written before they existed (``contrast`` per video).
 
 The Parquet file's metadata holds the class list, the classifier's name, the clip length and
 whether the videos were labelled (``labelled``).
@@ -53,6 +54,7 @@ __all__ = [
     "OPTIONAL_TARGET_COLUMNS",
     "LabelSummary",
     "confidence_and_margin",
+    "video_contrast",
     "label_clips",
     "targets_frame",
     "compute_targets",
@@ -79,9 +81,9 @@ TARGET_COLUMNS = (
     "logits",
 )
 #: Columns a targets file may have beyond :data:`TARGET_COLUMNS`.
-OPTIONAL_TARGET_COLUMNS = ("in_segment", "confidence", "margin")
-#: The classifier's own confidence per clip, label-free (see :func:`confidence_and_margin`).
-CONFIDENCE_COLUMNS = ("confidence", "margin")
+OPTIONAL_TARGET_COLUMNS = ("in_segment", "confidence", "margin", "contrast")
+#: The classifier's own confidence per clip, label-free (:func:`confidence_and_margin`, :func:`video_contrast`).
+CONFIDENCE_COLUMNS = ("confidence", "margin", "contrast")
 _META_KEY = b"scsampler.targets"
 
 
@@ -113,6 +115,26 @@ def confidence_and_margin(logits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     probabilities = np.sort(shifted / shifted.sum(axis=1, keepdims=True), axis=1)
     second = probabilities[:, -2] if probabilities.shape[1] > 1 else np.zeros(len(probabilities))
     return probabilities[:, -1], probabilities[:, -1] - second
+
+
+def video_contrast(logits: np.ndarray) -> np.ndarray:
+    """Per clip of one video (``logits`` [L, C], every clip of it): KL(clip's softmax || the video's mean softmax), in nats.
+
+    The video's mean softmax is what the classifier says about the video's typical clip; in an
+    untrimmed video most clips are background, so it is mostly the classifier's background
+    prediction (for example one class it gives to background everywhere, often confidently).
+    A clip's contrast is the information its prediction carries beyond that prior: near 0 for a
+    clip the classifier sees like the rest of the video, however confident, and large for a clip
+    that is confident about a class the rest of the video does not show (an action). Needs no
+    label; ``max softmax`` ranks the confident background as high as the action (docs/targets.md).
+    """
+    logits = np.asarray(logits, dtype=np.float64).reshape(len(logits), -1)
+    if logits.shape[0] == 0:
+        return np.zeros(0)
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    log_p = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    prior = np.exp(log_p).mean(axis=0)
+    return np.maximum((np.exp(log_p) * (log_p - np.log(prior))).sum(axis=1), 0.0)
 
 
 def label_clips(
@@ -170,6 +192,7 @@ def targets_frame(grid: ClipGrid, logits: np.ndarray, *, label_index: int | None
             "logits": list(logits),
             "confidence": confidence,
             "margin": margin,
+            "contrast": video_contrast(logits),
         }
     )
 
@@ -178,7 +201,7 @@ def _identity(classifier, classifier_source: str, frames_per_clip: int, segments
     """A key that changes when the classifier, the clip geometry or the segments change (stale parts are never reused)."""
     text = json.dumps([
         classifier_source, _file_stamp(classifier_source), classifier.name, frames_per_clip, classifier.classes,
-        segments_source, _file_stamp(segments_source) if segments_source else [], "confidence-columns",
+        segments_source, _file_stamp(segments_source) if segments_source else [], "confidence-columns-2",
     ])  # fmt: skip
     return hashlib.sha1(text.encode("utf-8")).hexdigest()[:12]
 
@@ -384,7 +407,8 @@ def write_targets(rows: pd.DataFrame, output: str | os.PathLike, *, classes: lis
 def read_targets(path: str | os.PathLike) -> tuple[pd.DataFrame, dict]:
     """``(rows, metadata)`` of a targets file written by :func:`compute_targets`.
 
-    ``confidence`` and ``margin`` are computed from the logits when the file predates them.
+    ``confidence``, ``margin`` and ``contrast`` (per video) are computed from the logits when the
+    file predates them.
     """
     path = Path(path)
     if not path.is_file():
@@ -404,6 +428,10 @@ def read_targets(path: str | os.PathLike) -> tuple[pd.DataFrame, dict]:
     if not all(column in rows.columns for column in CONFIDENCE_COLUMNS):
         logits = np.stack([np.asarray(value, dtype=np.float64) for value in rows["logits"]]) if len(rows) else np.zeros((0, 1))
         rows["confidence"], rows["margin"] = confidence_and_margin(logits)
+        contrast = np.zeros(len(rows))
+        for positions in rows.groupby("path", sort=False).indices.values():  # every clip of a video is in its file
+            contrast[positions] = video_contrast(logits[positions])
+        rows["contrast"] = contrast
     return rows, json.loads(raw.decode("utf-8"))
 
 

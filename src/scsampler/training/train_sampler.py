@@ -44,8 +44,9 @@ gap (see ``training/losses.py``).
 
 **Targets** (``target``, :data:`SAMPLER_TARGETS`): ``label`` (the paper's: SAL-RANK orders clips by
 the true-class probability, SAL-CL's salient is "the classifier's top-1 is right") needs
-labelled videos; ``confidence`` (the classifier's max softmax) and ``margin`` (its top-1 minus
-top-2 probability) need none, so a sampler can be trained on unlabelled footage. SAL-RANK
+labelled videos; ``confidence`` (the classifier's max softmax), ``margin`` (its top-1 minus
+top-2 probability) and ``contrast`` (KL divergence of the clip's softmax from the video's mean
+softmax: ``targets.video_contrast``) need none, so a sampler can be trained on unlabelled footage. SAL-RANK
 then orders pairs by that target. SAL-CL's salient is "the target is above a threshold chosen
 on the training clips" (:func:`salient_threshold`): the clips above it are the training clips'
 top share ``s``, with ``s`` the mean confidence over the training clips, clipped to
@@ -91,7 +92,7 @@ from scsampler.models.sampler_nets import (
     canonical_backbone,
     parameter_groups,
 )
-from scsampler.samplers.learned import forward_net, net_inputs_from_signals, signal_options, signals_for_net
+from scsampler.samplers.learned import _RGB_INPUTS, forward_net, net_inputs_from_signals, signal_options, signals_for_net
 from scsampler.training.losses import ac_loss, check_loss_name, output_size, sal_cl_loss, sal_rank_loss, saliency_from_output
 from scsampler.training.schedule import warmup_step_decay
 from scsampler.training.targets import grid_from_targets, read_targets
@@ -112,7 +113,7 @@ __all__ = [
 
 SAMPLER_PRESETS = ("paper", "paper-kinetics", "cpu")
 #: What SAL-RANK orders and SAL-CL thresholds: the true-class probability, or the classifier's label-free confidence.
-SAMPLER_TARGETS = ("label", "confidence", "margin")
+SAMPLER_TARGETS = ("label", "confidence", "margin", "contrast")
 #: Fewer validation videos than this draw a warning: the best epoch would be picked by noise.
 MIN_VALIDATION_VIDEOS = 8
 
@@ -186,7 +187,7 @@ class ClipTable:
     video: torch.Tensor  # video number, per clip
     paths: list[str] = field(default_factory=list)
     in_segment: torch.Tensor | None = None  # float per clip: 1 in an action segment, 0 not, NaN unknown
-    rank_target: torch.Tensor | None = None  # SAL-RANK's target when not true_prob (confidence or margin)
+    rank_target: torch.Tensor | None = None  # SAL-RANK's target when not true_prob (confidence, margin or contrast)
     salient: torch.Tensor | None = None  # SAL-CL's target when not correct (rank_target above a threshold)
 
     def __len__(self) -> int:
@@ -200,6 +201,10 @@ class ClipTable:
 
 def _cache_file(cache_dir: Path, path: str, net_config: dict, grid_key: str) -> Path:
     key = {k: net_config[k] for k in ("modality", "inputs", "input_size") if k in net_config}
+    # per-input sizes change the cached inputs only for the RGB ones (shrunk once); motion is kept as extracted
+    rgb_sizes = {name: size for name, size in (net_config.get("input_sizes") or {}).items() if name in _RGB_INPUTS}
+    if rgb_sizes:
+        key["input_sizes"] = rgb_sizes
     if net_config.get("audio_window", "clip") != "clip":  # the clip's own window keeps its older cache files
         key["audio_window"] = net_config["audio_window"]
     key["format"] = 1  # bump when net_inputs_from_signals changes
@@ -237,7 +242,7 @@ def build_table(
 ) -> ClipTable:
     """The :class:`ClipTable` of the videos ``paths`` (videos without usable audio are skipped for audio).
 
-    ``target`` ``confidence`` or ``margin`` fills ``rank_target`` from that column.
+    ``target`` ``confidence``, ``margin`` or ``contrast`` fills ``rank_target`` from that column.
     """
     parts: dict[str, list[torch.Tensor]] = {}
     labels, correct, true_prob, video, kept, in_segment, ranked = [], [], [], [], [], [], []
@@ -495,6 +500,7 @@ class SamplerTrainConfig:
     audio_window: str = "clip"  # audio: the log-MEL's window, "clip" or "centred-2s" (signals/audio.py)
     pretrained: str | None = None
     input_size: int | None = None  # visual: backbone input size (None: 112, or 64 for tiny)
+    input_sizes: dict[str, int] = field(default_factory=dict)  # visual: per-input sizes (e.g. {"motion": 16}) where they differ
     width: int = 16  # visual tiny backbone: channels of its first layer
     signals_cache: Path | None = None  # cached network inputs (None: RUN_DIR/signals)
     preset: str = "cpu"
@@ -539,6 +545,8 @@ def _net_options(config: SamplerTrainConfig, *, num_classes: int) -> dict:
         return dict(
             modality="visual", inputs=tuple(config.inputs), backbone=backbone, out_features=out, fusion=config.fusion,
             input_size=config.input_size, width=config.width,
+            # an alternative without an input leaves its size out (--inputs 'iframe|iframe,motion' with motion=16)
+            input_sizes={name: size for name, size in config.input_sizes.items() if name in config.inputs},
         )  # fmt: skip
     if config.modality == "audio":
         if config.backbone not in AUDIO_LAYOUTS:
@@ -590,7 +598,7 @@ def train_sampler(
     if config.target == "label" and (targets["label_index"] < 0).any():
         raise UsageError(
             f"{config.targets}: holds unlabelled videos (no true-class probability), and --target label needs labels; "
-            "train with --target confidence or --target margin."
+            "train with --target confidence or --target margin (or contrast)."
         )
     classes = list(meta["classes"])
     frames_per_clip = int(meta["frames_per_clip"])

@@ -1,0 +1,142 @@
+"""How a sampler network runs at scoring time: eager PyTorch, or ONNX Runtime.
+
+    runner = build_runner(net, "onnx")         # net: a VisualSamplerNet or AudioSamplerNet
+    runner.run("iframe", net.branches["iframe"].prepare(x))   # a visual input's branch
+    runner.run("audio", net.prepare(mel))                      # the audio network
+
+A network is run in *parts*: one per visual input (its branch's backbone and head, after
+``prepare``: normalisation and resizing stay in PyTorch, so each part's input shape is fixed
+but for the batch), or ``"audio"`` (the whole audio network after ``prepare``). The late fusion
+of a visual net's parts stays in PyTorch (``VisualSamplerNet.fuse``).
+
+Backends (``--sampler-backend``):
+
+``eager`` (default)
+    The PyTorch modules themselves: the reference.
+``onnx``
+    Each part exported with ``torch.onnx.export(dynamo=False)`` (the TorchScript exporter: it
+    needs neither ``onnx`` nor ``onnxscript``) and run by ``onnxruntime``'s CPU provider with
+    ``torch.get_num_threads()`` threads. Outputs equal eager's within ``ONNX_TOLERANCE`` (relative
+    to the outputs' scale) and keep the top-K of a video's ranking (tests/test_sampler_backends.py);
+    on the 2-core test machine it scores 2-10 times faster (docs/models.md, "Cost").
+
+Export, cache and session come from :mod:`scsampler.models.onnx_support` (shared with the clip
+classifier's backend): exported files are kept in ``onnx_cache_dir()`` (``$SCSAMPLER_CACHE_DIR/onnx``,
+default ``~/.cache/scsampler/onnx``), named by a hash of the part's config, its weights and the
+torch version, written atomically; where that folder cannot be written, the export stays in memory.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Protocol
+
+import torch
+from torch import nn
+
+from scsampler.errors import ScsamplerError, UsageError
+from scsampler.models.onnx_support import cached_onnx_export, cpu_session, module_digest, onnx_cache_dir, require_onnxruntime
+
+__all__ = [
+    "SAMPLER_BACKENDS",
+    "ONNX_TOLERANCE",
+    "SamplerRunner",
+    "EagerRunner",
+    "OnnxRunner",
+    "build_runner",
+    "check_sampler_backend",
+    "net_parts",
+    "onnx_cache_dir",
+]
+
+#: Names accepted by ``--sampler-backend``; the first is the default.
+SAMPLER_BACKENDS: tuple[str, ...] = ("eager", "onnx")
+#: Largest difference of an ONNX Runtime output to eager's, relative to the largest eager output (float32 sums
+#: in another order; measured at 1e-6 to 2e-5 on random and trained nets).
+ONNX_TOLERANCE = 1e-4
+_EXPORT_FORMAT = 1  # bump when the export of a part changes, so that cached files are not reused
+
+
+def check_sampler_backend(name: str) -> str:
+    """``name`` when it is a known backend, else a UsageError naming the choices."""
+    if name not in SAMPLER_BACKENDS:
+        raise UsageError(f"unknown sampler backend {name!r}; choose one of {', '.join(SAMPLER_BACKENDS)}.")
+    if name == "onnx":
+        require_onnxruntime("--sampler-backend onnx")
+    return name
+
+
+class SamplerRunner(Protocol):
+    """Runs one part of a sampler network (a visual input's name, or ``"audio"``) on a prepared batch."""
+
+    def run(self, part: str, x: torch.Tensor) -> torch.Tensor: ...
+
+
+def net_parts(net: nn.Module) -> dict[str, nn.Module]:
+    """The parts of ``net`` as modules that take the prepared tensor: ``{input name: branch}`` or ``{"audio": net}``."""
+    if net.config["modality"] == "audio":
+        return {"audio": _Prepared(net)}
+    return {name: _Prepared(branch) for name, branch in net.branches.items()}
+
+
+class _Prepared(nn.Module):
+    """``module.score_prepared`` / ``forward_prepared`` as a module's forward, for export."""
+
+    def __init__(self, module: nn.Module) -> None:
+        super().__init__()
+        self.module = module
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        method = getattr(self.module, "score_prepared", None) or self.module.forward_prepared
+        return method(x)
+
+
+def part_input_shape(net: nn.Module, part: str) -> tuple[int, int, int]:
+    """The prepared input's shape of a part, without the batch: ``(C, H, W)``."""
+    config = net.config
+    if part == "audio":
+        return (1, int(config["n_frames"]), int(config["n_mels"]))  # prepare() puts time first, as VGGish does
+    branch = net.branches[part]
+    return (branch.channels, branch.input_size, branch.input_size)
+
+
+class EagerRunner:
+    """The PyTorch modules as they are (the reference backend)."""
+
+    name = "eager"
+
+    def __init__(self, net: nn.Module) -> None:
+        self.parts = net_parts(net)
+
+    def run(self, part: str, x: torch.Tensor) -> torch.Tensor:
+        return self.parts[part](x)
+
+
+class OnnxRunner:
+    """Every part exported to ONNX (cached on disk) and run with ONNX Runtime on the CPU."""
+
+    name = "onnx"
+
+    def __init__(self, net: nn.Module, *, cache_dir: str | os.PathLike | None = None) -> None:
+        check_sampler_backend("onnx")
+        self.sessions = {}
+        for part, module in net_parts(net).items():
+            module.eval()
+            key = module_digest(module, "sampler", _EXPORT_FORMAT, part, net.config)
+            example = torch.zeros((2, *part_input_shape(net, part)))
+            model = cached_onnx_export(module, example, key=key, folder=cache_dir)
+            self.sessions[part] = cpu_session(model)  # as many threads as torch uses (--threads, OMP_NUM_THREADS)
+
+    def run(self, part: str, x: torch.Tensor) -> torch.Tensor:
+        if x.device.type != "cpu":
+            raise ScsamplerError(f"the onnx sampler backend runs on the CPU; got a tensor on {x.device} (use --device cpu).")
+        (output,) = self.sessions[part].run(None, {"x": x.float().contiguous().numpy()})
+        return torch.from_numpy(output)
+
+
+def build_runner(net: nn.Module, backend: str = "eager", *, cache_dir: str | os.PathLike | None = None) -> SamplerRunner:
+    """The runner of ``net`` for ``backend`` (one of :data:`SAMPLER_BACKENDS`)."""
+    backend = check_sampler_backend(backend)
+    if backend == "onnx":
+        return OnnxRunner(net, cache_dir=cache_dir)
+    return EagerRunner(net)
