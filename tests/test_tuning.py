@@ -169,6 +169,7 @@ class _FakeClassifier:
     classes = CLASSES
     model = torch.nn.Linear(1, 1)
     frames_per_clip = 16
+    backend = "eager"  # Classifier.backend: the dense cache key names a non-eager one
 
 
 def write_manifest(folder: Path, rows: list[tuple[str, str, str]]) -> Path:

@@ -14,8 +14,8 @@ Backends (``--sampler-backend``):
 ``eager`` (default)
     The PyTorch modules themselves: the reference.
 ``onnx``
-    Each part exported with ``torch.onnx.export(dynamo=False)`` (the TorchScript exporter: it
-    needs neither ``onnx`` nor ``onnxscript``) and run by ``onnxruntime``'s CPU provider with
+    Each part exported with ``torch.onnx.export(dynamo=False)`` (the TorchScript exporter: in
+    torch 2.14 it imports ``onnx``, pinned beside ``onnxruntime``, but not ``onnxscript``) and run by ``onnxruntime``'s CPU provider with
     ``torch.get_num_threads()`` threads. Outputs equal eager's within ``ONNX_TOLERANCE`` (relative
     to the outputs' scale) and keep the top-K of a video's ranking (tests/test_sampler_backends.py);
     on the 2-core test machine it scores 2-10 times faster (docs/models.md, "Cost").
