@@ -18,7 +18,8 @@ Backends (``--sampler-backend``):
     torch 2.14 it imports ``onnx``, pinned beside ``onnxruntime``, but not ``onnxscript``) and run by ``onnxruntime``'s CPU provider with
     ``torch.get_num_threads()`` threads. Outputs equal eager's within ``ONNX_TOLERANCE`` (relative
     to the outputs' scale) and keep the top-K of a video's ranking (tests/test_sampler_backends.py);
-    on the 2-core test machine it scores 2-10 times faster (docs/models.md, "Cost").
+    on the 2-core test machine it scores ResNet-18 and VGGish 1.45-1.7x faster and the tiny nets slower
+    (docs/models.md, "Cost").
 
 Export, cache and session come from :mod:`scsampler.models.onnx_support` (shared with the clip
 classifier's backend): exported files are kept in ``onnx_cache_dir()`` (``$SCSAMPLER_CACHE_DIR/onnx``,
