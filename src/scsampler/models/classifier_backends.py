@@ -31,20 +31,19 @@ from torch import nn
 
 from scsampler.errors import ScsamplerError, UsageError
 from scsampler.models.onnx_support import (
+    ONNX_TOLERANCE,
     cached_onnx_export,
     cpu_session,
     module_digest,
     require_onnx_export,
     require_onnxruntime,
+    run_session,
 )
 
 __all__ = ["CLASSIFIER_BACKENDS", "ONNX_TOLERANCE", "ClassifierRunner", "check_classifier_backend", "build_classifier_runner"]
 
 #: Names accepted by ``--classifier-backend``; the first is the default.
 CLASSIFIER_BACKENDS: tuple[str, ...] = ("eager", "onnx")
-#: Largest difference of an ONNX Runtime logit to eager's, relative to the largest eager logit (float32 sums
-#: in another order: measured up to 4.4e-7 of the scale on R(2+1)D-18 and the demo's classifier).
-ONNX_TOLERANCE = 1e-4
 _EXPORT_FORMAT = 1  # bump when the export changes, so that cached files are not reused
 
 
@@ -90,8 +89,7 @@ class OnnxRunner:
             raise ScsamplerError(
                 f"the onnx classifier was exported for clips of {list(self.input_shape)}, got {list(batch.shape[1:])}."
             )
-        (logits,) = self.session.run(None, {"x": batch.float().contiguous().numpy()})
-        return torch.from_numpy(logits)
+        return run_session(self.session, batch)
 
 
 def build_classifier_runner(

@@ -36,7 +36,16 @@ import torch
 from torch import nn
 
 from scsampler.errors import ScsamplerError, UsageError
-from scsampler.models.onnx_support import cached_onnx_export, cpu_session, module_digest, onnx_cache_dir, require_onnxruntime
+from scsampler.models.onnx_support import (
+    ONNX_TOLERANCE,
+    cached_onnx_export,
+    cpu_session,
+    module_digest,
+    onnx_cache_dir,
+    require_onnx_export,
+    require_onnxruntime,
+    run_session,
+)
 
 __all__ = [
     "SAMPLER_BACKENDS",
@@ -52,9 +61,6 @@ __all__ = [
 
 #: Names accepted by ``--sampler-backend``; the first is the default.
 SAMPLER_BACKENDS: tuple[str, ...] = ("eager", "onnx")
-#: Largest difference of an ONNX Runtime output to eager's, relative to the largest eager output (float32 sums
-#: in another order; measured at 1e-6 to 2e-5 on random and trained nets).
-ONNX_TOLERANCE = 1e-4
 _EXPORT_FORMAT = 1  # bump when the export of a part changes, so that cached files are not reused
 
 
@@ -64,6 +70,7 @@ def check_sampler_backend(name: str) -> str:
         raise UsageError(f"unknown sampler backend {name!r}; choose one of {', '.join(SAMPLER_BACKENDS)}.")
     if name == "onnx":
         require_onnxruntime("--sampler-backend onnx")
+        require_onnx_export("--sampler-backend onnx")  # a cached export would not need it; a first one does
     return name
 
 
@@ -131,8 +138,7 @@ class OnnxRunner:
     def run(self, part: str, x: torch.Tensor) -> torch.Tensor:
         if x.device.type != "cpu":
             raise ScsamplerError(f"the onnx sampler backend runs on the CPU; got a tensor on {x.device} (use --device cpu).")
-        (output,) = self.sessions[part].run(None, {"x": x.float().contiguous().numpy()})
-        return torch.from_numpy(output)
+        return run_session(self.sessions[part], x)
 
 
 def build_runner(net: nn.Module, backend: str = "eager", *, cache_dir: str | os.PathLike | None = None) -> SamplerRunner:
