@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from scsampler.errors import UsageError
-from scsampler.types import VideoInfo
+from scsampler.types import ClipScores, ClipSelection, VideoInfo
 from scsampler.video import clip_grid, count_full_clips
 
 
@@ -81,6 +81,32 @@ def test_subset_keeps_grid_indices_and_order():
     assert part.clip(0).frames == tuple(range(70, 80))
     with pytest.raises(IndexError, match=r"clip indices \[42\] are not in this grid of 10 clips"):
         grid.subset([42])
+
+
+def test_strided_keeps_every_nth_clip_and_the_full_grid_count():
+    grid = clip_grid(make_info(np.arange(100) / 25), frames_per_clip=10)
+    part = grid.strided(3)
+    assert part.index.tolist() == [0, 3, 6, 9]
+    assert part.num_clips == grid.num_clips == 10  # counted against the video's grid, not its last clip
+    assert part.start_s.tolist() == grid.start_s[[0, 3, 6, 9]].tolist() and part.clip(1).frames == tuple(range(30, 40))
+    assert grid.strided(1).index.tolist() == grid.index.tolist()
+    assert grid.subset([6, 3]).strided(2).index.tolist() == [6]  # positions in the grid it is called on
+    with pytest.raises(ValueError, match="stride must be a positive integer"):
+        grid.strided(0)
+
+
+def test_scores_and_selection_take_positions_masks_and_slices():
+    scores = ClipScores(index=[4, 1, 3], scores=[0.5, 2.0, -1.0], start_s=[4, 1, 3], end_s=[5, 2, 4], num_clips=6, source="s")
+    taken = scores.take([2, 0])
+    assert taken.index.tolist() == [3, 4] and taken.scores.tolist() == [-1.0, 0.5] and taken.end_s.tolist() == [4, 5]
+    assert taken.num_clips == 6 and taken.source == "s"
+    assert scores.take(np.array([True, False, True])).index.tolist() == [4, 3]
+    assert scores.subset([3, 4]).index.tolist() == [4, 3]  # subset keeps this object's order
+    selection = ClipSelection(index=[4, 1, 3], start_s=[4, 1, 3], end_s=[5, 2, 4], scores=[3, 2, 1], num_clips=6, scored=3,
+                              strategy="x")  # fmt: skip
+    head = selection.take(slice(0, 2))
+    assert head.index.tolist() == [4, 1] and head.scores.tolist() == [3, 2] and (head.num_clips, head.scored) == (6, 3)
+    assert head.strategy == "x" and len(selection.take(slice(2, 10))) == 1
 
 
 @pytest.mark.parametrize("bad", [0, -3, 2.5])

@@ -1,8 +1,11 @@
-"""The classifier registry: torchvision parity, one contract over every model, weights and checkpoints."""
+"""The model registry: torchvision parity, one contract over every model (classifiers and sampler
+networks), weights and checkpoints."""
 
 from __future__ import annotations
 
+import ast
 import copy
+import inspect
 import urllib.error
 
 import pytest
@@ -10,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torchvision.models import video as tv_video
 
+import scsampler.models.checkpoint
 from scsampler.errors import ScsamplerError, UsageError
 from scsampler.models import (
     Classifier,
@@ -22,6 +26,8 @@ from scsampler.models import (
     preprocess,
     save_checkpoint,
 )
+from scsampler.models.registry import get_model_entry
+from scsampler.models.sampler_nets import AudioSamplerNet, VisualSamplerNet, build_sampler_net
 
 TORCHVISION_MODELS = {"r3d_18": tv_video.r3d_18, "mc3_18": tv_video.mc3_18, "r2plus1d_18": tv_video.r2plus1d_18}
 
@@ -85,6 +91,71 @@ def test_model_contract(name):
     assert no_grad == []
     spec = get_model_spec(name)
     assert spec.name == name and spec.frames_per_clip >= 8 and spec.num_classes == 400
+
+
+#: A small configuration of each registered sampler network, for the contract below.
+SAMPLER_NET_CASES = {
+    "sampler-visual": (dict(backbone="tiny", inputs=("iframe", "motion", "residual"), fusion="learned", out_features=3),
+                       lambda g: {"iframe": torch.randint(0, 256, (2, 3, 40, 48), dtype=torch.uint8, generator=g),
+                                  "motion": torch.randn(2, 2, 7, 9, generator=g) * 3,
+                                  "residual": torch.randn(2, 1, 20, 20, generator=g) * 10}),
+    "sampler-audio": (dict(layout="tiny", out_features=3), lambda g: torch.randn(2, 1, 40, 200, generator=g)),
+}  # fmt: skip
+
+
+def test_registry_lists_the_sampler_networks_apart_from_the_classifiers():
+    assert list_models(task="sampler") == sorted(SAMPLER_NET_CASES) == ["sampler-audio", "sampler-visual"]
+    assert not set(list_models(task="sampler")) & set(list_models())
+    assert get_model_entry("sampler-visual", task="sampler").builder is VisualSamplerNet
+    assert get_model_entry("sampler-audio", task="sampler").builder is AudioSamplerNet
+    with pytest.raises(UsageError, match=r"unknown classifier 'sampler-visual'; choose one of .*r2plus1d_18"):
+        get_model("sampler-visual")
+    with pytest.raises(UsageError, match=r"unknown sampler network 'r3d_18'; choose one of sampler-audio, sampler-visual"):
+        get_model_entry("r3d_18", task="sampler")
+    with pytest.raises(UsageError, match=r"task must be one of classifier, sampler, got 'detector'"):
+        list_models(task="detector")
+    with pytest.raises(UsageError, match=r"modality must be 'visual' or 'audio', got 'depth'"):
+        build_sampler_net(modality="depth")
+
+
+@pytest.mark.parametrize("name", list_models(task="sampler"))
+def test_sampler_net_contract(name):
+    """Every registered sampler network: built through the registry, output of the right shape, finite,
+    gradients reach every trainable parameter, and its config rebuilds it (what a checkpoint stores)."""
+    config, make_input = SAMPLER_NET_CASES[name]
+    torch.manual_seed(0)
+    net = get_model_entry(name, task="sampler").builder(**config).train()
+    modality = net.config["modality"]
+    assert name == f"sampler-{modality}"  # the registry name is the model_name of its checkpoints
+    batch = make_input(torch.Generator().manual_seed(1))
+    output = net(batch)
+    assert output.shape == (2, 3)
+    assert torch.isfinite(output).all()
+    (output**2).mean().backward()
+    no_grad = [n for n, p in net.named_parameters() if p.requires_grad and (p.grad is None or not torch.any(p.grad != 0))]
+    assert no_grad == []
+    rebuilt = build_sampler_net(**net.config)
+    assert type(rebuilt) is type(net)
+    rebuilt.load_state_dict(net.state_dict(), strict=True)
+    net.eval(), rebuilt.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(rebuilt(batch), net(batch), rtol=0, atol=0)
+
+
+def _imported_modules(module) -> set[str]:
+    """Every module ``module`` imports, at the top or inside a function."""
+    names = set()
+    for node in ast.walk(ast.parse(inspect.getsource(module))):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+        elif isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+    return names
+
+
+def test_checkpoint_does_not_import_the_registry():
+    """The arrow points down: the registry reads files through checkpoint.py, never the reverse."""
+    assert not {name for name in _imported_modules(scsampler.models.checkpoint) if name.startswith("scsampler.models.")}
 
 
 @pytest.mark.parametrize("name", sorted(TORCHVISION_MODELS))

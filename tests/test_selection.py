@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ast
+import inspect
 import json
 import math
 
@@ -10,6 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import scsampler.samplers.registry
 from scsampler.errors import UsageError
 from scsampler.samplers.base import ScoringSampler
 from scsampler.samplers.bundle import BundleReader, BundleWriter, load_sampler, register_bundle_kind, save_sampler
@@ -36,15 +39,8 @@ class WaveSampler(ScoringSampler):
 
     def score(self, video: VideoInfo, grid: ClipGrid, *, stride: int = 1) -> ClipScores:
         self.strides.append(stride)
-        scored = grid.subset(grid.index[::stride])
-        return ClipScores(
-            index=scored.index,
-            scores=np.sin(scored.index * self.frequency + self.phase),
-            start_s=scored.start_s,
-            end_s=scored.end_s,
-            num_clips=len(grid),
-            source=self.name,
-        )
+        scored = grid.strided(stride)
+        return ClipScores.for_grid(scored, np.sin(scored.index * self.frequency + self.phase), source=self.name)
 
     def to_bundle(self, bundle: BundleWriter) -> dict:
         return {"frequency": self.frequency, "phase": self.phase, "name": self.name}
@@ -424,6 +420,26 @@ def test_bundle_errors_are_clear(tmp_path) -> None:
     )
     with pytest.raises(UsageError, match=r"unknown sampler kind 'nope'"):
         load_sampler(tmp_path / "unknown.json")
+
+
+def test_bundles_get_the_usual_modes_not_private_ones(tmp_path) -> None:
+    """Bundles are written through scsampler._atomic like every output: files 0644, folders 0755 (not mkstemp's 0600)."""
+    single = save_sampler(get_sampler("random", seed=2), tmp_path / "random.json")
+    assert single.stat().st_mode & 0o777 == 0o644
+    folder = save_sampler(CompositeSampler(TableSampler(np.ones(3))), tmp_path / "t")
+    assert folder.stat().st_mode & 0o777 == 0o755
+    assert (folder / "sampler.json").stat().st_mode & 0o777 == 0o644
+    save_sampler(CompositeSampler(TableSampler(np.zeros(3))), folder, overwrite=True)
+    assert folder.stat().st_mode & 0o777 == 0o755 and (folder / "sampler.json").stat().st_mode & 0o777 == 0o644
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["random.json", "t"]  # no temporary left beside them
+
+
+def test_the_sampler_registry_does_not_import_bundles() -> None:
+    """The arrow points down: bundle.py imports the registry and hands it the path loader, never the reverse."""
+    tree = ast.parse(inspect.getsource(scsampler.samplers.registry))
+    imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    imported |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    assert "scsampler.samplers.bundle" not in imported and "scsampler.samplers" not in imported
 
 
 def test_ranking_is_a_permutation() -> None:

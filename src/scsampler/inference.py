@@ -195,11 +195,7 @@ def classify_video(
 
 def _head(selection: ClipSelection, start: int, stop: int) -> ClipSelection:
     """Ranked clips ``start..stop-1`` of ``selection``, still in ranking order."""
-    part = slice(start, stop)
-    return ClipSelection(
-        index=selection.index[part], start_s=selection.start_s[part], end_s=selection.end_s[part],
-        scores=selection.scores[part], num_clips=selection.num_clips, scored=selection.scored, strategy=selection.strategy,
-    )
+    return selection.take(slice(start, stop))
 
 
 def _classify_until_confident(

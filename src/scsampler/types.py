@@ -9,6 +9,7 @@ arrays of frame indices, so a selection can always be reported in seconds.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Sequence
@@ -216,17 +217,26 @@ class ClipGrid:
         missing = [int(v) for v in wanted if int(v) not in position_of]
         if missing:
             raise IndexError(f"clip indices {missing} are not in this grid of {len(self)} clips.")
-        positions = np.array([position_of[int(v)] for v in wanted], dtype=np.int64)
-        return ClipGrid(
-            frames_per_clip=self.frames_per_clip,
-            stride_frames=self.stride_frames,
-            video_frames=self.video_frames,
+        return self._take(np.array([position_of[int(v)] for v in wanted], dtype=np.int64))
+
+    def strided(self, stride: int) -> "ClipGrid":
+        """The clips a sampler with sampling stride N scores: those at positions 0, N, 2N, ... of this grid.
+
+        The result is a narrowed grid: it keeps the clips' grid ``index`` and :attr:`num_clips`.
+        """
+        if isinstance(stride, bool) or not isinstance(stride, (int, np.integer)) or stride < 1:
+            raise ValueError(f"stride must be a positive integer (1 keeps every clip), got {stride!r}.")
+        return self._take(np.arange(0, len(self), stride, dtype=np.int64))
+
+    def _take(self, positions: np.ndarray) -> "ClipGrid":
+        """The clips at ``positions`` of this grid, in that order (the video's grid parameters kept)."""
+        return dataclasses.replace(
+            self,
             index=self.index[positions],
             start_frame=self.start_frame[positions],
             end_frame=self.end_frame[positions],
             start_s=self.start_s[positions],
             end_s=self.end_s[positions],
-            padded=self.padded,
         )
 
 
@@ -278,16 +288,19 @@ class ClipScores:
         )
 
     def subset(self, indices: Sequence[int] | np.ndarray) -> "ClipScores":
-        """The scores of the clips whose grid index is in ``indices``."""
+        """The scores of the clips whose grid index is in ``indices`` (in this object's order)."""
         wanted = set(int(v) for v in np.asarray(indices).reshape(-1))
-        keep = np.array([int(v) in wanted for v in self.index], dtype=bool)
-        return ClipScores(
-            index=self.index[keep],
-            scores=self.scores[keep],
-            start_s=self.start_s[keep],
-            end_s=self.end_s[keep],
-            num_clips=self.num_clips,
-            source=self.source,
+        return self.take(np.array([int(v) in wanted for v in self.index], dtype=bool))
+
+    def take(self, positions: Sequence[int] | np.ndarray | slice) -> "ClipScores":
+        """The scores at ``positions`` of this object (an array of positions, a boolean mask or a slice), in that order."""
+        positions = positions if isinstance(positions, slice) else np.asarray(positions)
+        return dataclasses.replace(
+            self,
+            index=self.index[positions],
+            scores=self.scores[positions],
+            start_s=self.start_s[positions],
+            end_s=self.end_s[positions],
         )
 
 
@@ -325,6 +338,17 @@ class ClipSelection:
 
     def __len__(self) -> int:
         return len(self.index)
+
+    def take(self, positions: Sequence[int] | np.ndarray | slice) -> "ClipSelection":
+        """The chosen clips at ``positions`` (an array of positions, a boolean mask or a slice), in that order."""
+        positions = positions if isinstance(positions, slice) else np.asarray(positions)
+        return dataclasses.replace(
+            self,
+            index=self.index[positions],
+            start_s=self.start_s[positions],
+            end_s=self.end_s[positions],
+            scores=self.scores[positions],
+        )
 
     def to_dicts(self) -> list[dict]:
         """``[{index, start_s, end_s, score}, ...]`` for JSON output."""

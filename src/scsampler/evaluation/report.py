@@ -201,7 +201,7 @@ def render_report(
                     f"{_html_table(tables['errors'], highlight=None)}</section>")
     page = _page(title, run_dir, body, builder.notes)
     path = run_dir / REPORT_NAME
-    _write_atomic(path, page.encode("utf-8"))
+    write_bytes_atomically(path, page.encode("utf-8"))
     return ReportSummary(path=path, figures=builder.figures, videos=builder.videos,
                          thumbnails=builder.thumbnails, notes=builder.notes)
 
@@ -696,7 +696,3 @@ def _page(title: str, run_dir: Path, body: list[str], notes: list[str]) -> str:
         "<footer>Written by scsampler report. SCSampler: Korbar, Tran, Torresani, ICCV 2019.</footer>"
         "</main></body></html>\n"
     )
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    write_bytes_atomically(path, data)

@@ -1,4 +1,4 @@
-"""The checkpoint format shared by the classifier trainer and inference, loaded safely.
+"""The checkpoint format shared by the trainers and inference, loaded safely.
 
 A checkpoint is a ``torch.save``d dict::
 
@@ -9,6 +9,9 @@ A checkpoint is a ``torch.save``d dict::
 
 It holds everything needed to rebuild the model from the file alone, and only
 tensors and plain containers, so it loads with ``torch.load(weights_only=True)``.
+This module reads and writes the file; rebuilding a network from it is the
+registry's (``scsampler.models.registry.load_classifier``), which imports this
+module, never the other way round.
 """
 
 from __future__ import annotations
@@ -29,8 +32,9 @@ from scsampler.errors import ScsamplerError
 __all__ = [
     "save_checkpoint",
     "load_checkpoint",
+    "check_checkpoint",
     "is_checkpoint",
-    "classifier_from_checkpoint", "read_state_dict", "state_dict_of", "load_classifier", "REQUIRED_KEYS"]
+    "read_state_dict", "state_dict_of", "REQUIRED_KEYS"]
 
 REQUIRED_KEYS = ("model_name", "model_args", "classes", "state_dict")
 
@@ -124,10 +128,11 @@ def _refusal(message: str, path: str) -> str:
 
 def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     """Read a scsampler checkpoint safely and check that it has the standard keys."""
-    return _check_checkpoint(_torch_load(path), path)
+    return check_checkpoint(_torch_load(path), path)
 
 
-def _check_checkpoint(data: Any, path: str | os.PathLike) -> dict[str, Any]:
+def check_checkpoint(data: Any, path: str | os.PathLike) -> dict[str, Any]:
+    """``data`` (a file read from ``path``) when it has the standard keys; else a ScsamplerError naming the missing ones."""
     if not isinstance(data, dict) or any(key not in data for key in REQUIRED_KEYS):
         missing = [k for k in REQUIRED_KEYS if not isinstance(data, dict) or k not in data]
         raise ScsamplerError(f"{os.fspath(path)}: not a scsampler checkpoint (missing {', '.join(missing)}).")
@@ -159,49 +164,3 @@ def state_dict_of(data: Any, *, source: str | os.PathLike) -> tuple[dict[str, to
         return data, None
     raise ScsamplerError(f"{os.fspath(source)}: holds neither a state dict nor a scsampler checkpoint.")
 
-
-def load_classifier(path: str | os.PathLike):
-    """Rebuild a classifier from a checkpoint alone: ``(model, spec, classes)``, model in eval mode."""
-    return classifier_from_checkpoint(load_checkpoint(path), source=path)
-
-
-def classifier_from_checkpoint(data: dict[str, Any], *, source: str | os.PathLike = "checkpoint"):
-    """:func:`load_classifier` for a checkpoint dict already read from ``source``."""
-    from scsampler.models.registry import get_model_entry
-
-    path = source
-    data = _check_checkpoint(data, source)
-    entry = get_model_entry(str(data["model_name"]))
-    args = dict(data["model_args"])
-    try:
-        model = entry.builder(**args)
-    except TypeError as error:  # model_args that the builder does not take
-        raise ScsamplerError(f"{os.fspath(path)}: model_args {args} do not fit {entry.name} ({error}).") from None
-    from scsampler.models.registry import _load_state_dict
-
-    _load_state_dict(model, data["state_dict"], source=os.fspath(path), name=f"{entry.name}({args})")
-    classes = [str(c) for c in data["classes"]]
-    if len(classes) != model.fc.out_features:
-        raise ScsamplerError(
-            f"{os.fspath(path)}: lists {len(classes)} classes but the model has {model.fc.out_features} outputs."
-        )
-    model.eval()
-    return model, _trained_spec(entry.spec, data.get("geometry")), classes
-
-
-def _trained_spec(spec, geometry: dict | None):
-    """The registry's input spec, with the clip length and sizes the checkpoint was trained on.
-
-    A recipe may train a model on other clips than its registry default (``cpu-micro``: 8 frames
-    of 48x48); the trainer records them under ``geometry`` and inference must feed the same.
-    """
-    if not geometry:
-        return spec
-    import dataclasses
-
-    return dataclasses.replace(
-        spec,
-        frames_per_clip=int(geometry["frames_per_clip"]),
-        resize_size=tuple(int(v) for v in geometry["resize_size"]),
-        crop_size=tuple(int(v) for v in geometry["crop_size"]),
-    )

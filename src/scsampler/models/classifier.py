@@ -16,9 +16,9 @@ from torch import nn
 from scsampler._device import check_device
 from scsampler.errors import ScsamplerError, UsageError
 from scsampler.models.classifier_backends import build_classifier_runner, check_classifier_backend
-from scsampler.models.checkpoint import _torch_load, classifier_from_checkpoint, is_checkpoint, load_classifier
+from scsampler.models.checkpoint import _torch_load, is_checkpoint
 from scsampler.models.preprocess import decode_size, preprocess
-from scsampler.models.registry import ClassifierSpec, build_model, num_classes_of
+from scsampler.models.registry import ClassifierSpec, build_model, classifier_from_checkpoint, load_classifier, num_classes_of
 
 __all__ = ["Classifier"]
 

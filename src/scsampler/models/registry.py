@@ -1,34 +1,50 @@
-"""One registry of clip classifiers: typed builders, looked up by name.
+"""One registry of every network: the clip classifiers and the sampler networks, looked up by name.
 
-Every model is a plain builder function with typed keyword arguments
-(``r2plus1d_18(*, num_classes=400)``); :func:`register_model` records it with
-its :class:`ClassifierSpec` (the input it expects) and the pretrained weights it
-can load. :func:`get_model` is a thin name lookup over those builders.
+Every network is a plain builder with typed keyword arguments, registered under a name and a
+*task*:
 
-    >>> from scsampler.models import get_model, get_model_spec
+- ``"classifier"``: clip classifiers (``r2plus1d_18(*, num_classes=400)``), recorded by
+  :func:`register_model` with their :class:`ClassifierSpec` (the input they expect) and the
+  pretrained weights they can load. :func:`get_model` is a thin name lookup over those builders,
+  and :func:`load_classifier` rebuilds one from a checkpoint alone.
+- ``"sampler"``: the sampler networks (``sampler-visual``, ``sampler-audio``: the
+  ``model_name`` their checkpoints store), recorded by :func:`register_sampler_net` and built
+  through ``scsampler.models.sampler_nets.build_sampler_net(**net.config)``.
+
+    >>> from scsampler.models import get_model, get_model_spec, list_models
     >>> model = get_model("r2plus1d_tiny", num_classes=5)
     >>> get_model_spec("r2plus1d_tiny").frames_per_clip
     16
+    >>> list_models(task="sampler")
+    ['sampler-audio', 'sampler-visual']
+
+Arrows point down: this module reads weights files through ``scsampler.models.checkpoint``
+(which knows nothing of the registry); builder modules import this one and register
+themselves when :func:`_ensure_loaded` imports them.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import torch
 from torch import nn
 
 from scsampler.errors import ScsamplerError, UsageError
+from scsampler.models.checkpoint import check_checkpoint, load_checkpoint, read_state_dict
 from scsampler.models.published_layouts import KeyLayout, find_layout, strip_prefix, to_native
 from scsampler.models.weights import WeightsInfo
 
 __all__ = [
+    "MODEL_TASKS",
     "ClassifierSpec",
     "ModelEntry",
     "register_model",
+    "register_sampler_net",
     "list_models",
     "get_model",
     "build_model",
@@ -37,7 +53,12 @@ __all__ = [
     "get_weights_info",
     "replace_head",
     "num_classes_of",
+    "load_classifier",
+    "classifier_from_checkpoint",
 ]
+
+#: What a registered network does: classify clips, or score them for a sampler.
+MODEL_TASKS: tuple[str, ...] = ("classifier", "sampler")
 
 # torchvision's Kinetics-400 normalisation (``VideoClassification`` preset).
 KINETICS_MEAN = (0.43216, 0.394666, 0.37645)
@@ -85,11 +106,12 @@ class ClassifierSpec:
 
 @dataclass(frozen=True)
 class ModelEntry:
-    """A registered builder, its input spec, and the pretrained weights it can load."""
+    """A registered builder, its task, and for a classifier its input spec and the pretrained weights it can load."""
 
     name: str
     builder: Callable[..., nn.Module]
-    spec: ClassifierSpec
+    task: str = "classifier"
+    spec: ClassifierSpec | None = None  # classifiers only: sampler networks keep their input sizes in their config
     weights: dict[str, WeightsInfo] = field(default_factory=dict)
     description: str = ""
     layouts: tuple[KeyLayout, ...] = ()  # published key layouts its weights files may come in
@@ -115,36 +137,64 @@ def register_model(
     """
 
     def decorate(builder: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
-        if spec.name in _MODELS:
-            raise ValueError(f"a model named {spec.name!r} is already registered.")
-        _MODELS[spec.name] = ModelEntry(spec.name, builder, spec, dict(weights or {}), description, tuple(layouts))
+        _add(ModelEntry(spec.name, builder, "classifier", spec, dict(weights or {}), description, tuple(layouts)))
         return builder
 
     return decorate
+
+
+def register_sampler_net(name: str, *, description: str = "") -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
+    """Decorator: register a sampler network builder (a class or function taking its ``config`` keywords) as ``name``.
+
+    The built network keeps the keywords it was built with in ``.config`` (``modality`` among
+    them), so that the builder rebuilds it from a checkpoint's ``model_args`` alone.
+    """
+
+    def decorate(builder: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+        _add(ModelEntry(name, builder, "sampler", description=description))
+        return builder
+
+    return decorate
+
+
+def _add(entry: ModelEntry) -> None:
+    if entry.name in _MODELS:
+        raise ValueError(f"a model named {entry.name!r} is already registered.")
+    _MODELS[entry.name] = entry
 
 
 def _ensure_loaded() -> None:
     # The builders register themselves when their module is imported.
     import scsampler.models.video_classifiers  # noqa: F401
     import scsampler.models.large_video_nets  # noqa: F401
+    import scsampler.models.sampler_nets  # noqa: F401
 
 
-def list_models() -> list[str]:
-    """Names accepted by :func:`get_model`, sorted."""
+def _check_task(task: str) -> None:
+    if task not in MODEL_TASKS:
+        raise UsageError(f"task must be one of {', '.join(MODEL_TASKS)}, got {task!r}.")
+
+
+def list_models(task: str = "classifier") -> list[str]:
+    """Names of the registered networks of ``task`` (``"classifier"``: those :func:`get_model` takes), sorted."""
+    _check_task(task)
     _ensure_loaded()
-    return sorted(_MODELS)
+    return sorted(name for name, entry in _MODELS.items() if entry.task == task)
 
 
-def get_model_entry(name: str) -> ModelEntry:
-    """The registry entry of ``name``; a clear :class:`UsageError` for an unknown name."""
+def get_model_entry(name: str, *, task: str = "classifier") -> ModelEntry:
+    """The registry entry of the ``task`` network ``name``; a clear :class:`UsageError` for an unknown name."""
+    _check_task(task)
     _ensure_loaded()
-    if name not in _MODELS:
-        raise UsageError(f"unknown classifier {name!r}; choose one of {', '.join(sorted(_MODELS))}.")
-    return _MODELS[name]
+    entry = _MODELS.get(name)
+    if entry is None or entry.task != task:
+        what = "classifier" if task == "classifier" else "sampler network"
+        raise UsageError(f"unknown {what} {name!r}; choose one of {', '.join(list_models(task))}.")
+    return entry
 
 
 def get_model_spec(name: str) -> ClassifierSpec:
-    """The input spec (clip length, sizes, normalisation, default classes) of model ``name``."""
+    """The input spec (clip length, sizes, normalisation, default classes) of classifier ``name``."""
     return get_model_entry(name).spec
 
 
@@ -234,8 +284,6 @@ def build_model(
         return entry.builder(num_classes=num_classes or entry.spec.num_classes), None
 
     if _is_path(weights):
-        from scsampler.models.checkpoint import read_state_dict
-
         state_dict, classes = read_state_dict(weights)
         model = _build_from_state_dict(entry, state_dict, source=os.fspath(weights))
     else:
@@ -285,3 +333,49 @@ def _load_state_dict(model: nn.Module, state_dict: dict[str, torch.Tensor], *, s
     if problems:
         raise ScsamplerError(f"{source}: these weights do not fit the {name} classifier ({'; '.join(problems)}).")
     model.load_state_dict(state_dict, strict=True)
+
+
+# --------------------------------------------------------------------------- checkpoints
+
+
+def load_classifier(path: str | os.PathLike) -> tuple[nn.Module, ClassifierSpec, list[str]]:
+    """Rebuild a classifier from a checkpoint alone: ``(model, spec, classes)``, model in eval mode."""
+    return classifier_from_checkpoint(load_checkpoint(path), source=path)
+
+
+def classifier_from_checkpoint(
+    data: dict[str, Any], *, source: str | os.PathLike = "checkpoint"
+) -> tuple[nn.Module, ClassifierSpec, list[str]]:
+    """:func:`load_classifier` for a checkpoint dict already read from ``source``."""
+    path = source
+    data = check_checkpoint(data, source)
+    entry = get_model_entry(str(data["model_name"]))
+    args = dict(data["model_args"])
+    try:
+        model = entry.builder(**args)
+    except TypeError as error:  # model_args that the builder does not take
+        raise ScsamplerError(f"{os.fspath(path)}: model_args {args} do not fit {entry.name} ({error}).") from None
+    _load_state_dict(model, data["state_dict"], source=os.fspath(path), name=f"{entry.name}({args})")
+    classes = [str(c) for c in data["classes"]]
+    if len(classes) != model.fc.out_features:
+        raise ScsamplerError(
+            f"{os.fspath(path)}: lists {len(classes)} classes but the model has {model.fc.out_features} outputs."
+        )
+    model.eval()
+    return model, _trained_spec(entry.spec, data.get("geometry")), classes
+
+
+def _trained_spec(spec: ClassifierSpec, geometry: dict | None) -> ClassifierSpec:
+    """The registry's input spec, with the clip length and sizes the checkpoint was trained on.
+
+    A recipe may train a model on other clips than its registry default (``cpu-micro``: 8 frames
+    of 48x48); the trainer records them under ``geometry`` and inference must feed the same.
+    """
+    if not geometry:
+        return spec
+    return dataclasses.replace(
+        spec,
+        frames_per_clip=int(geometry["frames_per_clip"]),
+        resize_size=tuple(int(v) for v in geometry["resize_size"]),
+        crop_size=tuple(int(v) for v in geometry["crop_size"]),
+    )

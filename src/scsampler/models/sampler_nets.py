@@ -64,8 +64,11 @@ Audio sampler (:class:`AudioSamplerNet`)
     ``fc1`` (the output of fc1_1) freezes the backbone, keeps it in eval mode, and trains one
     linear layer on the flattened activations of that layer.
 
-Every network keeps the keyword arguments it was built with in ``.config``;
-``build_sampler_net(**net.config)`` rebuilds it, so a checkpoint can rebuild the network alone.
+Both are registered in the one model registry (``scsampler.models.registry``) as
+``sampler-visual`` and ``sampler-audio`` (task ``"sampler"``: ``list_models(task="sampler")``),
+the ``model_name`` their checkpoints store. Every network keeps the keyword arguments it was
+built with in ``.config``; :func:`build_sampler_net` (``build_sampler_net(**net.config)``) looks
+the builder up in the registry and rebuilds it, so a checkpoint can rebuild the network alone.
 """
 
 from __future__ import annotations
@@ -80,6 +83,8 @@ import torchvision
 from torch import nn
 
 from scsampler.errors import ScsamplerError, UsageError
+from scsampler.models.checkpoint import read_state_dict
+from scsampler.models.registry import get_model_entry, register_sampler_net
 from scsampler.models.shufflenet_v1 import ShuffleNetV1, imagenet_backbone_state_dict
 
 __all__ = [
@@ -87,12 +92,13 @@ __all__ = [
     "VISUAL_BACKBONES",
     "AUDIO_LAYOUTS",
     "FROZEN_LAYERS",
+    "SAMPLER_MODALITIES",
     "VisualSamplerNet",
     "AudioSamplerNet",
     "build_sampler_net",
+    "sampler_net_name",
     "canonical_backbone",
     "check_input_sizes",
-    "count_parameters",
     "parameter_groups",
     "imagenet_state_dict",
 ]
@@ -166,8 +172,6 @@ def _imagenet_weights_enum(backbone: str):
 
 
 def _read_local_state_dict(path: str | os.PathLike, *, what: str) -> dict[str, torch.Tensor]:
-    from scsampler.models.checkpoint import read_state_dict
-
     state_dict, _ = read_state_dict(path)
     if not state_dict:
         raise ScsamplerError(f"{os.fspath(path)}: holds no {what} weights.")
@@ -239,6 +243,7 @@ class _VisualBranch(nn.Module):
         return self.score_prepared(self.prepare(x))
 
 
+@register_sampler_net("sampler-visual", description="compressed-domain inputs, one 2D CNN branch each, late fusion")
 class VisualSamplerNet(nn.Module):
     """Scores a clip from its compressed-domain inputs; see the module docstring.
 
@@ -374,6 +379,7 @@ _AUDIO_WIDTHS = {
 _VGGISH_POOLED = (6, 4)  # VGGish's pool4 map (time, mel) for its 96 x 64 input
 
 
+@register_sampler_net("sampler-audio", description="log-MEL through VGGish's layout (or a tiny one)")
 class AudioSamplerNet(nn.Module):
     """Scores a clip from its log-MEL [B, 1, 40, 200] (or [B, 40, 200]); see the module docstring."""
 
@@ -537,22 +543,24 @@ def _adaptive_avg_pool(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
 # --------------------------------------------------------------------------- builder
 
 
+#: The sampler networks' modalities: ``build_sampler_net(modality=...)`` and ``net.config["modality"]``.
+SAMPLER_MODALITIES: tuple[str, ...] = ("visual", "audio")
+
+
+def sampler_net_name(modality: str) -> str:
+    """The registry name of the sampler network of ``modality`` (``"sampler-visual"``), also its checkpoints' ``model_name``."""
+    if modality not in SAMPLER_MODALITIES:
+        raise UsageError(f"modality must be 'visual' or 'audio', got {modality!r}.")
+    return f"sampler-{modality}"
+
+
 def build_sampler_net(*, modality: str, **config) -> nn.Module:
-    """Build a sampler network from its ``config`` (as stored in ``net.config``).
+    """Build a sampler network from its ``config`` (as stored in ``net.config``), through the model registry.
 
-    ``modality="visual"`` builds :class:`VisualSamplerNet`, ``"audio"`` :class:`AudioSamplerNet`;
-    the other keywords go to that class.
+    ``modality="visual"`` builds :class:`VisualSamplerNet` (registered as ``sampler-visual``),
+    ``"audio"`` :class:`AudioSamplerNet` (``sampler-audio``); the other keywords go to that class.
     """
-    if modality == "visual":
-        return VisualSamplerNet(**config)
-    if modality == "audio":
-        return AudioSamplerNet(**config)
-    raise UsageError(f"modality must be 'visual' or 'audio', got {modality!r}.")
-
-
-def count_parameters(module: nn.Module, *, trainable_only: bool = False) -> int:
-    """Number of parameters (only those that require gradients when ``trainable_only``)."""
-    return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable_only)
+    return get_model_entry(sampler_net_name(modality), task="sampler").builder(**config)
 
 
 def parameter_groups(

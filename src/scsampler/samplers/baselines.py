@@ -37,14 +37,10 @@ def _selection(grid: ClipGrid, positions: np.ndarray, *, strategy: str) -> ClipS
         start_s=grid.start_s[positions],
         end_s=grid.end_s[positions],
         scores=np.full(len(positions), np.nan),
-        num_clips=_num_clips(grid),
+        num_clips=grid.num_clips,
         scored=0,
         strategy=strategy,
     )
-
-
-def _num_clips(grid: ClipGrid) -> int:
-    return int(grid.index.max()) + 1 if len(grid) else 0
 
 
 def uniform_positions(num_clips: int, *, k: int | None) -> np.ndarray:
@@ -134,15 +130,7 @@ def oracle_selection(
         raise UsageError(f"clip_probs must be [L, C] with L = {len(grid)} grid clips, got shape {probs.shape}.")
     if not isinstance(label_index, (int, np.integer)) or not 0 <= label_index < probs.shape[1]:
         raise UsageError(f"label_index must be a class index in [0, {probs.shape[1]}), got {label_index!r}.")
-    positions = np.arange(0, len(grid), stride, dtype=np.int64)
-    scores = ClipScores(
-        index=grid.index[positions],
-        scores=probs[positions, int(label_index)],
-        start_s=grid.start_s[positions],
-        end_s=grid.end_s[positions],
-        num_clips=_num_clips(grid),
-        source="oracle",
-    )
+    scores = ClipScores.for_grid(grid.strided(stride), probs[::stride, int(label_index)], source="oracle")
     return top_k(scores, k=k, strategy="oracle")
 
 

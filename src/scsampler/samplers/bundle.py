@@ -55,8 +55,10 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
+from scsampler._atomic import write_text_atomically
 from scsampler.errors import UsageError
 from scsampler.samplers.base import ClipSampler
+from scsampler.samplers.registry import get_sampler, list_samplers, load_sampler_modules, register_path_loader
 
 __all__ = [
     "save_sampler",
@@ -71,6 +73,7 @@ BUNDLE_FILE = "sampler.json"
 _FORMAT = "scsampler-sampler"
 _VERSION = 1
 _REGISTERED = "registered"  # the kind of a sampler saved by its registry name
+_FOLDER_MODE = 0o755  # a bundle folder's mode, as _atomic gives its files 0644
 
 Loader = Callable[..., ClipSampler]
 _LOADERS: dict[str, Loader] = {}
@@ -151,8 +154,6 @@ def _describe(sampler: ClipSampler, writer: BundleWriter) -> dict:
 
 
 def _registered_config(sampler: ClipSampler, writer: BundleWriter) -> dict:
-    from scsampler.samplers.registry import get_sampler, list_samplers
-
     name = getattr(sampler, "name", "")
     options = dict(sampler.bundle_options()) if hasattr(sampler, "bundle_options") else _keyword_attributes(sampler)
     try:
@@ -198,8 +199,6 @@ def _build(component: dict, reader: BundleReader, options: dict) -> ClipSampler:
     kind = component["kind"]
     config = component.get("config") or {}
     if kind == _REGISTERED:
-        from scsampler.samplers.registry import get_sampler
-
         try:
             return get_sampler(config["name"], **{**config.get("options", {}), **options})
         except TypeError as error:
@@ -219,9 +218,7 @@ def _build(component: dict, reader: BundleReader, options: dict) -> ClipSampler:
 
 def _import_kind(module: str) -> None:
     """Import the module that registers a kind (only scsampler's own modules)."""
-    from scsampler.samplers import registry
-
-    registry._load_modules()
+    load_sampler_modules()
     if isinstance(module, str) and (module == "scsampler" or module.startswith("scsampler.")):
         try:
             importlib.import_module(module)
@@ -250,6 +247,7 @@ def save_sampler(sampler: ClipSampler, path: str | os.PathLike, *, overwrite: bo
     if path.exists() and not (path / BUNDLE_FILE).is_file():
         raise UsageError(f"{path}: exists and is not a saved sampler; it is left alone, choose another path.")
     staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    os.chmod(staging, _FOLDER_MODE)  # it becomes the bundle: readable like any folder, not mkdtemp's 0700
     try:
         document = _document(sampler, BundleWriter(staging, target=str(path)))
         _write_json_atomically(document, staging / BUNDLE_FILE)
@@ -271,16 +269,8 @@ def _document(sampler: ClipSampler, writer: BundleWriter) -> dict:
 
 
 def _write_json_atomically(document: dict, path: Path) -> None:
-    text = json.dumps(document, indent=2, allow_nan=False)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as file:
-            file.write(text + "\n")
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
+    # through _atomic, like every other output: the file gets its usual mode (0644), not mkstemp's 0600
+    write_text_atomically(path, json.dumps(document, indent=2, allow_nan=False) + "\n")
 
 
 def load_sampler(path: str | os.PathLike, **options: Any) -> ClipSampler:
@@ -309,3 +299,6 @@ def load_sampler(path: str | os.PathLike, **options: Any) -> ClipSampler:
             f"version {_VERSION}; save it again with this version."
         )
     return _build(document.get("sampler"), BundleReader(folder, source=str(path)), options)
+
+
+register_path_loader(load_sampler)  # get_sampler(path) loads a saved sampler; the registry never imports this module

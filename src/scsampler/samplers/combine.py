@@ -221,15 +221,7 @@ def _align(visual: ClipScores, audio: ClipScores) -> ClipScores:
             "score both with the same grid and the same stride."
         )
     position_of = {int(v): i for i, v in enumerate(audio.index)}
-    order = np.array([position_of[int(v)] for v in visual.index], dtype=np.int64)
-    return ClipScores(
-        index=audio.index[order],
-        scores=audio.scores[order],
-        start_s=audio.start_s[order],
-        end_s=audio.end_s[order],
-        num_clips=audio.num_clips,
-        source=audio.source,
-    )
+    return audio.take(np.array([position_of[int(v)] for v in visual.index], dtype=np.int64))
 
 
 def _strictly_ordered(values: np.ndarray, order: np.ndarray, index: np.ndarray) -> np.ndarray:

@@ -14,6 +14,7 @@ combinations are defined in :mod:`scsampler.samplers.combine`.
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from dataclasses import dataclass
 from typing import Any
@@ -240,11 +241,11 @@ def _on_grid(scores: ClipScores, grid: ClipGrid, scored: np.ndarray) -> ClipScor
     """A component's scores narrowed to the strided clips and counted against the whole grid.
 
     Narrowing keeps "only scored clips are chosen" even for a component that
-    ignores the stride; the clip count guards against scores built from a
-    narrowed grid (whose count stops at its last clip).
+    ignores the stride; the clip count is the grid's (``ClipGrid.num_clips``),
+    whatever count the component gave.
     """
     scores = scores.subset(scored)
-    num_clips = max(scores.num_clips, int(grid.index.max()) + 1 if len(grid) else 0)
+    num_clips = grid.num_clips
     if len(scores) != len(scored):
         missing = sorted(set(scored.tolist()) - set(scores.index.tolist()))[:5]
         raise UsageError(
@@ -253,14 +254,7 @@ def _on_grid(scores: ClipScores, grid: ClipGrid, scored: np.ndarray) -> ClipScor
         )
     if num_clips == scores.num_clips:
         return scores
-    return ClipScores(
-        index=scores.index,
-        scores=scores.scores,
-        start_s=scores.start_s,
-        end_s=scores.end_s,
-        num_clips=num_clips,
-        source=scores.source,
-    )
+    return dataclasses.replace(scores, num_clips=num_clips)
 
 
 @dataclass(frozen=True)

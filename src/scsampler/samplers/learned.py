@@ -34,7 +34,7 @@ from torch import nn
 
 from scsampler._device import check_device
 from scsampler.errors import ScsamplerError, UsageError, VideoError
-from scsampler.samplers.base import ScoringSampler, check_k_and_stride, strided_positions
+from scsampler.samplers.base import ScoringSampler, check_k_and_stride
 from scsampler.samplers.bundle import BundleReader, BundleWriter, register_bundle_kind
 from scsampler.samplers.registry import register_sampler
 from scsampler.types import ClipGrid, ClipScores, VideoInfo
@@ -258,18 +258,11 @@ class LearnedSampler(ScoringSampler):
         check_k_and_stride(None, stride)
         if self.modality == "audio" and video.audio is None:
             raise VideoError(video.path, "has no audio track, and this audio sampler cannot score it; use a visual sampler.")
-        scored = grid.subset(grid.index[strided_positions(grid, stride)])
+        scored = grid.strided(stride)
         signals = extract_signals(
             video.path, scored, signals=self.signals, info=video, cache_dir=self.cache_dir, **signal_options(self.net.config)
         )
-        return ClipScores(
-            index=scored.index,
-            scores=self.score_signals(signals),
-            start_s=scored.start_s,
-            end_s=scored.end_s,
-            num_clips=int(grid.index.max()) + 1 if len(grid) else 0,
-            source=self.name,
-        )
+        return ClipScores.for_grid(scored, self.score_signals(signals), source=self.name)
 
 
 def apply_sampler_backend(sampler, backend: str) -> int:

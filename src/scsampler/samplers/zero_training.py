@@ -23,7 +23,7 @@ import warnings
 import numpy as np
 import torch
 
-from scsampler.samplers.base import ScoringSampler, check_k_and_stride, strided_positions
+from scsampler.samplers.base import ScoringSampler, check_k_and_stride
 from scsampler.samplers.registry import register_sampler
 from scsampler.signals import SignalWarning, extract_signals
 from scsampler.types import ClipGrid, ClipScores, VideoInfo
@@ -35,18 +35,11 @@ NO_AUDIO_SOURCE = "loudness (no audio: uniform spread)"
 
 def _scored_grid(grid: ClipGrid, stride: int) -> ClipGrid:
     check_k_and_stride(None, stride)
-    return grid.subset(grid.index[strided_positions(grid, stride)])
+    return grid.strided(stride)
 
 
-def _scores(grid: ClipGrid, scored: ClipGrid, values: np.ndarray, source: str) -> ClipScores:
-    return ClipScores(
-        index=scored.index,
-        scores=np.asarray(values, dtype=np.float64),
-        start_s=scored.start_s,
-        end_s=scored.end_s,
-        num_clips=grid.num_clips,  # the video's full grid, even when ``grid`` is narrowed
-        source=source,
-    )
+def _scores(scored: ClipGrid, values: np.ndarray, source: str) -> ClipScores:
+    return ClipScores.for_grid(scored, values, source=source)  # counted against the video's full grid
 
 
 def uniform_spread_scores(count: int) -> np.ndarray:
@@ -105,7 +98,7 @@ class MotionSampler(ScoringSampler):
         )
         motion = signals.motion.to(torch.float32)
         magnitude = torch.sqrt(motion[:, 0] ** 2 + motion[:, 1] ** 2).mean(dim=(1, 2))
-        return _scores(grid, scored, magnitude.numpy(), self.name)
+        return _scores(scored, magnitude.numpy(), self.name)
 
 
 class LoudnessSampler(ScoringSampler):
@@ -125,7 +118,7 @@ class LoudnessSampler(ScoringSampler):
         if signals.audio is None:
             return self._fallback(video, grid, scored, signals.audio_absent_reason or "no audio")
         energy = torch.logsumexp(signals.audio.flatten(1), dim=1) - np.log(signals.audio[0].numel())
-        return _scores(grid, scored, energy.numpy(), self.name)
+        return _scores(scored, energy.numpy(), self.name)
 
     def _fallback(self, video: VideoInfo, grid: ClipGrid, scored: ClipGrid, reason: str) -> ClipScores:
         warnings.warn(
@@ -134,7 +127,7 @@ class LoudnessSampler(ScoringSampler):
             SignalWarning,
             stacklevel=3,
         )
-        return _scores(grid, scored, uniform_spread_scores(len(scored)), NO_AUDIO_SOURCE)
+        return _scores(scored, uniform_spread_scores(len(scored)), NO_AUDIO_SOURCE)
 
 
 register_sampler("motion", MotionSampler)
