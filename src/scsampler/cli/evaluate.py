@@ -5,11 +5,10 @@ from __future__ import annotations
 import sys
 
 from scsampler.cli._common import (
-    add_classifier_backend_flag,
+    add_backend_flag,
     add_command,
     add_engine_flags,
     add_output_flags,
-    add_sampler_backend_flag,
     check_engine_flags,
     positive_int,
     print_json,
@@ -99,8 +98,8 @@ def register(subparsers) -> None:
     )
     parser.add_argument("--max-videos", type=int, help="use only the first N videos of the split (and of the tuning split)")
     add_engine_flags(parser, runs="the dense pass")
-    add_sampler_backend_flag(parser)
-    add_classifier_backend_flag(parser)
+    add_backend_flag(parser, "sampler")
+    add_backend_flag(parser, "classifier")
     parser.add_argument("--no-report", action="store_true", help="write the tables only, no figures or report.html")
     parser.add_argument("-o", "--output", required=True, metavar="RUN_DIR", help="where the tables, figures and report go")
     add_output_flags(parser)

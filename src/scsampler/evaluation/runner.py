@@ -33,7 +33,7 @@ from scsampler.evaluation.early_exit import AutoChoice, auto_curve, fixed_thresh
 from scsampler.evaluation.intervals import bootstrap_interval, paired_difference_interval
 from scsampler.evaluation.metrics import precision_at_k, segment_precision, softmax, topk_correct, video_probabilities
 from scsampler.evaluation.runtime import HEAVY_CLASSIFIER, classifier_cost_per_clip_s, random_access_decode_per_clip_s
-from scsampler.evaluation.strategies import DEFAULT_K, DEFAULT_K_PRIME, Strategy, accuracy, choose, per_video_correct, per_video_top1_top5, runtime
+from scsampler.evaluation.strategies import Strategy, accuracy, choose, per_video_correct, per_video_top1_top5, runtime
 from scsampler.evaluation.summary import write_summary
 from scsampler.evaluation.tuning import TUNING_COLUMNS, TunedChoice, check_disjoint, fixed_choice, tune
 from scsampler.evaluation.warnings import emit_warnings, evaluation_warnings, write_warnings
@@ -41,9 +41,11 @@ from scsampler.models import Classifier
 from scsampler.pipeline import Pipeline, PipelineConfig
 from scsampler.samplers.base import ClipSampler, ScoringSampler
 from scsampler.samplers.baselines import UniformSampler
+from scsampler.samplers.combine import DEFAULT_K_PRIME
 from scsampler.samplers.composite import CompositeSampler
 from scsampler.samplers.learned import apply_sampler_backend
 from scsampler.samplers.registry import get_sampler
+from scsampler.samplers.selection import DEFAULT_K
 from scsampler.video import clip_grid, decode_clips, probe
 
 __all__ = ["EvaluationConfig", "evaluate", "K_VALUES", "STRIDES"]

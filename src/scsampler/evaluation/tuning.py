@@ -41,7 +41,8 @@ import numpy as np
 from scsampler.errors import UsageError
 from scsampler.evaluation.cache import VideoRecord
 from scsampler.evaluation.metrics import topk_correct, video_probabilities
-from scsampler.evaluation.strategies import DEFAULT_K_PRIME, Strategy, choose
+from scsampler.evaluation.strategies import Strategy, choose
+from scsampler.samplers.combine import DEFAULT_K_PRIME
 
 __all__ = [
     "ALPHAS", "COMBINATION_NAMES", "TUNING_COLUMNS", "TunedChoice", "tune", "fixed_choice", "describe", "candidates",

@@ -23,7 +23,7 @@ import warnings
 import numpy as np
 import torch
 
-from scsampler.samplers.base import ScoringSampler, check_k_and_stride, strided_positions
+from scsampler.samplers.base import ScoringSampler, strided_positions
 from scsampler.samplers.registry import register_sampler
 from scsampler.signals import SignalWarning, extract_signals
 from scsampler.types import ClipGrid, ClipScores, VideoInfo
@@ -34,7 +34,6 @@ NO_AUDIO_SOURCE = "loudness (no audio: uniform spread)"
 
 
 def _scored_grid(grid: ClipGrid, stride: int) -> ClipGrid:
-    check_k_and_stride(None, stride)
     return grid.subset(grid.index[strided_positions(grid, stride)])
 
 
