@@ -121,7 +121,7 @@ def test_tuning_picks_the_combination_and_alpha_and_reports_the_best_k():
     assert rows["top1"].eq(1.0).sum() == 1  # no other candidate is right on any video
     # K=1 is the only K at which the action clip is not outvoted.
     assert choice.best_k == 1
-    assert [row["k"] for row in choice.by_k] == [1, 3, 5, -1]
+    assert [row["k"] for row in choice.by_k] == [1, 3, 5, None]  # None: every clip
     assert [row["top1"] for row in choice.by_k] == [1.0, 0.0, 0.0, 0.0]
 
 

@@ -15,6 +15,7 @@ from scsampler.cli._common import (
     progress,
 )
 from scsampler.early_exit import DEFAULT_K_MAX, DEFAULT_K_RULE, K_RULES
+from scsampler.evaluation.k_column import k_text
 from scsampler.evaluation.runner import EvaluationConfig, evaluate
 from scsampler.evaluation.runtime import HEAVY_CLASSIFIER
 from scsampler.models import Classifier
@@ -188,7 +189,7 @@ def print_main_table(path) -> None:
 
     from scsampler.evaluation.summary import read_summary, shows_top5
 
-    table = pd.read_csv(path)
+    table = pd.read_csv(path)  # an empty k (every clip) reads as NaN: k_text prints it as "all"
     summary = read_summary(Path(path).parent)
     top5 = shows_top5(summary) and "top5" in table.columns
     has = set(table.columns)
@@ -202,7 +203,7 @@ def print_main_table(path) -> None:
     header += "".join(f"{'vs ' + name:>22}" for name in references)
     print(header + f"{'sampler s':>11}{'decode s':>10}{'classif. s':>11}{'total s':>9}")
     for row in table.to_dict(orient="records"):
-        k = "all" if row["k"] == -1 else str(row["k"])
+        k = k_text(row["k"])
         if row["strategy"] == "auto" and row.get("mean_k") == row.get("mean_k") and row.get("mean_k") is not None:
             k = f"~{row['mean_k']:.1f}"  # K chosen per video: its mean
         line = f"{row['strategy']:<22}{k:>5}{_accuracy_text(row, 'top1'):>{accuracy_width}}"
@@ -255,7 +256,7 @@ def describe_tuning(choice) -> str:
     """One line under the table: what the ``scsampler`` row is, and where it was chosen."""
     if not choice.tuned:
         return f"scsampler: {choice.description} (fixed choice, no tuning: {choice.reason})"
-    best_k = "all" if choice.best_k == -1 else choice.best_k
+    best_k = k_text(choice.best_k)
     return (
         f"scsampler: {choice.description} (chosen on split {choice.split!r}, {choice.videos} videos: "
         f"top-1 {100 * choice.top1:.1f}% there; best K there: {best_k})"
