@@ -19,6 +19,7 @@ from scsampler.evaluation.k_column import k_text
 from scsampler.evaluation.runner import EvaluationConfig, evaluate
 from scsampler.evaluation.runtime import HEAVY_CLASSIFIER
 from scsampler.models import Classifier
+from scsampler.samplers.selection import DEFAULT_K
 from scsampler.pipeline import Pipeline, PipelineConfig
 
 
@@ -60,7 +61,7 @@ def register(subparsers) -> None:
         metavar="NAME[,NAME...]",
         help="candidate audio samplers of the 'scsampler' row (among --samplers); the tuning split chooses one",
     )
-    parser.add_argument("--k", type=int, default=10, help="clips per video in the main table (default: 10)")
+    parser.add_argument("--k", type=int, default=DEFAULT_K, help=f"clips per video in the main table (default: {DEFAULT_K})")
     parser.add_argument(
         "--k-prime",
         type=int,

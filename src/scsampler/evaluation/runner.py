@@ -46,7 +46,7 @@ from scsampler.samplers.combine import DEFAULT_K_PRIME
 from scsampler.samplers.composite import CompositeSampler
 from scsampler.samplers.learned import apply_sampler_backend
 from scsampler.samplers.registry import get_sampler
-from scsampler.samplers.selection import DEFAULT_K
+from scsampler.samplers.selection import DEFAULT_K, check_k
 from scsampler.video import clip_grid, decode_clips, probe
 
 __all__ = ["EvaluationConfig", "evaluate", "K_VALUES", "STRIDES"]
@@ -108,8 +108,9 @@ class EvaluationConfig:
                 f"the tuning split must differ from the evaluated split, both are {self.split!r}; "
                 "pass --tune-split val (or none for the fixed choice)."
             )
-        if self.k < 1:
-            raise UsageError(f"k must be a positive integer, got {self.k}.")
+        check_k(self.k)  # the one rule for K: a positive integer, not a bool
+        if self.k is None:
+            raise UsageError(f"k must be a number of clips for the main table (Dense is its every-clip row), got None; pass k={DEFAULT_K}.")
         if not 0 <= self.k_prime <= self.k:
             raise UsageError(f"k_prime must lie in [0, k={self.k}], got {self.k_prime}.")
         if self.end_to_end_videos < 0:
