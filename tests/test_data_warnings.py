@@ -293,13 +293,13 @@ def test_a_composite_sampler_warns_per_video_without_audio():
     sampler = CompositeSampler(_Ramp("v", "visual"), _Ramp("a", "audio"), k=3)
     silent = fake_video_info(audio=False, path="/d/silent.mp4")
     with pytest.warns(DataWarning) as caught:
-        sampler.select(silent, clip_grid(silent))
+        sampler.select(silent, clip_grid(silent), k=3)
     (message,) = only(caught)
     assert message.startswith("/d/silent.mp4: has no audio track, so v+a:union ranks its clips by the visual sampler 'v' alone")
     sounding = fake_video_info(audio=True, path="/d/sound.mp4")
     with warnings.catch_warnings():
         warnings.simplefilter("error", DataWarning)
-        sampler.select(sounding, clip_grid(sounding))
+        sampler.select(sounding, clip_grid(sounding), k=3)
 
 
 def test_targets_one_class_looks_at_the_action_clips_when_segments_are_known():

@@ -113,7 +113,7 @@ def test_a_saved_sampler_runs_with_its_own_k_and_stride(capsys, tmp_path: Path, 
     )
     bundle = save_sampler(sampler, tmp_path / "av")
     status, [line] = run_json(capsys, [str(active_video), "--sampler", str(bundle)])
-    expected = sampler.select(probe(active_video), clip_grid(probe(active_video)))
+    expected = sampler.select(probe(active_video), clip_grid(probe(active_video)), k=2, stride=2)
     assert status == 0 and line["scored"] == 3
     assert [c["index"] for c in line["clips"]] == expected.index.tolist()
     assert [c["score"] for c in line["clips"]] == pytest.approx(expected.scores.tolist())
@@ -191,3 +191,22 @@ def clip_grid_of(count: int):
         start_s=np.arange(count, dtype=float),
         end_s=np.arange(count, dtype=float) + 1,
     )
+
+
+def test_build_sampler_is_what_the_select_options_mean(tmp_path: Path) -> None:
+    """The library side of ``select``: which sampler the options build, and which K and N it selects with."""
+    from scsampler.samplers import build_sampler, resolve_k_and_stride
+
+    plain = build_sampler("uniform", k=5, stride=2)  # a plain sampler stays itself; K and N are only asked for
+    assert plain.name == "uniform" and not isinstance(plain, CompositeSampler)
+    assert resolve_k_and_stride(plain) == (10, 1) and resolve_k_and_stride(plain, k=5, stride=2) == (5, 2)
+    combined = build_sampler(WaveSampler(name="v"), audio=WaveSampler(name="a"), combination="convex-list", alpha=0.25)
+    assert isinstance(combined, CompositeSampler) and combined.name == "v+a:convex-list(alpha=0.25)"
+    assert resolve_k_and_stride(combined) == (10, 1)
+    saved = save_sampler(CompositeSampler(WaveSampler(name="v"), WaveSampler(name="a"), k=4, stride=3, k_prime=2), tmp_path / "av")
+    kept = build_sampler(str(saved))
+    assert (kept.k, kept.stride, kept.k_prime, kept.audio.name) == (4, 3, 2, "a")
+    assert resolve_k_and_stride(kept) == (4, 3)
+    changed = build_sampler(str(saved), k=None, stride=1, audio=WaveSampler(name="b"))
+    assert (changed.k, changed.stride, changed.k_prime, changed.audio.name) == (None, 1, 2, "b")
+    assert resolve_k_and_stride(changed) == (None, 1)  # None: every clip, as everywhere

@@ -14,15 +14,21 @@ from hypothesis import strategies as st
 
 import scsampler.samplers.registry
 from scsampler.errors import UsageError
-from scsampler.samplers.base import ScoringSampler
+from scsampler.samplers.base import ScoringSampler, resolve_k_and_stride
 from scsampler.samplers.bundle import BundleReader, BundleWriter, load_sampler, register_bundle_kind, save_sampler
 from scsampler.samplers.composite import CompositeSampler, score_and_select
 from scsampler.samplers.registry import get_sampler
-from scsampler.samplers.selection import check_stride, ranking, strided_scores, top_k
+from scsampler.samplers.selection import DEFAULT_K, check_k, check_stride, ranking, strided_scores, top_k
 from scsampler.types import ClipGrid, ClipScores, VideoInfo
 from scsampler.video import clip_grid
 
 from tests.media import fake_video_info
+
+
+def own(sampler) -> dict:
+    """``k`` and ``stride`` keywords for ``select``: the sampler's own."""
+    k, stride = resolve_k_and_stride(sampler)
+    return {"k": k, "stride": stride}
 
 # --- fakes: small scoring samplers whose scores are a known function of the clip index ----------
 
@@ -266,6 +272,22 @@ def test_check_stride_rejects_a_float() -> None:
         check_stride(2.0)
 
 
+@pytest.mark.parametrize("call", [
+    lambda: check_k(True),
+    lambda: check_stride(True),
+    lambda: resolve_k_and_stride(WaveSampler(), k=True),
+    lambda: resolve_k_and_stride(WaveSampler(), stride=True),
+    lambda: resolve_k_and_stride(WaveSampler(), k="all"),
+    lambda: get_sampler("uniform").select(fake_video_info(), clip_grid(fake_video_info()), k=True),
+    lambda: get_sampler("dense").select(fake_video_info(), clip_grid(fake_video_info()), k=None, stride=True),
+    lambda: WaveSampler().select(fake_video_info(), clip_grid(fake_video_info()), k=2, stride=True),
+    lambda: CompositeSampler(WaveSampler(), k=True),
+])
+def test_k_and_stride_refuse_a_bool_everywhere(call) -> None:
+    with pytest.raises(UsageError, match=r"^(k|stride) must be a positive integer"):
+        call()
+
+
 # --- the composite sampler -------------------------------------------------------------------------
 
 
@@ -274,13 +296,13 @@ def test_composite_honours_the_stride_for_both_modalities() -> None:
     grid = clip_grid(info)
     visual, audio = WaveSampler(name="v"), WaveSampler(frequency=0.7, name="a")
     sampler = CompositeSampler(visual, audio, combination="convex-score", k=5, stride=3)
-    selection = sampler.select(info, grid)
+    selection = sampler.select(info, grid, **own(sampler))
     assert visual.strides == [3] and audio.strides == [3]
     assert selection.scored == math.ceil(25 / 3)
     assert all(int(i) % 3 == 0 for i in selection.index)
     # A component that ignores the stride is narrowed to the strided clips anyway.
     ignoring = CompositeSampler(TableSampler(np.arange(25.0)), k=4, stride=4)
-    chosen = ignoring.select(info, grid)
+    chosen = ignoring.select(info, grid, **own(ignoring))
     assert chosen.index.tolist() == [24, 20, 16, 12] and chosen.scored == 7
 
 
@@ -291,11 +313,11 @@ def test_composite_select_equals_top_k_of_its_scores() -> None:
         sampler = CompositeSampler(
             WaveSampler(name="v"), WaveSampler(frequency=0.4, name="a"), combination=combination, k=6, stride=2
         )
-        direct = sampler.select(info, grid)
-        replayed = top_k(sampler.score(info, grid), k=6)
+        direct = sampler.select(info, grid, k=6, stride=2)
+        replayed = top_k(sampler.score(info, grid, stride=2), k=6)
         assert direct.index.tolist() == replayed.index.tolist()
         assert direct.strategy == sampler.name
-        sampled = score_and_select(sampler, info, grid)
+        sampled = score_and_select(sampler, info, grid, k=6, stride=2)
         assert sampled.selection.index.tolist() == direct.index.tolist()
 
 
@@ -306,10 +328,10 @@ def test_a_video_without_audio_falls_back_to_the_visual_ranking() -> None:
     audio = WaveSampler(frequency=0.4, name="a")
     for combination in ("union", "intersect", "convex-list", "convex-score"):
         sampler = CompositeSampler(visual, audio, combination=combination, k=5, stride=2)
-        assert sampler.select(silent, grid).index.tolist() == visual.select(silent, grid, k=5, stride=2).index.tolist()
+        assert sampler.select(silent, grid, **own(sampler)).index.tolist() == visual.select(silent, grid, k=5, stride=2).index.tolist()
     assert audio.strides == []  # never asked to score a silent video
     # An audio sampler alone decides for itself what to do without sound.
-    alone = CompositeSampler(audio=audio, k=3).select(silent, grid)
+    alone = CompositeSampler(audio=audio, k=3).select(silent, grid, k=3)
     assert alone.index.tolist() == audio.select(silent, grid, k=3).index.tolist()
 
 
@@ -317,11 +339,17 @@ def test_select_arguments_override_the_samplers_own_k_and_stride() -> None:
     info = fake_video_info()
     grid = clip_grid(info)
     sampler = CompositeSampler(WaveSampler(), k=3, stride=2)
-    assert len(sampler.select(info, grid)) == 3
+    assert resolve_k_and_stride(sampler) == (3, 2)
+    assert len(sampler.select(info, grid, **own(sampler))) == 3
+    assert resolve_k_and_stride(sampler, k=7, stride=1) == (7, 1)
     overridden = sampler.select(info, grid, k=7, stride=1)
     assert len(overridden) == 7 and overridden.scored == len(grid)
-    changed = sampler.replace(k=4, stride=None)
+    changed = sampler.replace(k=4)
     assert (changed.k, changed.stride) == (4, 2)
+    assert sampler.replace(k=None).k is None  # None is every clip here too, not "keep"
+    # A sampler without its own K and N: the paper's K=10, N=1.
+    assert resolve_k_and_stride(WaveSampler()) == (DEFAULT_K, 1) == (10, 1)
+    assert resolve_k_and_stride(WaveSampler(), k=None) == (None, 1)
 
 
 def test_audio_visual_combination_uses_both_rankings() -> None:
@@ -330,10 +358,10 @@ def test_audio_visual_combination_uses_both_rankings() -> None:
     visual, audio = TableSampler(np.arange(25.0), name="v"), TableSampler(-np.arange(25.0), name="a")
     union = CompositeSampler(visual, audio, combination="union", k=5, k_prime=3)
     # Visual prefers late clips, audio early ones.
-    assert union.select(info, grid).index.tolist() == [24, 23, 22, 0, 1]
+    assert union.select(info, grid, k=5).index.tolist() == [24, 23, 22, 0, 1]
     assert union.name == "v+a:union(k'=3)"
     default = CompositeSampler(visual, audio, k=5)  # K' = 80% of K = 4
-    assert default.select(info, grid).index.tolist() == [24, 23, 22, 21, 0]
+    assert default.select(info, grid, k=5).index.tolist() == [24, 23, 22, 21, 0]
 
 
 # --- bundles ------------------------------------------------------------------------------------------
@@ -357,11 +385,12 @@ def test_bundle_round_trip_gives_the_same_selection(tmp_path) -> None:
     loaded = load_sampler(folder)
     assert isinstance(loaded, CompositeSampler) and loaded.settings() == sampler.settings()
     assert loaded.name == sampler.name
-    first, second = sampler.select(info, grid), loaded.select(info, grid)
+    first, second = sampler.select(info, grid, **own(sampler)), loaded.select(info, grid, **own(loaded))
     assert first.index.tolist() == second.index.tolist()
     assert np.array_equal(first.scores, second.scores)
     # The registry loads a path too, and load options override the saved settings.
-    assert get_sampler(str(folder), k=2).select(info, grid).index.tolist() == first.index[:2].tolist()
+    by_path = get_sampler(str(folder), k=2)
+    assert by_path.select(info, grid, **own(by_path)).index.tolist() == first.index[:2].tolist()
     # No temporary folders are left beside the bundle.
     assert sorted(p.name for p in tmp_path.iterdir()) == ["av"]
 
@@ -383,7 +412,7 @@ def test_bundle_round_trip_property(tmp_path_factory, combination, k, stride, al
     )
     path = tmp_path_factory.mktemp("bundle") / "sampler.json"
     loaded = load_sampler(save_sampler(sampler, path))
-    assert loaded.select(info, grid).index.tolist() == sampler.select(info, grid).index.tolist()
+    assert loaded.select(info, grid, **own(loaded)).index.tolist() == sampler.select(info, grid, k=k, stride=stride).index.tolist()
 
 
 def test_single_file_bundle_and_saved_baselines(tmp_path) -> None:

@@ -17,7 +17,7 @@ from scsampler.evaluation.cache import DenseRecord, SamplerRecord, VideoRecord
 from scsampler.evaluation.runner import EvaluationConfig, evaluate
 from scsampler.evaluation.strategies import Strategy, choose
 from scsampler.evaluation.tuning import ALPHAS, candidates, check_disjoint, describe, tune
-from scsampler.samplers.base import ScoringSampler, strided_positions
+from scsampler.samplers.base import ScoringSampler, scored_grid
 from scsampler.types import ClipScores
 from scsampler.video import clip_grid
 from tests.media import fake_video_info
@@ -121,7 +121,7 @@ def test_tuning_picks_the_combination_and_alpha_and_reports_the_best_k():
     assert rows["top1"].eq(1.0).sum() == 1  # no other candidate is right on any video
     # K=1 is the only K at which the action clip is not outvoted.
     assert choice.best_k == 1
-    assert [row["k"] for row in choice.by_k] == [1, 3, 5, -1]
+    assert [row["k"] for row in choice.by_k] == [1, 3, 5, None]  # None: every clip
     assert [row["top1"] for row in choice.by_k] == [1.0, 0.0, 0.0, 0.0]
 
 
@@ -286,9 +286,7 @@ class _FixedScores(ScoringSampler):
         self.name, self.scores, self.modality = name, np.asarray(scores, dtype=np.float64), modality
 
     def score(self, video, grid, *, stride: int = 1) -> ClipScores:
-        positions = strided_positions(grid, stride)
-        return ClipScores(index=grid.index[positions], scores=self.scores[positions], start_s=grid.start_s[positions],
-                          end_s=grid.end_s[positions], num_clips=len(grid), source=self.name)
+        return ClipScores.for_grid(scored_grid(grid, stride), self.scores[::stride], source=self.name)
 
 
 def test_composite_for_selects_what_each_candidate_chooses():

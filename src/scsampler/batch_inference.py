@@ -14,6 +14,7 @@ import json
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import av
 import numpy as np
@@ -26,10 +27,8 @@ from scsampler.models import Classifier
 from scsampler.pipeline import ENGINES, Pipeline, PipelineConfig, VideoOutcome
 from scsampler.pipeline.ray_session import ray_data_session
 from scsampler.pipeline.results import ResultStore
-from scsampler.models.sampler_backends import check_sampler_backend
-from scsampler.samplers import get_sampler
-from scsampler.samplers.learned import apply_sampler_backend
-from scsampler.samplers.composite import OWN
+from scsampler.samplers.base import Own, resolve_k_and_stride
+from scsampler.samplers.build import build_sampler
 from scsampler.types import LabelProbability, VideoPrediction
 
 __all__ = ["ClassifyOptions", "VideoClassifier", "classify_videos", "outcome_result", "error_result"]
@@ -39,17 +38,19 @@ __all__ = ["ClassifyOptions", "VideoClassifier", "classify_videos", "outcome_res
 class ClassifyOptions:
     """What every worker builds its classifier and sampler from (plain values, so it travels to Ray actors).
 
-    ``k`` and ``stride`` None mean a saved sampler's own (else 10 and 1). ``k="auto"`` chooses K per
-    video (:mod:`scsampler.early_exit`) with ``k_max``, ``k_threshold`` (None: the rule's default)
-    and ``k_rule``; ``batch_size`` None is 8, and 1 with ``k="auto"`` (it checks after each batch).
+    ``k`` is the clips per video (None: every clip); ``k`` and ``stride`` ``"own"`` (the defaults)
+    mean the sampler's own, a saved composite's, else 10 and 1
+    (:func:`~scsampler.samplers.base.resolve_k_and_stride`). ``k="auto"`` chooses K per video
+    (:mod:`scsampler.early_exit`) with ``k_max``, ``k_threshold`` (None: the rule's default) and
+    ``k_rule``; ``batch_size`` None is 8, and 1 with ``k="auto"`` (it checks after each batch).
     """
 
     classifier: str | None = None
     weights: str | None = None
     sampler: str = "uniform"
     sampler_backend: str = "eager"  # how a learned sampler's networks run: eager or onnx (models/sampler_backends.py)
-    k: int | str | None = None
-    stride: int | None = None
+    k: int | None | Own | Literal["auto"] = "own"
+    stride: int | Own = "own"
     seed: int = 0
     aggregate: str = "softmax_mean"
     batch_size: int | None = None
@@ -79,8 +80,10 @@ class VideoClassifier:
         self.options = options
         self.early_exit = options.early_exit()
         # the sampler first: it is cheap, and a bad --sampler should be reported as itself, not as a classifier error
-        self.sampler = get_sampler(options.sampler, **({"seed": options.seed} if options.sampler == "random" else {}))
-        apply_sampler_backend(self.sampler, check_sampler_backend(options.sampler_backend))
+        self.sampler = build_sampler(options.sampler, seed=options.seed, backend=options.sampler_backend)
+        auto = options.k == "auto"
+        k, self.stride = resolve_k_and_stride(self.sampler, k=None if auto else options.k, stride=options.stride)
+        self.k = "auto" if auto else k
         self.classifier = Classifier.load(
             options.classifier, weights=options.weights, device=options.device, backend=options.classifier_backend
         )
@@ -98,8 +101,8 @@ class VideoClassifier:
                     path,
                     classifier=self.classifier,
                     sampler=self.sampler,
-                    k=OWN if options.k is None else options.k,
-                    stride=OWN if options.stride is None else options.stride,
+                    k=self.k,
+                    stride=self.stride,
                     aggregate=options.aggregate,
                     batch_size=options.batch_size,
                     early_exit=self.early_exit,
@@ -110,7 +113,7 @@ class VideoClassifier:
             prediction,
             classifier=self.classifier.name,
             sampler=self.sampler.name or options.sampler,
-            stride=getattr(self.sampler, "stride", 1) if options.stride is None else options.stride,
+            stride=self.stride,
         )
         if self.early_exit is not None:
             result.update(
@@ -157,7 +160,7 @@ def outcome_result(outcome: VideoOutcome, pipeline: Pipeline, *, aggregate: str,
         selection=outcome.plan.selection,
         seconds=outcome.seconds,
     )
-    return _result(prediction, classifier=pipeline.classifier.name, sampler=sampler, stride=pipeline.select.resolved_k_and_stride()[1])
+    return _result(prediction, classifier=pipeline.classifier.name, sampler=sampler, stride=pipeline.select.stride)
 
 
 def classify_videos(

@@ -18,9 +18,7 @@ import torch
 from scsampler.early_exit import DEFAULT_BATCH_SIZE, EarlyExitRule, classify_until_confident
 from scsampler.errors import UsageError
 from scsampler.models.classifier import Classifier
-from scsampler.samplers.base import ClipSampler, check_k_and_stride
-from scsampler.samplers.composite import OWN
-from scsampler.samplers.selection import DEFAULT_K
+from scsampler.samplers.base import ClipSampler, Own, resolve_k_and_stride
 from scsampler.samplers.registry import get_sampler
 from scsampler.types import ClipGrid, ClipSelection, LabelProbability, VideoInfo, VideoPrediction
 from scsampler.video import clip_grid, decode_clips, probe
@@ -90,8 +88,8 @@ def classify_video(
     *,
     classifier: Classifier | str,
     sampler: ClipSampler | str = "uniform",
-    k: int | None | Literal["auto"] = OWN,
-    stride: int = OWN,
+    k: int | None | Own | Literal["auto"] = "own",
+    stride: int | Own = "own",
     weights: str | os.PathLike | None = None,
     aggregate: Aggregate = "softmax_mean",
     batch_size: int | None = None,
@@ -112,14 +110,15 @@ def classify_video(
             ``weights``, ``device`` and ``classifier_backend`` are used to load it;
             loading once and passing the object is faster for many videos).
         sampler: a :class:`ClipSampler` or a registered name (or saved sampler path).
-        k: clips to classify (None: all of them). Left out: a saved sampler's
-            own K (a composite bundle carries it), else 10. ``"auto"``: K chosen
+        k: clips to classify (None: all of them). ``"own"`` (the default): the
+            sampler's own K (a composite bundle carries it), else 10
+            (:func:`~scsampler.samplers.base.resolve_k_and_stride`). ``"auto"``: K chosen
             per video by ``early_exit`` (:mod:`scsampler.early_exit`): the sampler
             ranks ``early_exit.k_max`` clips and they are decoded and classified
             in that order, one batch at a time, until the running prediction is
             confident; ``selection`` then holds only the clips classified.
         stride: sampling stride N (the sampler scores clips 0, N, 2N, ...).
-            Left out: the sampler's own N, else 1.
+            ``"own"`` (the default): the sampler's own N, else 1.
         batch_size: clips per decode and classifier batch. None: 8, and with
             ``k="auto"`` 1, because the rule checks only after a whole batch
             (a batch of B can stop after B, 2B, ... clips).
@@ -139,21 +138,19 @@ def classify_video(
     """
     if isinstance(sampler, str):
         sampler = get_sampler(sampler)
-    k, stride = _resolve_k_and_stride(sampler, k, stride)
     auto = isinstance(k, str) and k == "auto"
-    check_k_and_stride(None if auto else k, stride)
+    # "auto" ranks early_exit.k_max clips; any other k is resolved (and checked) here, once
+    resolved_k, stride = resolve_k_and_stride(sampler, k=None if auto else k, stride=stride)
     if aggregate not in AGGREGATES:
         raise UsageError(f"aggregate must be one of {', '.join(AGGREGATES)}, got {aggregate!r}.")
     if auto and aggregate != "softmax_mean":
         raise UsageError(f"k='auto' stops on the mean softmax of the clips so far; use aggregate='softmax_mean', not {aggregate!r}.")
     if early_exit is not None and not auto:
-        raise UsageError(f"early_exit is the rule of k='auto'; pass k='auto' with it, not k={k!r}.")
+        raise UsageError(f"early_exit is the rule of k='auto'; pass k='auto' with it, not k={resolved_k!r}.")
     if batch_size is None:
         batch_size = DEFAULT_BATCH_SIZE if auto else 8
     if isinstance(classifier, str):
         classifier = Classifier.load(classifier, weights=weights, device=device, backend=classifier_backend)
-    if isinstance(sampler, str):
-        sampler = get_sampler(sampler)
     if sampler.needs_label:
         raise UsageError(
             f"the {sampler.name or type(sampler).__name__} sampler needs the ground-truth label (an upper bound for "
@@ -165,7 +162,7 @@ def classify_video(
     grid = clip_grid(info, frames_per_clip=classifier.frames_per_clip)
     probed = time.perf_counter()
     rule = (early_exit or EarlyExitRule()) if auto else None
-    selection = sampler.select(info, grid, k=rule.k_max if auto else k, stride=stride)
+    selection = sampler.select(info, grid, k=rule.k_max if auto else resolved_k, stride=stride)
     sampled = time.perf_counter()
     if len(selection) == 0:
         raise UsageError(f"{os.fspath(path)}: the {sampler.name} sampler chose no clips.")
@@ -214,12 +211,3 @@ def _classify_until_confident(
 
     result = classify_until_confident(classify_batch, len(selection), rule, batch_size=batch_size)
     return _head(selection, 0, result.clips), torch.from_numpy(result.logits), seconds["decode"], seconds["classifier"]
-
-
-def _resolve_k_and_stride(sampler: ClipSampler, k, stride) -> tuple[int | None, int]:
-    """``OWN`` means the sampler's own K and N (a saved sampler bundle carries them), else 10 and 1."""
-    if k is OWN:
-        k = getattr(sampler, "k", DEFAULT_K) if hasattr(sampler, "k") else DEFAULT_K
-    if stride is OWN:
-        stride = getattr(sampler, "stride", 1)
-    return k, stride

@@ -7,7 +7,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any, Iterable, TypeVar
+from typing import Any, Iterable, Literal, TypeVar
 
 from scsampler.errors import UsageError
 
@@ -87,32 +87,32 @@ def check_engine_flags(args: argparse.Namespace) -> None:
 #: ``--sampler-backend`` choices: scsampler.models.sampler_backends.SAMPLER_BACKENDS, spelt out here so that
 #: building a parser imports no torch (tests/test_sampler_backends.py checks that the two agree).
 SAMPLER_BACKEND_CHOICES: tuple[str, ...] = ("eager", "onnx")
-
-
-def add_sampler_backend_flag(parser: argparse.ArgumentParser) -> None:
-    """``--sampler-backend eager|onnx``: how a learned sampler's networks run (bad values: argparse's usage error)."""
-    parser.add_argument(
-        "--sampler-backend", choices=SAMPLER_BACKEND_CHOICES, default="eager",
-        help="how learned samplers' networks run: eager (PyTorch, default) or onnx (exported once, cached in "
-        "~/.cache/scsampler/onnx or $SCSAMPLER_CACHE_DIR, run by ONNX Runtime on the CPU: the same scores within 1e-4 "
-        "of their scale; 1.45-1.7x faster for VGGish and ResNet-18, slower for the tiny nets; docs/models.md, \"Cost\")",
-    )  # fmt: skip
-
-
 #: ``--classifier-backend`` choices: scsampler.models.classifier_backends.CLASSIFIER_BACKENDS, spelt out here so that
 #: building a parser imports no torch (tests/test_classifier_backends.py checks that the two agree).
 CLASSIFIER_BACKEND_CHOICES: tuple[str, ...] = ("eager", "onnx")
 
-
-def add_classifier_backend_flag(parser: argparse.ArgumentParser) -> None:
-    """``--classifier-backend eager|onnx``: how the clip classifier runs on a CPU (bad values: argparse's usage error)."""
-    parser.add_argument(
-        "--classifier-backend", choices=CLASSIFIER_BACKEND_CHOICES, default="eager",
-        help="how the clip classifier runs on the CPU: eager (PyTorch, channels-last; default) or onnx (exported once, "
+_BACKEND_FLAGS: dict[str, tuple[tuple[str, ...], str]] = {
+    "sampler": (
+        SAMPLER_BACKEND_CHOICES,
+        "how learned samplers' networks run: eager (PyTorch, default) or onnx (exported once, cached in "
+        "~/.cache/scsampler/onnx or $SCSAMPLER_CACHE_DIR, run by ONNX Runtime on the CPU: the same scores within 1e-4 "
+        "of their scale; 1.45-1.7x faster for VGGish and ResNet-18, slower for the tiny nets; docs/models.md, \"Cost\")",
+    ),
+    "classifier": (
+        CLASSIFIER_BACKEND_CHOICES,
+        "how the clip classifier runs on the CPU: eager (PyTorch, channels-last; default) or onnx (exported once, "
         "cached in ~/.cache/scsampler/onnx or $SCSAMPLER_CACHE_DIR, run by ONNX Runtime: the same top-1, logits within "
         "1e-4 of their scale; R(2+1)D-18 1.3-2x faster here; docs/models.md, \"CPU backends\"). A CPU option: on "
         "CUDA the classifier runs in PyTorch (bf16 autocast) and onnx is refused",
-    )  # fmt: skip
+    ),
+}
+
+
+def add_backend_flag(parser: argparse.ArgumentParser, part: Literal["sampler", "classifier"]) -> None:
+    """``--sampler-backend`` or ``--classifier-backend`` ``eager|onnx``: how that part's networks run
+    (bad values: argparse's usage error)."""
+    choices, help_text = _BACKEND_FLAGS[part]
+    parser.add_argument(f"--{part}-backend", choices=choices, default="eager", help=help_text)
 
 
 def add_output_flags(parser: argparse.ArgumentParser) -> None:

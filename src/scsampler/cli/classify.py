@@ -8,10 +8,9 @@ from pathlib import Path
 
 from scsampler.batch_inference import ClassifyOptions, classify_videos
 from scsampler.cli._common import (
-    add_classifier_backend_flag,
+    add_backend_flag,
     add_command,
     add_engine_flags,
-    add_sampler_backend_flag,
     add_output_flags,
     check_engine_flags,
     device_type,
@@ -109,8 +108,8 @@ def register(subparsers) -> None:
         "--device", type=device_type, default="cpu", help="torch device for the classifier: cpu, cuda, cuda:N or mps (default: cpu)"
     )
     add_engine_flags(parser, runs="classification", default=None)
-    add_sampler_backend_flag(parser)
-    add_classifier_backend_flag(parser)
+    add_backend_flag(parser, "sampler")
+    add_backend_flag(parser, "classifier")
     parser.add_argument(
         "-o", "--output", type=Path, metavar="RESULTS",
         help="also write the results to this Parquet file (path, label, prob, k_used, error, result: the JSON line), "
@@ -140,8 +139,8 @@ def run(args) -> int:
         weights=args.weights,
         sampler=args.sampler,
         sampler_backend=args.sampler_backend,
-        k=args.k,
-        stride=args.stride,
+        k="own" if args.k is None else args.k,  # left out: the sampler's own K (a saved composite's, else 10)
+        stride="own" if args.stride is None else args.stride,
         seed=args.seed,
         aggregate=args.aggregate,
         batch_size=args.batch_size,

@@ -5,20 +5,21 @@ from __future__ import annotations
 import sys
 
 from scsampler.cli._common import (
-    add_classifier_backend_flag,
+    add_backend_flag,
     add_command,
     add_engine_flags,
     add_output_flags,
-    add_sampler_backend_flag,
     check_engine_flags,
     positive_int,
     print_json,
     progress,
 )
 from scsampler.early_exit import DEFAULT_K_MAX, DEFAULT_K_RULE, K_RULES
+from scsampler.evaluation.k_column import k_text
 from scsampler.evaluation.runner import EvaluationConfig, evaluate
 from scsampler.evaluation.runtime import HEAVY_CLASSIFIER
 from scsampler.models import Classifier
+from scsampler.samplers.selection import DEFAULT_K
 from scsampler.pipeline import Pipeline, PipelineConfig
 
 
@@ -60,7 +61,7 @@ def register(subparsers) -> None:
         metavar="NAME[,NAME...]",
         help="candidate audio samplers of the 'scsampler' row (among --samplers); the tuning split chooses one",
     )
-    parser.add_argument("--k", type=int, default=10, help="clips per video in the main table (default: 10)")
+    parser.add_argument("--k", type=int, default=DEFAULT_K, help=f"clips per video in the main table (default: {DEFAULT_K})")
     parser.add_argument(
         "--k-prime",
         type=int,
@@ -99,8 +100,8 @@ def register(subparsers) -> None:
     )
     parser.add_argument("--max-videos", type=int, help="use only the first N videos of the split (and of the tuning split)")
     add_engine_flags(parser, runs="the dense pass")
-    add_sampler_backend_flag(parser)
-    add_classifier_backend_flag(parser)
+    add_backend_flag(parser, "sampler")
+    add_backend_flag(parser, "classifier")
     parser.add_argument("--no-report", action="store_true", help="write the tables only, no figures or report.html")
     parser.add_argument("-o", "--output", required=True, metavar="RUN_DIR", help="where the tables, figures and report go")
     add_output_flags(parser)
@@ -189,7 +190,7 @@ def print_main_table(path) -> None:
 
     from scsampler.evaluation.summary import read_summary, shows_top5
 
-    table = pd.read_csv(path)
+    table = pd.read_csv(path)  # an empty k (every clip) reads as NaN: k_text prints it as "all"
     summary = read_summary(Path(path).parent)
     top5 = shows_top5(summary) and "top5" in table.columns
     has = set(table.columns)
@@ -203,7 +204,7 @@ def print_main_table(path) -> None:
     header += "".join(f"{'vs ' + name:>22}" for name in references)
     print(header + f"{'sampler s':>11}{'decode s':>10}{'classif. s':>11}{'total s':>9}")
     for row in table.to_dict(orient="records"):
-        k = "all" if row["k"] == -1 else str(row["k"])
+        k = k_text(row["k"])
         if row["strategy"] == "auto" and row.get("mean_k") == row.get("mean_k") and row.get("mean_k") is not None:
             k = f"~{row['mean_k']:.1f}"  # K chosen per video: its mean
         line = f"{row['strategy']:<22}{k:>5}{_accuracy_text(row, 'top1'):>{accuracy_width}}"
@@ -256,7 +257,7 @@ def describe_tuning(choice) -> str:
     """One line under the table: what the ``scsampler`` row is, and where it was chosen."""
     if not choice.tuned:
         return f"scsampler: {choice.description} (fixed choice, no tuning: {choice.reason})"
-    best_k = "all" if choice.best_k == -1 else choice.best_k
+    best_k = k_text(choice.best_k)
     return (
         f"scsampler: {choice.description} (chosen on split {choice.split!r}, {choice.videos} videos: "
         f"top-1 {100 * choice.top1:.1f}% there; best K there: {best_k})"

@@ -7,12 +7,12 @@ import sys
 
 import numpy as np
 
-from scsampler.cli._common import add_command, add_output_flags, add_sampler_backend_flag, positive_int, print_json, progress
+from scsampler.cli._common import add_backend_flag, add_command, add_output_flags, positive_int, print_json, progress
 from scsampler.errors import ScsamplerError
+from scsampler.samplers.base import resolve_k_and_stride
+from scsampler.samplers.build import build_sampler
 from scsampler.samplers.combine import COMBINATIONS
-from scsampler.samplers.composite import OWN, CompositeSampler, score_and_select
-from scsampler.samplers.registry import get_sampler
-from scsampler.samplers.selection import check_k, check_stride
+from scsampler.samplers.composite import score_and_select
 from scsampler.types import ClipScores, ClipSelection
 from scsampler.video import clip_grid, probe
 
@@ -44,50 +44,20 @@ def register(subparsers) -> None:
     parser.add_argument("--alpha", type=float, default=None, help="convex combinations: weight of the visual side (0.5)")
     parser.add_argument("--min-gap", type=float, default=None, metavar="SECONDS", help="seconds between chosen clips (0)")
     parser.add_argument("--frames-per-clip", type=positive_int, default=16, help="clip length T in frames (16)")
-    add_sampler_backend_flag(parser)
+    add_backend_flag(parser, "sampler")
     add_output_flags(parser)
     parser.set_defaults(handler=run)
 
 
-def build_sampler(args):
-    """The sampler the options describe (bad options raise UsageError before any video is read)."""
-    from scsampler.samplers.learned import apply_sampler_backend
-
-    sampler = _sampler_or_combination(args)
-    apply_sampler_backend(sampler, args.sampler_backend)  # its learned networks, if any, run by --sampler-backend
-    return sampler
-
-
-def _sampler_or_combination(args):
-    sampler = get_sampler(args.sampler)
-    settings = {
-        "k": args.k,
-        "stride": args.stride,
-        "combination": args.combine,
-        "k_prime": args.k_prime,
-        "alpha": args.alpha,
-        "min_gap_s": args.min_gap,
-    }
-    wants_composite = args.audio_sampler or any(value is not None for key, value in settings.items() if key not in ("k", "stride"))
-    if isinstance(sampler, CompositeSampler):
-        audio = get_sampler(args.audio_sampler) if args.audio_sampler else sampler.audio
-        return sampler.replace(audio=audio, **settings)
-    if wants_composite:
-        audio = get_sampler(args.audio_sampler) if args.audio_sampler else None
-        defaults = {key: value for key, value in settings.items() if value is not None}
-        return CompositeSampler(sampler, audio, **defaults)
-    return sampler
-
-
 def run(args) -> int:
-    sampler = build_sampler(args)
-    is_composite = isinstance(sampler, CompositeSampler)
-    k = OWN if (args.k is None and is_composite) else (10 if args.k is None else args.k)
-    stride = OWN if (args.stride is None and is_composite) else (1 if args.stride is None else args.stride)
-    if k is not OWN:  # bad options stop before any video is read
-        check_k(k)
-    if stride is not OWN:
-        check_stride(stride)
+    # "own" when --k/--stride are left out: a saved composite's K and N, else 10 and 1
+    k = "own" if args.k is None else args.k
+    stride = "own" if args.stride is None else args.stride
+    sampler = build_sampler(
+        args.sampler, audio=args.audio_sampler, combination=args.combine, k=k, stride=stride, k_prime=args.k_prime,
+        alpha=args.alpha, min_gap_s=args.min_gap, backend=args.sampler_backend,
+    )  # fmt: skip
+    k, stride = resolve_k_and_stride(sampler, k=k, stride=stride)  # bad options stop before any video is read
     show_timeline = not args.json and sys.stdout.isatty()
     failed = 0
     for path in progress(args.videos, total=len(args.videos), desc="select", quiet=args.quiet):

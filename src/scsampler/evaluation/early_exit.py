@@ -36,6 +36,7 @@ from scsampler.early_exit import DEFAULT_BATCH_SIZE, DEFAULT_THRESHOLDS, ExitTra
 from scsampler.evaluation.cache import VideoRecord
 from scsampler.evaluation.intervals import bootstrap_interval
 from scsampler.evaluation.metrics import topk_correct
+from scsampler.evaluation.k_column import k_text
 from scsampler.evaluation.strategies import Strategy, choose, per_video_correct
 
 __all__ = [
@@ -79,7 +80,7 @@ def simulate(
 class AutoChoice:
     """The ``auto`` row's threshold and how it was chosen (see the module docstring).
 
-    ``best_k`` is the best fixed K on the tuning split (``-1``: every clip), ``target`` the low end
+    ``best_k`` is the best fixed K on the tuning split (None: every clip), ``target`` the low end
     of its 95% interval; ``top1`` and ``mean_clips`` are the chosen threshold's there. All NaN or
     None without tuning (``tuned`` False, ``reason`` says why).
     """
@@ -112,7 +113,7 @@ class AutoChoice:
         return {
             "k_rule": self.rule, "k_threshold": self.threshold, "k_max": self.k_max, "tuned": self.tuned,
             "split": self.split, "videos": self.videos, "reason": self.reason,
-            "best_k": None if self.best_k is None else ("all" if self.best_k == -1 else self.best_k),
+            "best_k": (k_text(self.best_k) if self.best_k is None else self.best_k) if self.tuned else None,  # "all": every clip
             "best_k_top1": number(self.best_k_top1), "target_top1": number(self.target),
             "top1": number(self.top1), "mean_clips": number(self.mean_clips), "matched": self.matched,
         }
@@ -156,7 +157,7 @@ def tune_threshold(
     best_k = k_values[best]
     return AutoChoice(
         threshold=threshold, rule=rule, k_max=k_max, tuned=True, split=split, videos=len(records),
-        best_k=-1 if best_k is None else int(best_k), best_k_top1=means[best], target=float(target),
+        best_k=None if best_k is None else int(best_k), best_k_top1=means[best], target=float(target),
         top1=top1, mean_clips=mean_clips, matched=bool(matching),
     )
 

@@ -23,9 +23,9 @@ from matplotlib.ticker import FuncFormatter  # noqa: E402
 
 from scsampler._atomic import atomic_output
 from scsampler.errors import UsageError  # noqa: E402
+from scsampler.evaluation.k_column import is_every_clip, k_text  # noqa: E402
 
 __all__ = [
-    "ALL_CLIPS",
     "plot_main_table",
     "plot_runtime",
     "plot_accuracy_vs_k",
@@ -38,7 +38,6 @@ __all__ = [
     "mpl_text",
 ]
 
-ALL_CLIPS = -1  # K = -1 in accuracy_vs_k.csv means "every clip of the video"
 _DPI = 110
 _BASELINES = {"dense", "uniform", "random"}
 _HIGHLIGHT = "scsampler"
@@ -74,7 +73,7 @@ def plot_main_table(table: pd.DataFrame, out_png: Path) -> Path:
     ax_acc.set_xlim(0, 100)
     _stacked_seconds(ax_time, table, positions)
     ax_time.set_xlabel("seconds per video")
-    k_values = [k for k in table["k"].dropna().unique() if k != ALL_CLIPS] if "k" in table.columns else []
+    k_values = list(table["k"].dropna().unique()) if "k" in table.columns else []  # null: Dense's every clip
     fig.suptitle("Main table" + (f" (K={_k_label(k_values[0])})" if len(k_values) == 1 else ""))
     return _save(fig, out_png)
 
@@ -100,16 +99,16 @@ def plot_runtime(table: pd.DataFrame, out_png: Path) -> Path:
 def plot_accuracy_vs_k(table: pd.DataFrame, out_png: Path) -> Path:
     """Top-1 accuracy against the number of clips K, one line per strategy (supplementary Fig. 1).
 
-    K = -1 (or the largest K when it stands for all clips) is drawn as "all".
+    A null K (every clip) is drawn last, as "all".
     """
     _require(table, ["strategy", "k", "top1"], "accuracy_vs_k")
-    k_values = sorted(set(int(k) for k in table["k"]), key=lambda k: (k == ALL_CLIPS, k))
+    k_values = sorted(set(_k_or_none(k) for k in table["k"]), key=lambda k: (k is None, k or 0))
     position = {k: i for i, k in enumerate(k_values)}
     fig, ax = plt.subplots(figsize=(7.5, 4.5))
     _colors_for(ax, table)
     bands = {"top1_low", "top1_high"} <= set(table.columns)
     for strategy, rows in _groups(table, "strategy"):
-        rows = rows.assign(_x=[position[int(k)] for k in rows["k"]]).sort_values("_x")
+        rows = rows.assign(_x=[position[_k_or_none(k)] for k in rows["k"]]).sort_values("_x")
         (line,) = ax.plot(rows["_x"], 100 * rows["top1"], **_line_style(strategy))
         if bands:  # the 95% bootstrap interval over videos, faint so that the lines stay readable
             ax.fill_between(rows["_x"], 100 * rows["top1_low"].to_numpy(float), 100 * rows["top1_high"].to_numpy(float),
@@ -143,7 +142,7 @@ def plot_accuracy_vs_clips_auto(table: pd.DataFrame, out_png: Path, *, fixed_k: 
             ax.plot([clips], [100 * top1], marker="*", markersize=15, color="tab:red", linestyle="none", zorder=4,
                     label=f"chosen threshold {threshold:g}")
     if fixed_k is not None and {"strategy", "k", "top1"} <= set(fixed_k.columns):
-        fixed = fixed_k[(fixed_k["strategy"] == _HIGHLIGHT) & (fixed_k["k"] != ALL_CLIPS)].sort_values("k")
+        fixed = fixed_k[(fixed_k["strategy"] == _HIGHLIGHT) & fixed_k["k"].notna()].sort_values("k")
         if not fixed.empty:
             ax.plot(fixed["k"], 100 * fixed["top1"], marker="s", markersize=5, linewidth=1.2, linestyle="--",
                     color="tab:gray", label="scsampler, fixed K (x = K)")
@@ -364,9 +363,14 @@ def _plain_log_label(value: float, _position: object) -> str:
     return f"{value:g}" if mantissa in (1, 2, 5) else ""
 
 
+def _k_or_none(k: object) -> int | None:
+    """A table's K as a dict key: None for every clip."""
+    return None if is_every_clip(k) else int(k)
+
+
 def _k_label(k: object) -> str:
     try:
-        return "all" if int(k) == ALL_CLIPS else str(int(k))
+        return k_text(k)
     except (TypeError, ValueError):
         return mpl_text(k)
 

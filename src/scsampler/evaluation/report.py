@@ -16,7 +16,7 @@ or Parquet of the same name when there is no CSV) and ``evaluation.json``:
 ``runtime_table``       strategy,k,classifier,sampler_s,decode_s,classifier_s,total_s,
                         speedup_vs_dense (heavy classifier: "runtime at paper scale")
 ``runtime_check``       strategy,path,estimated_s,measured_s (optional)
-``accuracy_vs_k``       strategy,k,top1,top5 (k = -1 means all clips; optional
+``accuracy_vs_k``       strategy,k,top1,top5 (an empty k means all clips; optional
                         ``top1_low``, ``top1_high``: drawn as a band)
 ``..._clips_auto``      ``accuracy_vs_clips_auto``: threshold,mean_clips,top1 (optional
                         ``top1_low``, ``top1_high``, ``chosen``): the ``auto`` row (K chosen
@@ -59,6 +59,7 @@ import pandas as pd
 from scsampler._atomic import write_bytes_atomically
 from scsampler.errors import ScsamplerError, UsageError
 from scsampler.evaluation import plots
+from scsampler.evaluation.k_column import is_every_clip, with_nullable_k
 from scsampler.evaluation.summary import SUMMARY_NAME, read_summary, shows_top5
 
 __all__ = ["write_report", "render_report", "ReportSummary", "REPORT_NAME", "SECTION_TITLES"]
@@ -223,7 +224,7 @@ def _read_table(run_dir: Path, stem: str) -> tuple[pd.DataFrame | None, str | No
         return None, f"{source.name} could not be read: {error}"
     if table.empty:
         return None, f"{source.name} has no rows."
-    return table, None
+    return with_nullable_k(table), None
 
 
 # --- page pieces ----------------------------------------------------------------------------
@@ -282,6 +283,8 @@ class _Html:
 def _format_cell(column: str, value: object) -> str:
     if isinstance(value, _Html):
         return value.text
+    if column == "k" and is_every_clip(value):  # a null K: every clip (Dense, the "all" points)
+        return "all"
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return "&ndash;"
     if isinstance(value, (bool, np.bool_)):
@@ -294,8 +297,6 @@ def _format_cell(column: str, value: object) -> str:
             return f"{100 * number:.1f}%"
         if column == "speedup_vs_dense":
             return f"{number:.1f}&times;"
-        if column in {"k", "k_prime"} and int(number) == plots.ALL_CLIPS:
-            return "all"
         if column.endswith("_s"):
             return _seconds(number)
         if column.startswith("precision"):
@@ -345,7 +346,7 @@ def _section_main(builder: _PageBuilder, table: pd.DataFrame | None, note: str |
         return _section("main", _note(note or "no main table."))
     top5 = shows_top5(summary)
     shown = _main_display(table, top5=top5)
-    k = [v for v in pd.unique(table["k"]) if v != plots.ALL_CLIPS] if "k" in table.columns else []
+    k = list(table["k"].dropna().unique()) if "k" in table.columns else []  # null: Dense's every clip
     videos = (summary or {}).get("videos")
     if videos is None and "videos" in table.columns and table["videos"].notna().any():
         videos = int(table["videos"].max())

@@ -33,7 +33,8 @@ from scsampler.evaluation.early_exit import AutoChoice, auto_curve, fixed_thresh
 from scsampler.evaluation.intervals import bootstrap_interval, paired_difference_interval
 from scsampler.evaluation.metrics import precision_at_k, segment_precision, softmax, topk_correct, video_probabilities
 from scsampler.evaluation.runtime import HEAVY_CLASSIFIER, classifier_cost_per_clip_s, random_access_decode_per_clip_s
-from scsampler.evaluation.strategies import DEFAULT_K, DEFAULT_K_PRIME, Strategy, accuracy, choose, per_video_correct, per_video_top1_top5, runtime
+from scsampler.evaluation.k_column import k_text, with_nullable_k
+from scsampler.evaluation.strategies import Strategy, accuracy, choose, per_video_correct, per_video_top1_top5, runtime
 from scsampler.evaluation.summary import write_summary
 from scsampler.evaluation.tuning import TUNING_COLUMNS, TunedChoice, check_disjoint, fixed_choice, tune
 from scsampler.evaluation.warnings import emit_warnings, evaluation_warnings, write_warnings
@@ -41,9 +42,11 @@ from scsampler.models import Classifier
 from scsampler.pipeline import Pipeline, PipelineConfig
 from scsampler.samplers.base import ClipSampler, ScoringSampler
 from scsampler.samplers.baselines import UniformSampler
+from scsampler.samplers.combine import DEFAULT_K_PRIME
 from scsampler.samplers.composite import CompositeSampler
 from scsampler.samplers.learned import apply_sampler_backend
 from scsampler.samplers.registry import get_sampler
+from scsampler.samplers.selection import DEFAULT_K, check_k
 from scsampler.video import clip_grid, decode_clips, probe
 
 __all__ = ["EvaluationConfig", "evaluate", "K_VALUES", "STRIDES"]
@@ -105,8 +108,9 @@ class EvaluationConfig:
                 f"the tuning split must differ from the evaluated split, both are {self.split!r}; "
                 "pass --tune-split val (or none for the fixed choice)."
             )
-        if self.k < 1:
-            raise UsageError(f"k must be a positive integer, got {self.k}.")
+        check_k(self.k)  # the one rule for K: a positive integer, not a bool
+        if self.k is None:
+            raise UsageError(f"k must be a number of clips for the main table (Dense is its every-clip row), got None; pass k={DEFAULT_K}.")
         if not 0 <= self.k_prime <= self.k:
             raise UsageError(f"k_prime must lie in [0, k={self.k}], got {self.k_prime}.")
         if self.end_to_end_videos < 0:
@@ -485,9 +489,8 @@ def _choose(config: EvaluationConfig, samplers: dict, tuning_records: list[Video
     if tuning_records and (visual or audio):
         choice = tune(tuning_records, visual=visual, audio=audio, k=config.k, k_values=K_VALUES,
                       k_prime=config.k_prime, split=config.tune_split)
-        best_k = "all" if choice.best_k == -1 else choice.best_k
         log(f"chosen on split {choice.split!r} ({choice.videos} videos): {choice.description} "
-            f"(top-1 {100 * choice.top1:.1f}% there; best K there: {best_k})")
+            f"(top-1 {100 * choice.top1:.1f}% there; best K there: {k_text(choice.best_k)})")
         return choice
     if not no_tuning:
         no_tuning = (f"no video of split {config.tune_split!r} could be evaluated" if not tuning_records
@@ -588,13 +591,13 @@ def _main_table(records, strategies, config, *, zero_training: Sequence[str] = (
         k = _main_k(strategy, config)
         cost = runtime(records, strategy, k=k)
         rows.append({
-            "strategy": strategy.name, "k": _k_label(k), "top1": float(np.mean(top1)), "top5": float(np.mean(top5)), **cost,
+            "strategy": strategy.name, "k": k, "top1": float(np.mean(top1)), "top5": float(np.mean(top5)), **cost,
             **_accuracy_intervals(top1, top5),
             **_difference_columns("top1_vs_dense", top1, dense),
             **_difference_columns("top1_vs_uniform", top1, uniform),
             **{key: value for name, reference in zero.items() for key, value in _difference_columns(f"top1_vs_{name}", top1, reference).items()},
         })
-    return pd.DataFrame(rows, columns=MAIN_COLUMNS + INTERVAL_COLUMNS + extra)
+    return with_nullable_k(pd.DataFrame(rows, columns=MAIN_COLUMNS + INTERVAL_COLUMNS + extra))
 
 
 def _main_k(strategy: Strategy, config) -> int | None:
@@ -626,11 +629,6 @@ def _difference_columns(name: str, top1: np.ndarray, reference: np.ndarray) -> d
     return {name: difference, f"{name}_low": low, f"{name}_high": high}
 
 
-def _k_label(k: int | None) -> int:
-    """K as written in the tables: -1 stands for 'all clips'."""
-    return -1 if k is None else int(k)
-
-
 def _random_spread(records, config) -> pd.DataFrame:
     rows = []
     for seed in range(config.random_seeds):
@@ -654,9 +652,9 @@ def _accuracy_vs_k(records, strategies, config) -> pd.DataFrame:
                 continue
             top1, top5 = _per_video_top1_top5(records, strategy, k, config)
             low, high = bootstrap_interval(top1)
-            rows.append({"strategy": strategy.name, "k": _k_label(k), "top1": float(np.mean(top1)), "top5": float(np.mean(top5)),
+            rows.append({"strategy": strategy.name, "k": k, "top1": float(np.mean(top1)), "top5": float(np.mean(top5)),
                          "top1_low": low, "top1_high": high})
-    return pd.DataFrame(rows, columns=["strategy", "k", "top1", "top5", "top1_low", "top1_high"])
+    return with_nullable_k(pd.DataFrame(rows, columns=["strategy", "k", "top1", "top5", "top1_low", "top1_high"]))
 
 
 def _union_vs_kprime(records, config) -> pd.DataFrame:
@@ -677,8 +675,8 @@ def _accuracy_vs_runtime(records, strategies, config) -> pd.DataFrame:
         ks = (None,) if strategy.kind == "dense" else RUNTIME_K_VALUES if strategy.kind in ("uniform", "random") else K_VALUES[:-1]
         for k in ks:
             scores = accuracy(records, strategy, k=k, seeds=config.random_seeds)
-            rows.append({"strategy": strategy.name, "k": _k_label(k), "total_s": runtime(records, strategy, k=k)["total_s"], "top1": scores["top1"]})
-    return pd.DataFrame(rows, columns=["strategy", "k", "total_s", "top1"])
+            rows.append({"strategy": strategy.name, "k": k, "total_s": runtime(records, strategy, k=k)["total_s"], "top1": scores["top1"]})
+    return with_nullable_k(pd.DataFrame(rows, columns=["strategy", "k", "total_s", "top1"]))
 
 
 def _accuracy_vs_stride(records, strategies, config) -> pd.DataFrame:
@@ -849,8 +847,8 @@ def _runtime_at_paper_scale(records, strategies, scsampler, config, log, *, back
         cost = runtime(records, strategy, k=k, classifier_per_clip_s=per_clip)
         if strategy.kind == "dense":
             dense_total = cost["total_s"]
-        rows.append({"strategy": strategy.name, "k": _k_label(k), "classifier": config.heavy_classifier, **cost})
-    table = pd.DataFrame(rows, columns=["strategy", "k", "classifier", "sampler_s", "decode_s", "classifier_s", "total_s"])
+        rows.append({"strategy": strategy.name, "k": k, "classifier": config.heavy_classifier, **cost})
+    table = with_nullable_k(pd.DataFrame(rows, columns=["strategy", "k", "classifier", "sampler_s", "decode_s", "classifier_s", "total_s"]))
     table["speedup_vs_dense"] = dense_total / table["total_s"]
 
     # One real end-to-end run of the default sampler with the heavy classifier.

@@ -25,14 +25,11 @@ import numpy as np
 from scsampler.evaluation.cache import VideoRecord
 from scsampler.evaluation.metrics import softmax, topk_correct, video_probabilities
 from scsampler.samplers.baselines import random_positions, uniform_positions
-from scsampler.samplers.combine import combine_scores
-from scsampler.samplers.selection import strided_scores, top_k
+from scsampler.samplers.combine import DEFAULT_K_PRIME, combine_scores
+from scsampler.samplers.selection import DEFAULT_K, strided_scores, top_k
 from scsampler.types import ClipScores
 
-__all__ = ["Strategy", "choose", "accuracy", "per_video_correct", "per_video_top1_top5", "runtime", "DEFAULT_K", "DEFAULT_K_PRIME"]
-
-DEFAULT_K = 10
-DEFAULT_K_PRIME = 8
+__all__ = ["Strategy", "choose", "accuracy", "per_video_correct", "per_video_top1_top5", "runtime"]
 
 
 @dataclass(frozen=True)

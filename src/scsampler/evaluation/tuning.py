@@ -41,7 +41,9 @@ import numpy as np
 from scsampler.errors import UsageError
 from scsampler.evaluation.cache import VideoRecord
 from scsampler.evaluation.metrics import topk_correct, video_probabilities
-from scsampler.evaluation.strategies import DEFAULT_K_PRIME, Strategy, choose
+from scsampler.evaluation.k_column import k_text
+from scsampler.evaluation.strategies import Strategy, choose
+from scsampler.samplers.combine import DEFAULT_K_PRIME
 
 __all__ = [
     "ALPHAS", "COMBINATION_NAMES", "TUNING_COLUMNS", "TunedChoice", "tune", "fixed_choice", "describe", "candidates",
@@ -65,17 +67,14 @@ TUNING_COLUMNS = [
     "top1", "true_prob", "chosen", "tune_split", "videos",
 ]
 
-ALL_CLIPS = -1  # K as the tables write "every clip"
-
-
 @dataclass(frozen=True)
 class TunedChoice:
     """The ``scsampler`` row's strategy and how it was chosen.
 
     ``tuned`` is False when no tuning happened (``reason`` says why): the
     strategy is then the fixed default and the scores are NaN. ``best_k`` is the
-    best K on the tuning split for the chosen strategy (``-1``: every clip;
-    None without tuning); it is reported, not used. ``candidates`` holds one
+    best K on the tuning split for the chosen strategy (None: every clip; also None,
+    and meaningless, without tuning); it is reported, not used. ``candidates`` holds one
     ``tuning.csv`` row per candidate, ``by_k`` the chosen strategy's tuning
     top-1 and true-class probability at each K.
     """
@@ -95,7 +94,7 @@ class TunedChoice:
 
     def to_dict(self) -> dict:
         """JSON-ready: what ``evaluate --json`` prints under ``tuning`` and ``tuning.json`` holds."""
-        best_k = None if self.best_k is None else ("all" if self.best_k == ALL_CLIPS else self.best_k)
+        best_k = (k_text(self.best_k) if self.best_k is None else self.best_k) if self.tuned else None  # "all": every clip
         return {
             "split": self.split,
             "videos": self.videos,
@@ -236,7 +235,7 @@ def tune(
     by_k_scores = [_objective(records, chosen, k=value) for value in ks]
     best_k = ks[_best(by_k_scores)]
     by_k = tuple(
-        {"k": ALL_CLIPS if value is None else int(value), "top1": top1, "true_prob": prob}
+        {"k": None if value is None else int(value), "top1": top1, "true_prob": prob}  # None: every clip
         for value, (top1, prob) in zip(ks, by_k_scores)
     )
     return TunedChoice(
@@ -248,7 +247,7 @@ def tune(
         videos=len(records),
         top1=scored[best][0],
         true_prob=scored[best][1],
-        best_k=ALL_CLIPS if best_k is None else int(best_k),
+        best_k=None if best_k is None else int(best_k),
         candidates=rows,
         by_k=by_k,
     )

@@ -21,6 +21,7 @@ import pickle
 from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 
@@ -40,7 +41,8 @@ class PipelineConfig:
     """What every stage is built from (plain values: it travels to Ray actors).
 
     ``sampler`` is a sampler name or saved sampler's path, or ``"every-clip"`` for a dense pass;
-    ``k``/``stride`` None mean a saved sampler's own (else 10 and 1); ``sampler_backend`` runs its
+    ``k`` (None: every clip) and ``stride`` default to ``"own"``, the sampler's own (a saved composite's,
+    else 10 and 1: :func:`~scsampler.samplers.base.resolve_k_and_stride`); ``sampler_backend`` runs its
     networks (``eager`` or ``onnx``: ``scsampler.models.sampler_backends``), ``classifier_backend`` the
     clip classifier's on a CPU (the same choices: ``scsampler.models.classifier_backends``). ``batch_size`` is the
     classifier's forward batch, ``chunk`` the clips decoded at a time. On Ray, ``workers`` actors
@@ -55,8 +57,8 @@ class PipelineConfig:
     classifier_backend: str = "eager"
     sampler: str = EVERY_CLIP
     sampler_backend: str = "eager"
-    k: int | None = None
-    stride: int | None = None
+    k: int | None | Literal["own"] = "own"
+    stride: int | Literal["own"] = "own"
     seed: int = 0
     batch_size: int = 8
     chunk: int = 8

@@ -40,7 +40,7 @@ from scsampler.errors import ScsamplerError, UsageError
 from scsampler.types import ClipGrid, ClipSelection, VideoInfo
 
 if TYPE_CHECKING:
-    from scsampler.samplers.base import ClipSampler
+    from scsampler.samplers.base import ClipSampler, Own
 
 __all__ = [
     "VideoPlan",
@@ -88,14 +88,12 @@ def load_sampler(name: str, *, seed: int = 0, backend: str = "eager") -> ClipSam
     ``backend`` runs its networks, if it has any (``scsampler.models.sampler_backends``).
     """
     from scsampler.models.sampler_backends import check_sampler_backend
-    from scsampler.samplers import get_sampler
-    from scsampler.samplers.learned import apply_sampler_backend
+    from scsampler.samplers.build import build_sampler
 
     check_sampler_backend(backend)
     if name == EVERY_CLIP:
         return None
-    sampler = get_sampler(name, **({"seed": seed} if name == "random" else {}))
-    apply_sampler_backend(sampler, backend)
+    sampler = build_sampler(name, seed=seed, backend=backend)
     if sampler.needs_label:
         raise UsageError(
             f"the {sampler.name} sampler needs the ground-truth label (an upper bound for evaluation); "
@@ -108,7 +106,8 @@ class SelectClips:
     """Stage 1: ``{"position", "path"}`` -> ``{"position", "path", "error", "plan"}``, one row per video.
 
     ``sampler`` is a sampler name or saved sampler's path (loaded once), or :data:`EVERY_CLIP` for a
-    dense pass. ``k`` and ``stride`` None mean a saved sampler's own (else 10 and 1).
+    dense pass. ``k`` (None: every clip) and ``stride``, ``"own"`` by default: the sampler's own, a
+    saved composite's, else 10 and 1; resolved once, here (``self.k`` and ``self.stride`` hold the numbers).
     ``sampler_backend`` runs a named sampler's networks (``eager`` or ``onnx``).
     """
 
@@ -117,35 +116,27 @@ class SelectClips:
         *,
         frames_per_clip: int,
         sampler: str | ClipSampler | None = EVERY_CLIP,
-        k: int | None = None,
-        stride: int | None = None,
+        k: int | None | Own = "own",
+        stride: int | Own = "own",
         seed: int = 0,
         threads: int | None = None,
         sampler_backend: str = "eager",
     ) -> None:
+        from scsampler.samplers.base import resolve_k_and_stride
+
         _set_threads(threads)
         self.frames_per_clip = frames_per_clip
         # a name is loaded here; an already loaded sampler (None: every clip) is used as it is
         self.sampler = load_sampler(sampler, seed=seed, backend=sampler_backend) if isinstance(sampler, str) else sampler
-        self.k, self.stride = k, stride
+        # a dense pass takes every clip; a bad K or N stops here, before any video is read
+        self.k, self.stride = (None, 1) if self.sampler is None else resolve_k_and_stride(self.sampler, k=k, stride=stride)
 
     @property
     def sampler_name(self) -> str:
         return EVERY_CLIP if self.sampler is None else (self.sampler.name or "sampler")
 
-    def resolved_k_and_stride(self) -> tuple[int | None, int]:
-        """The K and N this stage selects with (a saved sampler's own where ``k``/``stride`` were None)."""
-        from scsampler.samplers.selection import DEFAULT_K
-
-        if self.sampler is None:
-            return None, 1
-        k = self.k if self.k is not None else getattr(self.sampler, "k", DEFAULT_K)
-        stride = self.stride if self.stride is not None else getattr(self.sampler, "stride", 1)
-        return k, stride
-
     def plan(self, path: str) -> VideoPlan:
         """Probe ``path`` and choose its clips (raises what a bad video raises)."""
-        from scsampler.samplers.base import check_k_and_stride
         from scsampler.video import clip_grid, probe
 
         began = time.perf_counter()
@@ -158,9 +149,7 @@ class SelectClips:
                 num_clips=grid.num_clips, scored=len(grid), strategy="dense",
             )  # fmt: skip
         else:
-            k, stride = self.resolved_k_and_stride()
-            check_k_and_stride(k, stride)
-            selection = self.sampler.select(info, grid, k=k, stride=stride)
+            selection = self.sampler.select(info, grid, k=self.k, stride=self.stride)
         sampled = time.perf_counter()
         if len(selection) == 0:
             raise UsageError(f"{path}: the {self.sampler_name} sampler chose no clips.")

@@ -9,25 +9,47 @@ Random choose directly.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from typing import Literal
 
 import numpy as np
 
-from scsampler.errors import UsageError
+from scsampler.samplers.selection import DEFAULT_K, _top_k, check_k, check_stride
 from scsampler.types import ClipGrid, ClipScores, ClipSelection, VideoInfo
 
-__all__ = ["ClipSampler", "ScoringSampler", "check_k_and_stride", "strided_positions"]
+__all__ = ["ClipSampler", "ScoringSampler", "Own", "resolve_k_and_stride", "scored_grid"]
+
+#: ``k="own"`` / ``stride="own"``: the sampler's own K and N, i.e. a composite sampler's (a saved
+#: bundle carries them), for any other sampler K=10 (:data:`~scsampler.samplers.selection.DEFAULT_K`)
+#: and N=1. Only the edges take it (``classify_video``, ``ClassifyOptions``, ``PipelineConfig``, the
+#: CLI when ``--k``/``--stride`` are left out), and :func:`resolve_k_and_stride` turns it into numbers
+#: there; ``select`` and ``top_k`` take numbers, and ``k=None`` means every clip everywhere.
+Own = Literal["own"]
 
 
-def check_k_and_stride(k: int | None, stride: int) -> None:
-    if k is not None and (not isinstance(k, (int, np.integer)) or k < 1):
-        raise UsageError(f"k must be a positive integer (or None for every clip), got {k!r}.")
-    if not isinstance(stride, (int, np.integer)) or stride < 1:
-        raise UsageError(f"stride must be a positive integer (1 scores every clip), got {stride!r}.")
+def resolve_k_and_stride(
+    sampler: "ClipSampler", *, k: int | None | Own = "own", stride: int | Own = "own"
+) -> tuple[int | None, int]:
+    """The K and N to select with: ``"own"`` becomes ``sampler``'s own (:meth:`ClipSampler.own_k_and_stride`).
+
+    The one place where "the sampler's own" is decided, and where an edge checks ``k`` (a positive
+    integer, or None for every clip) and ``stride`` (a positive integer), before any video is read.
+    """
+    own_k, own_stride = sampler.own_k_and_stride()
+    k = own_k if _is_own(k) else k
+    stride = own_stride if _is_own(stride) else stride
+    check_k(k)
+    check_stride(stride)
+    return k, stride
 
 
-def strided_positions(grid: ClipGrid, stride: int) -> np.ndarray:
-    """Positions in ``grid`` of the clips scored under sampling stride N: 0, N, 2N, ..."""
-    return np.arange(0, len(grid), stride, dtype=np.int64)
+def _is_own(value: object) -> bool:
+    return isinstance(value, str) and value == "own"
+
+
+def scored_grid(grid: ClipGrid, stride: int) -> ClipGrid:
+    """The clips a sampler scores under sampling stride N: grid positions 0, N, 2N, ... (``stride`` is checked here)."""
+    check_stride(stride)
+    return grid.strided(stride)
 
 
 class ClipSampler(ABC):
@@ -39,9 +61,18 @@ class ClipSampler(ABC):
     #: True for samplers that learn nothing from data (motion, loudness): what a learned sampler must beat.
     zero_training: bool = False
 
+    def own_k_and_stride(self) -> tuple[int | None, int]:
+        """What ``k="own"`` and ``stride="own"`` mean for this sampler: K=10 (the paper's) and N=1 unless it
+        carries its own (a :class:`~scsampler.samplers.composite.CompositeSampler` does)."""
+        return DEFAULT_K, 1
+
     @abstractmethod
     def select(self, video: VideoInfo, grid: ClipGrid, *, k: int | None, stride: int = 1) -> ClipSelection:
-        """Choose ``min(k, L)`` clips (all when ``k`` is None) from ``grid``."""
+        """Choose ``min(k, L)`` clips (all when ``k`` is None) from ``grid``, scoring clips 0, N, 2N, ... (N = ``stride``).
+
+        ``k`` and ``stride`` are numbers here (resolve ``"own"`` first with :func:`resolve_k_and_stride`);
+        each is checked once, where it is used.
+        """
 
 
 class ScoringSampler(ClipSampler):
@@ -52,7 +83,7 @@ class ScoringSampler(ClipSampler):
         """Scores of the clips at grid positions 0, N, 2N, ... (N = ``stride``)."""
 
     def select(self, video: VideoInfo, grid: ClipGrid, *, k: int | None, stride: int = 1) -> ClipSelection:
-        from scsampler.samplers.selection import top_k
-
-        check_k_and_stride(k, stride)
-        return top_k(self.score(video, grid, stride=stride), k=k, strategy=self.name)
+        # before scoring, the expensive part (a score() that strides with scored_grid checks N again)
+        check_k(k)
+        check_stride(stride)
+        return _top_k(self.score(video, grid, stride=stride), k=k, strategy=self.name)

@@ -14,9 +14,9 @@ import zlib
 import numpy as np
 
 from scsampler.errors import UsageError
-from scsampler.samplers.base import ClipSampler, check_k_and_stride
+from scsampler.samplers.base import ClipSampler, scored_grid
 from scsampler.samplers.registry import register_sampler
-from scsampler.samplers.selection import top_k
+from scsampler.samplers.selection import _top_k, check_k, check_stride
 from scsampler.types import ClipGrid, ClipScores, ClipSelection, VideoInfo
 
 __all__ = [
@@ -49,7 +49,7 @@ def uniform_positions(num_clips: int, *, k: int | None) -> np.ndarray:
     Position ``i`` is ``floor((i + 0.5) * L / k)``; parts are at least one clip
     long when ``k <= L``, so the positions are distinct and increasing.
     """
-    check_k_and_stride(k, 1)
+    check_k(k)
     if k is None or k >= num_clips:
         return np.arange(num_clips, dtype=np.int64)
     return np.floor((np.arange(k) + 0.5) * num_clips / k).astype(np.int64)
@@ -61,7 +61,7 @@ def random_positions(num_clips: int, *, k: int | None, seed: int, key: str = "")
     ``key`` (the video's path) makes different videos draw differently under
     one seed while keeping each draw a pure function of its inputs.
     """
-    check_k_and_stride(k, 1)
+    check_k(k)
     count = num_clips if k is None else min(k, num_clips)
     rng = np.random.default_rng([int(seed) & 0xFFFFFFFF, zlib.crc32(key.encode("utf-8")), num_clips])
     return np.sort(rng.choice(num_clips, size=count, replace=False)).astype(np.int64)
@@ -73,7 +73,8 @@ class DenseSampler(ClipSampler):
     name = "dense"
 
     def select(self, video: VideoInfo, grid: ClipGrid, *, k: int | None, stride: int = 1) -> ClipSelection:
-        check_k_and_stride(k, stride)
+        check_k(k)  # unused, like the stride, but a bad value is still a mistake worth reporting
+        check_stride(stride)
         return _selection(grid, np.arange(len(grid)), strategy=self.name)
 
 
@@ -83,7 +84,7 @@ class UniformSampler(ClipSampler):
     name = "uniform"
 
     def select(self, video: VideoInfo, grid: ClipGrid, *, k: int | None, stride: int = 1) -> ClipSelection:
-        check_k_and_stride(k, stride)
+        check_stride(stride)  # unused (Uniform scores nothing); ``uniform_positions`` checks ``k``
         return _selection(grid, uniform_positions(len(grid), k=k), strategy=self.name)
 
 
@@ -98,7 +99,7 @@ class RandomSampler(ClipSampler):
         self.seed = int(seed)
 
     def select(self, video: VideoInfo, grid: ClipGrid, *, k: int | None, stride: int = 1) -> ClipSelection:
-        check_k_and_stride(k, stride)
+        check_stride(stride)  # unused (Random scores nothing); ``random_positions`` checks ``k``
         positions = random_positions(len(grid), k=k, seed=self.seed, key=video.path)
         return _selection(grid, positions, strategy=self.name)
 
@@ -124,14 +125,14 @@ def oracle_selection(
     Ties go to the lower clip index. The selection's scores are the
     true-class column.
     """
-    check_k_and_stride(k, stride)
+    check_k(k)
     probs = np.asarray(clip_probs, dtype=np.float64)
     if probs.ndim != 2 or probs.shape[0] != len(grid):
         raise UsageError(f"clip_probs must be [L, C] with L = {len(grid)} grid clips, got shape {probs.shape}.")
     if not isinstance(label_index, (int, np.integer)) or not 0 <= label_index < probs.shape[1]:
         raise UsageError(f"label_index must be a class index in [0, {probs.shape[1]}), got {label_index!r}.")
-    scores = ClipScores.for_grid(grid.strided(stride), probs[::stride, int(label_index)], source="oracle")
-    return top_k(scores, k=k, strategy="oracle")
+    scores = ClipScores.for_grid(scored_grid(grid, stride), probs[::stride, int(label_index)], source="oracle")
+    return _top_k(scores, k=k, strategy="oracle")
 
 
 class OracleSampler(ClipSampler):

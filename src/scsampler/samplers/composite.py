@@ -4,7 +4,8 @@
 
     sampler = CompositeSampler(get_sampler("motion"), get_sampler("loudness"),
                                combination="union", k=10, k_prime=8, stride=2)
-    selection = sampler.select(info, grid)        # K and N are the sampler's own
+    k, stride = resolve_k_and_stride(sampler)     # "own" by default: the sampler's K=10 and N=2
+    selection = sampler.select(info, grid, k=k, stride=stride)
     save_sampler(sampler, "runs/av-sampler")      # one bundle; load_sampler() gives it back
 
 A video without an audio track falls back to the visual ranking (with a
@@ -22,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from scsampler.errors import DataWarning, UsageError
-from scsampler.samplers.base import ClipSampler, ScoringSampler, strided_positions
+from scsampler.samplers.base import ClipSampler, ScoringSampler, scored_grid
 from scsampler.samplers.bundle import BundleReader, BundleWriter, register_bundle_kind
 from scsampler.samplers.combine import (
     DEFAULT_ALPHA,
@@ -33,21 +34,10 @@ from scsampler.samplers.combine import (
     combine_scores,
     normalise_scores,
 )
-from scsampler.samplers.selection import DEFAULT_K, check_k, check_min_gap_s, check_stride, top_k
+from scsampler.samplers.selection import DEFAULT_K, _top_k, check_k, check_min_gap_s, check_stride
 from scsampler.types import ClipGrid, ClipScores, ClipSelection, VideoInfo
 
-__all__ = ["CompositeSampler", "score_and_select", "OWN"]
-
-
-class _Own:
-    """The default of ``k``/``stride`` in :meth:`CompositeSampler.select`: use the sampler's own."""
-
-    def __repr__(self) -> str:
-        return "OWN"
-
-
-#: Pass (or leave) ``k=OWN`` / ``stride=OWN`` to use the values the sampler was built with.
-OWN: Any = _Own()
+__all__ = ["CompositeSampler", "SampledClips", "score_and_select"]
 
 _SETTINGS = ("combination", "k", "stride", "k_prime", "alpha", "normalisation", "min_gap_s")
 
@@ -71,8 +61,9 @@ class CompositeSampler(ScoringSampler):
         combination: ``union``, ``intersect``, ``convex-list`` or
             ``convex-score`` (see :mod:`scsampler.samplers.combine`); used when
             both samplers are given. Defaults to ``union``.
-        k: clips to select (None: every scored clip).
-        stride: sampling stride N: only clips 0, N, 2N, ... are scored, by both samplers.
+        k: its own K, what ``k="own"`` resolves to (None: every scored clip).
+        stride: its own sampling stride N (only clips 0, N, 2N, ... are scored, by both
+            samplers), what ``stride="own"`` resolves to.
         k_prime: K' of AV-union-list (at most ``k``); None: 80% of K, rounded
             (the paper's best, K'=8 of K=10), see ``default_k_prime``.
         alpha: weight of the visual side in the convex combinations.
@@ -147,38 +138,40 @@ class CompositeSampler(ScoringSampler):
         return {name: getattr(self, name) for name in _SETTINGS}
 
     def replace(self, **changes: Any) -> "CompositeSampler":
-        """A copy with some of ``visual``, ``audio`` and the settings changed (``None`` values are ignored
-        for the settings, so CLI options left out keep the saved ones)."""
+        """A copy with some of ``visual``, ``audio``, ``name`` and the settings changed (each value as given:
+        ``k=None`` is every clip, ``k_prime=None`` 80% of K)."""
         unknown = sorted(set(changes) - set(_SETTINGS) - {"visual", "audio", "name"})
         if unknown:
             raise UsageError(
                 f"unknown composite sampler settings {unknown}; choose from visual, audio, {', '.join(_SETTINGS)}."
             )
-        arguments = {"visual": self.visual, "audio": self.audio, **self.settings()}
-        arguments.update({key: value for key, value in changes.items() if value is not None or key in ("visual", "audio")})
+        arguments = {"visual": self.visual, "audio": self.audio, **self.settings(), **changes}
         if "name" not in changes and self.name != self._default_name():
             arguments["name"] = self.name
         return CompositeSampler(**arguments)
 
-    def _resolve(self, k: Any, stride: Any) -> tuple[int | None, int]:
-        k = self.k if k is OWN else k
-        stride = self.stride if stride is OWN else stride
-        check_k(k)
-        check_stride(stride)
+    def own_k_and_stride(self) -> tuple[int | None, int]:
+        """Its ``k`` and ``stride``: what ``"own"`` means for it (:func:`~scsampler.samplers.base.resolve_k_and_stride`)."""
+        return self.k, self.stride
+
+    def _check_k_prime_fits(self, k: int | None) -> None:
+        """A fixed K' of AV-union-list must not exceed the K it selects with."""
         if self.k_prime is not None and self.visual is not None and self.audio is not None and self.combination == "union":
             check_k_prime(self.k_prime, k=k)
-        return k, stride
 
     def _k_prime_for(self, k: int | None) -> int:
         return default_k_prime(k) if self.k_prime is None else self.k_prime
 
-    def score(self, video: VideoInfo, grid: ClipGrid, *, stride: int = OWN, k: int | None = OWN) -> ClipScores:
-        """Combined scores of the clips at grid positions 0, N, 2N, ... (N: ``stride``, the sampler's own by default).
+    def score(self, video: VideoInfo, grid: ClipGrid, *, stride: int = 1) -> ClipScores:
+        """Combined scores of the clips at grid positions 0, N, 2N, ... (N: ``stride``).
 
-        ``k`` matters only to AV-union-list with the default K' (80% of K).
+        AV-union-list's default K' (80% of K) is taken from this sampler's own ``k``.
         """
-        k, stride = self._resolve(k, stride)
-        scored = grid.index[strided_positions(grid, stride)]
+        return self._combined_scores(video, grid, k=self.k, stride=stride)
+
+    def _combined_scores(self, video: VideoInfo, grid: ClipGrid, *, k: int | None, stride: int) -> ClipScores:
+        """The combined scores for a selection of ``k`` clips (``k`` matters only to AV-union-list's default K')."""
+        scored = scored_grid(grid, stride).index
         # Without a sound track the visual ranking decides; an audio sampler alone handles it its own way.
         use_audio = self.audio is not None and (video.audio is not None or self.visual is None)
         if self.audio is not None and not use_audio:
@@ -187,7 +180,7 @@ class CompositeSampler(ScoringSampler):
                 f"{self.visual.name!r} alone, without its audio sampler {self.audio.name!r} ({self.combination}); "
                 "give the video a sound track, or choose its clips with a visual sampler.",
                 DataWarning,
-                stacklevel=2,
+                stacklevel=3,
             )
         visual = None if self.visual is None else _on_grid(self.visual.score(video, grid, stride=stride), grid, scored)
         audio = _on_grid(self.audio.score(video, grid, stride=stride), grid, scored) if use_audio else None
@@ -204,15 +197,17 @@ class CompositeSampler(ScoringSampler):
             normalisation=self.normalisation,
         )
 
-    def select_from_scores(self, scores: ClipScores, *, k: int | None = OWN) -> ClipSelection:
-        """The selection that :meth:`select` makes from the scores :meth:`score` returned."""
-        k, _ = self._resolve(k, 1)
-        return top_k(scores, k=k, strategy=self.name, min_gap_s=self.min_gap_s)
+    def select(self, video: VideoInfo, grid: ClipGrid, *, k: int | None, stride: int = 1) -> ClipSelection:
+        """The top ``k`` clips among those scored under ``stride`` (pass its own with
+        :func:`~scsampler.samplers.base.resolve_k_and_stride`)."""
+        return self.score_and_select(video, grid, k=k, stride=stride).selection
 
-    def select(self, video: VideoInfo, grid: ClipGrid, *, k: int | None = OWN, stride: int = OWN) -> ClipSelection:
-        """The top ``k`` clips among those scored under ``stride`` (both the sampler's own unless given)."""
-        k, stride = self._resolve(k, stride)
-        return self.select_from_scores(self.score(video, grid, stride=stride, k=k), k=k)
+    def score_and_select(self, video: VideoInfo, grid: ClipGrid, *, k: int | None, stride: int = 1) -> "SampledClips":
+        """:meth:`select`, keeping the combined scores it chose from."""
+        check_k(k)  # before scoring; the stride is checked where the clips are strided (scored_grid)
+        self._check_k_prime_fits(k)
+        scores = self._combined_scores(video, grid, k=k, stride=stride)
+        return SampledClips(_top_k(scores, k=k, strategy=self.name, min_gap_s=self.min_gap_s), scores)
 
     # --- bundle protocol -------------------------------------------------------------------------
 
@@ -265,24 +260,16 @@ class SampledClips:
     scores: ClipScores | None
 
 
-def score_and_select(
-    sampler: ClipSampler, video: VideoInfo, grid: ClipGrid, *, k: int | None = OWN, stride: int = OWN
-) -> SampledClips:
+def score_and_select(sampler: ClipSampler, video: VideoInfo, grid: ClipGrid, *, k: int | None, stride: int) -> SampledClips:
     """Run ``sampler`` on one video and keep its scores, scoring each clip once.
 
-    ``k``/``stride`` default to a composite sampler's own settings, and to
-    K=10, N=1 for any other sampler.
+    ``k`` and ``stride`` are numbers (resolve ``"own"`` first with
+    :func:`~scsampler.samplers.base.resolve_k_and_stride`).
     """
     if isinstance(sampler, CompositeSampler):
-        k, stride = sampler._resolve(k, stride)
-        scores = sampler.score(video, grid, stride=stride, k=k)
-        return SampledClips(sampler.select_from_scores(scores, k=k), scores)
-    k = DEFAULT_K if k is OWN else k
-    stride = 1 if stride is OWN else stride
-    check_k(k)
-    check_stride(stride)
+        return sampler.score_and_select(video, grid, k=k, stride=stride)
     if isinstance(sampler, ScoringSampler) and type(sampler).select is ScoringSampler.select:
+        check_k(k)
         scores = sampler.score(video, grid, stride=stride)
-        return SampledClips(top_k(scores, k=k, strategy=sampler.name), scores)
+        return SampledClips(_top_k(scores, k=k, strategy=sampler.name), scores)
     return SampledClips(sampler.select(video, grid, k=k, stride=stride), None)
-

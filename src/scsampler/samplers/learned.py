@@ -34,7 +34,7 @@ from torch import nn
 
 from scsampler._device import check_device
 from scsampler.errors import ScsamplerError, UsageError, VideoError
-from scsampler.samplers.base import ScoringSampler, check_k_and_stride
+from scsampler.samplers.base import ScoringSampler, scored_grid
 from scsampler.samplers.bundle import BundleReader, BundleWriter, register_bundle_kind
 from scsampler.samplers.registry import register_sampler
 from scsampler.types import ClipGrid, ClipScores, VideoInfo
@@ -255,10 +255,9 @@ class LearnedSampler(ScoringSampler):
     def score(self, video: VideoInfo, grid: ClipGrid, *, stride: int = 1) -> ClipScores:
         from scsampler.signals import extract_signals
 
-        check_k_and_stride(None, stride)
+        scored = scored_grid(grid, stride)  # checks the stride
         if self.modality == "audio" and video.audio is None:
             raise VideoError(video.path, "has no audio track, and this audio sampler cannot score it; use a visual sampler.")
-        scored = grid.strided(stride)
         signals = extract_signals(
             video.path, scored, signals=self.signals, info=video, cache_dir=self.cache_dir, **signal_options(self.net.config)
         )

@@ -27,7 +27,8 @@ __all__ = [
     "DEFAULT_K",
 ]
 
-#: The paper's default number of clips given to the classifier.
+#: The paper's default number of clips given to the classifier: the one definition of the default K
+#: (``k="own"`` of a sampler without its own K, and the evaluation's main table).
 DEFAULT_K = 10
 
 
@@ -36,7 +37,7 @@ def _is_int(value: object) -> bool:
 
 
 def check_k(k: object) -> None:
-    """``k`` is a positive integer, or None for every scored clip."""
+    """``k`` is a positive integer (not a bool), or None for every scored clip: the one rule for K."""
     if k is not None and (not _is_int(k) or k < 1):
         raise UsageError(
             f"k must be a positive integer (or None for every clip), got {k!r}; "
@@ -45,7 +46,7 @@ def check_k(k: object) -> None:
 
 
 def check_stride(stride: object) -> None:
-    """``stride`` is a positive integer: N scores clips 0, N, 2N, ..."""
+    """``stride`` is a positive integer (not a bool): N scores clips 0, N, 2N, ...; the one rule for N."""
     if not _is_int(stride) or stride < 1:
         raise UsageError(
             f"stride must be a positive integer (N scores clips 0, N, 2N, ...), got {stride!r}; "
@@ -110,6 +111,11 @@ def top_k(
     """
     check_k(k)
     check_min_gap_s(min_gap_s)
+    return _top_k(scores, k=k, strategy=strategy, min_gap_s=min_gap_s)
+
+
+def _top_k(scores: ClipScores, *, k: int | None, strategy: str = "", min_gap_s: float = 0.0) -> ClipSelection:
+    """:func:`top_k` for callers that have checked ``k`` and ``min_gap_s`` already (a sampler's ``select``)."""
     order = ranking(scores)
     if min_gap_s > 0:
         order = _spread(order, scores, k=k, min_gap_s=float(min_gap_s))

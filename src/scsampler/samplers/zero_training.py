@@ -23,7 +23,7 @@ import warnings
 import numpy as np
 import torch
 
-from scsampler.samplers.base import ScoringSampler, check_k_and_stride
+from scsampler.samplers.base import ScoringSampler, scored_grid
 from scsampler.samplers.registry import register_sampler
 from scsampler.signals import SignalWarning, extract_signals
 from scsampler.types import ClipGrid, ClipScores, VideoInfo
@@ -34,8 +34,7 @@ NO_AUDIO_SOURCE = "loudness (no audio: uniform spread)"
 
 
 def _scored_grid(grid: ClipGrid, stride: int) -> ClipGrid:
-    check_k_and_stride(None, stride)
-    return grid.strided(stride)
+    return scored_grid(grid, stride)
 
 
 def _scores(scored: ClipGrid, values: np.ndarray, source: str) -> ClipScores:
