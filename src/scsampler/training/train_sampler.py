@@ -84,7 +84,7 @@ from torch import nn
 
 from scsampler._atomic import atomic_output, write_text_atomically
 from scsampler.errors import DataWarning, ScsamplerError, UsageError
-from scsampler.evaluation.metrics import precision_at_k, spearman
+from scsampler.metrics import precision_at_k, spearman
 from scsampler.models.sampler_nets import (
     AUDIO_LAYOUTS,
     VISUAL_BACKBONES,
@@ -92,8 +92,9 @@ from scsampler.models.sampler_nets import (
     canonical_backbone,
     parameter_groups,
 )
-from scsampler.samplers.learned import _RGB_INPUTS, forward_net, net_inputs_from_signals, signal_options, signals_for_net
-from scsampler.training.losses import ac_loss, check_loss_name, output_size, sal_cl_loss, sal_rank_loss, saliency_from_output
+from scsampler.samplers.learned import forward_net, net_inputs_from_signals, net_inputs_key, signal_options, signals_for_net
+from scsampler.samplers.saliency import check_loss_name, saliency_from_output
+from scsampler.training.losses import ac_loss, output_size, sal_cl_loss, sal_rank_loss
 from scsampler.training.schedule import warmup_step_decay
 from scsampler.training.targets import grid_from_targets, read_targets
 
@@ -200,14 +201,7 @@ class ClipTable:
 
 
 def _cache_file(cache_dir: Path, path: str, net_config: dict, grid_key: str) -> Path:
-    key = {k: net_config[k] for k in ("modality", "inputs", "input_size") if k in net_config}
-    # per-input sizes change the cached inputs only for the RGB ones (shrunk once); motion is kept as extracted
-    rgb_sizes = {name: size for name, size in (net_config.get("input_sizes") or {}).items() if name in _RGB_INPUTS}
-    if rgb_sizes:
-        key["input_sizes"] = rgb_sizes
-    if net_config.get("audio_window", "clip") != "clip":  # the clip's own window keeps its older cache files
-        key["audio_window"] = net_config["audio_window"]
-    key["format"] = 1  # bump when net_inputs_from_signals changes
+    key = net_inputs_key(net_config)
     stat = os.stat(path)
     text = json.dumps([os.path.abspath(path), stat.st_size, stat.st_mtime_ns, key, grid_key], sort_keys=True)
     return cache_dir / f"{hashlib.sha1(text.encode()).hexdigest()[:16]}.pt"
