@@ -184,7 +184,7 @@ def test_validation_measure_rises_clearly_above_random(dataset, seed, tmp_path):
 
 def test_sampler_quality_against_segments_by_hand():
     from scsampler.training.sampler_data import ClipTable
-    from scsampler.training.sampler_quality import sampler_quality, selection_measure
+    from scsampler.training.sampler_validation import sampler_quality, selection_measure
 
     # Two videos of 4 clips; in video 0 clips 1 and 2 hold the action, in video 1 clip 3; K = 2.
     table = ClipTable(

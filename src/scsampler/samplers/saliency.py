@@ -1,7 +1,7 @@
 """How a sampler network's output becomes saliency, by the loss it was trained with.
 
 Scoring (``samplers/learned.py``) and training (``training/losses.py``, validation in
-``training/sampler_quality.py``) both read a network's output through this module, so that a
+``training/sampler_validation.py``) both read a network's output through this module, so that a
 trained network is scored exactly as it was validated:
 
 * **AC**: class logits ``[B, C]``; saliency = max over classes of ``softmax``.

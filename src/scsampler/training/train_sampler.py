@@ -10,7 +10,7 @@ network inputs are extracted once per video and kept in the signals cache, ``sig
 **The loop** reads like ``train_classifier``'s: :func:`train_sampler` checks the options and
 starts (or joins) the process group; ``_train`` builds the network, the data and the optimizer
 (or resumes them from ``last.pt``: ``_check_resumable``), then per epoch
-``_train_one_epoch``, ``_validate`` (``training/sampler_quality.py``), ``_after_epoch`` (best epoch,
+``_train_one_epoch``, ``_validate`` (``training/sampler_validation.py``), ``_after_epoch`` (best epoch,
 plateau schedule, early stop) and ``_write_epoch`` (metrics line, ``last.pt``, ``sampler.pt``
 and the bundle, through ``models/checkpoint.save_checkpoint``).
 
@@ -20,7 +20,7 @@ training videos when there is none: ``sampler_data.split_videos``): per video, t
 ``segments.csv`` exists), and against the oracle's top-K (the K clips with the classifier's
 highest true-class probability), each beside Random's expectation; and the Spearman rank
 correlation between the saliency and the true-class probability. Means over videos. The
-*selection measure* (:func:`~scsampler.training.sampler_quality.selection_measure`) is the segment precision where segments are
+*selection measure* (:func:`~scsampler.training.sampler_validation.selection_measure`) is the segment precision where segments are
 known, else the oracle precision: it picks the best epoch, drives the plateau schedule and
 stops training early (``early_stop_patience`` epochs without a better measure).
 
@@ -82,7 +82,7 @@ from scsampler.training.sampler_data import (
     salient_threshold,
     split_videos,
 )
-from scsampler.training.sampler_quality import sampler_quality, selection_measure, table_saliency, warn_without_oracle
+from scsampler.training.sampler_validation import sampler_quality, selection_measure, table_saliency, warn_without_oracle
 from scsampler.training.schedule import warmup_step_decay
 from scsampler.training.targets import read_targets
 
@@ -448,7 +448,7 @@ def batch_loss(
 
 
 def _validate(net: nn.Module, table: ClipTable, *, loss: str, k: int) -> dict[str, float]:
-    """:func:`~scsampler.training.sampler_quality.sampler_quality` on the validation table (every measure NaN without one)."""
+    """:func:`~scsampler.training.sampler_validation.sampler_quality` on the validation table (every measure NaN without one)."""
     if len(table) == 0:
         return sampler_quality(np.zeros(0), table, k=k)
     return sampler_quality(table_saliency(net, table, loss=loss), table, k=k)
