@@ -7,7 +7,7 @@
 Trains one SAL-RANK visual sampler (``cpu`` recipe, tiny backbone) per combination of SAL-RANK
 minimum target gap, learning rate, input size and seed, into a temporary folder, and prints
 per combination the validation measure (precision of the top-K against the action segments,
-see ``train_sampler.selection_measure``) at the best epoch, its mean over the last five
+see ``training.sampler_validation.selection_measure``) at the best epoch, its mean over the last five
 epochs (how stable training is), the oracle precision at the best epoch, and Random's. The
 test split is never read: options chosen from this table stay honest on the test videos.
 """

@@ -14,8 +14,8 @@ from scsampler.training.losses import (
     sal_cl_loss,
     sal_rank_loss,
     sal_rank_pairs,
-    saliency_from_output,
 )
+from scsampler.samplers.saliency import saliency_from_output
 
 
 def test_ac_loss_matches_hand_computed_cross_entropy():

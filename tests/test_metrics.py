@@ -7,14 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from scsampler.evaluation.metrics import (
-    precision_at_k,
-    segment_precision,
-    softmax,
-    spearman,
-    topk_correct,
-    video_probabilities,
-)
+from scsampler.evaluation.metrics import segment_precision, softmax, topk_correct, video_probabilities
+from scsampler.metrics import precision_at_k, spearman
 
 
 def test_softmax_by_hand():

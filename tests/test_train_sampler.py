@@ -21,7 +21,9 @@ from scsampler.data.manifest import ACTION_KINDS, read_manifest, read_segments
 from scsampler.samplers import get_sampler
 from scsampler.samplers.learned import LearnedSampler
 from scsampler.training.targets import TARGET_COLUMNS, read_targets, write_targets
-from scsampler.training.train_sampler import SamplerTrainConfig, epoch_batches, sampler_recipe, train_sampler
+from scsampler.training.recipes import sampler_recipe
+from scsampler.training.sampler_data import epoch_batches
+from scsampler.training.train_sampler import SamplerTrainConfig, train_sampler
 from scsampler.video import clip_grid, probe
 from tests.checkpoints import decisive_checkpoint
 
@@ -124,7 +126,7 @@ def test_ac_trains_a_sampler_far_better_than_random(dataset, tmp_path):
     On the I-frame alone: the synthetic classes differ by colour, and motion is class-agnostic.
     """
     from scsampler.samplers.learned import forward_net
-    from scsampler.training.train_sampler import build_table
+    from scsampler.training.sampler_data import build_table
 
     result = train_sampler(_config(dataset, tmp_path / "ac", loss="ac", inputs=("iframe",), epochs=None))
     assert len(result.history) == sampler_recipe(modality="visual", loss="ac", preset="cpu").epochs
@@ -181,7 +183,8 @@ def test_validation_measure_rises_clearly_above_random(dataset, seed, tmp_path):
 
 
 def test_sampler_quality_against_segments_by_hand():
-    from scsampler.training.train_sampler import ClipTable, sampler_quality, selection_measure
+    from scsampler.training.sampler_data import ClipTable
+    from scsampler.training.sampler_validation import sampler_quality, selection_measure
 
     # Two videos of 4 clips; in video 0 clips 1 and 2 hold the action, in video 1 clip 3; K = 2.
     table = ClipTable(
@@ -232,7 +235,7 @@ def test_validation_chooses_the_inputs(dataset, tmp_path):
 
 
 def test_sal_rank_batches_hold_several_clips_of_one_video(dataset, tmp_path):
-    from scsampler.training.train_sampler import build_table, split_videos
+    from scsampler.training.sampler_data import build_table, split_videos
 
     rows, meta = read_targets(dataset["targets"])
     train_paths, _ = split_videos(rows, seed=0)
@@ -253,6 +256,21 @@ def test_recipes_follow_the_paper():
     assert sampler_recipe(modality="audio", loss="sal-rank", preset="paper-kinetics").lr == 0.03
     cl = sampler_recipe(modality="audio", loss="sal-cl")
     assert (cl.lr, cl.decay_every_epochs, cl.epochs) == (0.001, 10, 16)
+
+
+def test_recipe_table_covers_every_preset_modality_and_loss():
+    from scsampler.errors import UsageError
+    from scsampler.samplers.saliency import LOSSES
+    from scsampler.training.recipes import SAMPLER_PRESETS, SAMPLER_RECIPES
+
+    keys = {(preset, modality, loss) for preset in SAMPLER_PRESETS for modality in ("visual", "audio") for loss in LOSSES}
+    assert set(SAMPLER_RECIPES) == keys
+    assert all(recipe.name == "-".join(key) for key, recipe in SAMPLER_RECIPES.items())
+    ac = sampler_recipe(modality="visual", loss="ac", preset="cpu")
+    assert (ac.optimizer, ac.epochs, ac.weight_decay, ac.label_smoothing) == ("adam", 15, 0.05, 0.1)
+    assert ac.with_overrides(epochs=3, lr=None).epochs == 3 and ac.with_overrides(lr=None).lr == ac.lr
+    with pytest.raises(UsageError, match="unknown sampler recipe 'fast'"):
+        sampler_recipe(modality="visual", loss="ac", preset="fast")
 
 
 @pytest.fixture(scope="module")

@@ -24,7 +24,8 @@ from scsampler.data.synth import make_synthetic_benchmark
 from scsampler.errors import DataWarning, UsageError
 from scsampler.training.losses import sal_rank_loss, sal_rank_pairs
 from scsampler.training.targets import TARGET_COLUMNS, confidence_and_margin, read_targets, video_contrast, write_targets
-from scsampler.training.train_sampler import SamplerTrainConfig, salient_threshold, train_sampler
+from scsampler.training.sampler_data import salient_threshold
+from scsampler.training.train_sampler import SamplerTrainConfig, train_sampler
 from scsampler.video import clip_grid, probe
 from tests.checkpoints import tiny_checkpoint
 

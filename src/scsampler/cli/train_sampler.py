@@ -31,7 +31,9 @@ def input_size_type(text: str) -> tuple[int | None, dict[str, int]]:
 
 
 def register(subparsers) -> None:
-    from scsampler.training.train_sampler import SAMPLER_PRESETS, SAMPLER_TARGETS
+    from scsampler.samplers.saliency import LOSSES
+    from scsampler.training.recipes import SAMPLER_PRESETS
+    from scsampler.training.train_sampler import SAMPLER_TARGETS
 
     parser = add_command(
         subparsers,
@@ -57,7 +59,7 @@ def register(subparsers) -> None:
     parser.add_argument("targets", type=Path, metavar="TARGETS", help="Parquet file written by `scsampler label`")
     parser.add_argument("-o", "--output", dest="run_dir", type=Path, required=True, metavar="RUN_DIR", help="folder for checkpoints and metrics")
     parser.add_argument("--modality", choices=("visual", "audio"), default="visual", help="visual (compressed-domain) or audio (visual)")
-    parser.add_argument("--loss", choices=("ac", "sal-cl", "sal-rank"), default="sal-rank", help="training objective (sal-rank)")
+    parser.add_argument("--loss", choices=LOSSES, default="sal-rank", help="training objective (sal-rank)")
     parser.add_argument(
         "--target", choices=SAMPLER_TARGETS, default="label",
         help="what SAL-RANK orders and SAL-CL thresholds: label (true-class probability / top-1 correct; the paper's), "
@@ -127,14 +129,13 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from scsampler.training.train_sampler import SamplerTrainConfig, train_sampler
-
     from scsampler.training.input_choice import parse_input_alternatives
+    from scsampler.training.train_sampler import LAST_CHECKPOINT, METRICS_FILE, SamplerTrainConfig, train_sampler
 
     alternatives = parse_input_alternatives(args.inputs)
     backbone = args.backbone or ("tiny" if args.recipe == "cpu" else ("resnet18" if args.modality == "visual" else "vggish"))
     if not args.resume:
-        for name in ("last.pt", "metrics.jsonl"):
+        for name in (LAST_CHECKPOINT, METRICS_FILE):
             (args.run_dir / name).unlink(missing_ok=True)
     config = SamplerTrainConfig(
         targets=args.targets,

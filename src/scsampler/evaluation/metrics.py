@@ -1,4 +1,8 @@
-"""Pure metrics over arrays: video-level accuracy and how well a sampler's choice agrees with the oracle."""
+"""Pure metrics over arrays for evaluation: softmax, video-level probabilities and accuracy, segment precision.
+
+The metrics that training uses too (``precision_at_k``, ``clips_in_segments``, ``spearman``) are in
+``scsampler/metrics.py``, below both.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +10,13 @@ from typing import Sequence
 
 import numpy as np
 
+from scsampler.metrics import clips_in_segments
+
 __all__ = [
     "softmax",
     "video_probabilities",
     "topk_correct",
-    "precision_at_k",
     "segment_precision",
-    "clips_in_segments",
-    "spearman",
 ]
 
 
@@ -38,51 +41,12 @@ def topk_correct(probabilities: np.ndarray, label_index: int, k: int) -> bool:
     return bool(label_index in order[:k])
 
 
-def precision_at_k(chosen: Sequence[int], reference_top: Sequence[int]) -> float:
-    """The fraction of ``chosen`` clips that are also among the reference's top clips."""
-    chosen = list(chosen)
-    if not chosen:
-        return float("nan")
-    return len(set(chosen) & set(reference_top)) / len(chosen)
-
-
 def segment_precision(
     starts_s: np.ndarray, ends_s: np.ndarray, segments: Sequence[tuple[float, float]], *, min_overlap_s: float = 1e-6
 ) -> float:
-    """The fraction of clips (given by their start and end seconds) that overlap a true action segment."""
+    """The fraction of clips (given by their start and end seconds) that overlap a true action segment
+    (``scsampler.metrics.clips_in_segments``)."""
     if len(starts_s) == 0:
         return float("nan")
     return float(clips_in_segments(starts_s, ends_s, segments, min_overlap_s=min_overlap_s).mean())
 
-
-def clips_in_segments(
-    starts_s: np.ndarray, ends_s: np.ndarray, segments: Sequence[tuple[float, float]], *, min_overlap_s: float = 1e-6
-) -> np.ndarray:
-    """Per clip, whether it overlaps a true action segment (the rule of :func:`segment_precision`)."""
-    starts_s, ends_s = np.asarray(starts_s, dtype=np.float64), np.asarray(ends_s, dtype=np.float64)
-    inside = np.zeros(len(starts_s), dtype=bool)
-    for seg_start, seg_end in segments:
-        inside |= np.minimum(ends_s, seg_end) - np.maximum(starts_s, seg_start) >= min_overlap_s
-    return inside
-
-
-def spearman(a: np.ndarray, b: np.ndarray) -> float:
-    """Spearman rank correlation (average ranks for ties); NaN when either side is constant."""
-    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    if len(a) != len(b):
-        raise ValueError(f"spearman needs equal lengths, got {len(a)} and {len(b)}.")
-    ra, rb = _average_ranks(a), _average_ranks(b)
-    if ra.std() == 0 or rb.std() == 0:
-        return float("nan")
-    return float(np.corrcoef(ra, rb)[0, 1])
-
-
-def _average_ranks(values: np.ndarray) -> np.ndarray:
-    order = np.argsort(values, kind="mergesort")
-    ranks = np.empty(len(values), dtype=np.float64)
-    ranks[order] = np.arange(len(values), dtype=np.float64)
-    for value in np.unique(values):
-        tied = values == value
-        if tied.sum() > 1:
-            ranks[tied] = ranks[tied].mean()
-    return ranks

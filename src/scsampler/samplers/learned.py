@@ -8,7 +8,7 @@ A sampler checkpoint is a scsampler checkpoint (``scsampler.models.checkpoint``)
 ``model_name`` ``"sampler-visual"`` or ``"sampler-audio"``, ``model_args`` the network's
 ``config`` (``build_sampler_net(**model_args)`` rebuilds it), and ``sampler``: ``{"loss": ...,
 "signals": {...}}``, the loss it was trained with (it decides how the output becomes saliency,
-``saliency_from_output``) and how its signals are extracted.
+``samplers/saliency.py``) and how its signals are extracted.
 
 The signal preparation shared by training and scoring lives here (:func:`net_inputs_from_signals`),
 so a trained network sees at scoring time exactly what it saw in training.
@@ -37,12 +37,14 @@ from scsampler.errors import ScsamplerError, UsageError, VideoError
 from scsampler.samplers.base import ScoringSampler, scored_grid
 from scsampler.samplers.bundle import BundleReader, BundleWriter, register_bundle_kind
 from scsampler.samplers.registry import register_sampler
+from scsampler.samplers.saliency import check_loss_name, saliency_from_output
 from scsampler.types import ClipGrid, ClipScores, VideoInfo
 
 __all__ = [
     "LearnedSampler",
     "signals_for_net",
     "net_inputs_from_signals",
+    "net_inputs_key",
     "distinct_consecutive_rows",
     "apply_sampler_backend",
     "SAMPLER_CHECKPOINT_FILE",
@@ -50,6 +52,7 @@ __all__ = [
 
 SAMPLER_CHECKPOINT_FILE = "sampler.pt"
 _RGB_INPUTS = ("iframe", "clipframe")  # uint8 images, shrunk once to the network's input size
+NET_INPUTS_FORMAT = 1  # bump when net_inputs_from_signals changes: cached network inputs then miss
 
 
 def signals_for_net(net_config: Mapping[str, Any]) -> tuple[str, ...]:
@@ -87,6 +90,23 @@ def net_inputs_from_signals(net_config: Mapping[str, Any], signals) -> dict[str,
             tensor = tensor.round().clamp(0, 255).to(torch.uint8)
         out[name] = tensor
     return out
+
+
+def net_inputs_key(net_config: Mapping[str, Any]) -> dict[str, Any]:
+    """The part of ``net_config`` that :func:`net_inputs_from_signals` (with its signals) depends on.
+
+    A cache of network inputs keys its entries on this, so that two networks that see the same
+    inputs share them (e.g. any backbone or width on the same inputs and size).
+    """
+    key = {name: net_config[name] for name in ("modality", "inputs", "input_size") if name in net_config}
+    # per-input sizes change the inputs only for the RGB ones (shrunk once); motion is kept as extracted
+    rgb_sizes = {name: size for name, size in (net_config.get("input_sizes") or {}).items() if name in _RGB_INPUTS}
+    if rgb_sizes:
+        key["input_sizes"] = rgb_sizes
+    if net_config.get("audio_window", "clip") != "clip":  # the clip's own window keeps its older cache entries
+        key["audio_window"] = net_config["audio_window"]
+    key["format"] = NET_INPUTS_FORMAT
+    return key
 
 
 def distinct_consecutive_rows(rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -143,8 +163,6 @@ class LearnedSampler(ScoringSampler):
         backend: str = "eager",
         dedup: bool = True,
     ) -> None:
-        from scsampler.training.losses import check_loss_name
-
         self.loss = check_loss_name(loss)
         self.device = torch.device(check_device(device) or "cpu")
         self.net = net.to(self.device).eval()
@@ -218,8 +236,6 @@ class LearnedSampler(ScoringSampler):
 
     def score_inputs(self, inputs: Mapping[str, torch.Tensor]) -> np.ndarray:
         """Saliency of every clip of ``inputs`` (from :func:`net_inputs_from_signals`), float64 [L]."""
-        from scsampler.training.losses import saliency_from_output
-
         count = len(next(iter(inputs.values())))
         if count == 0:
             return np.zeros(0)

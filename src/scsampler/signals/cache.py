@@ -54,7 +54,11 @@ def _entry_path(cache_dir: str | os.PathLike, signal: str, key: str) -> Path:
 
 
 def load_entry(cache_dir: str | os.PathLike, signal: str, key: str) -> dict | None:
-    """The stored ``{"tensor": ..., "meta": {...}}`` for ``key``, or None on a miss."""
+    """The stored ``{"tensor": ..., "meta": {...}}`` for ``key``, or None on a miss.
+
+    ``signal`` names the entry's kind: a signal of ``extract_signals``, or ``net-inputs`` (a sampler
+    network's inputs, cached by ``training/sampler_data.py``).
+    """
     file = _entry_path(cache_dir, signal, key)
     if not file.is_file():
         return None
@@ -67,8 +71,10 @@ def load_entry(cache_dir: str | os.PathLike, signal: str, key: str) -> dict | No
     return entry
 
 
-def save_entry(cache_dir: str | os.PathLike, signal: str, key: str, *, tensor: torch.Tensor | None, meta: dict) -> Path:
-    """Store ``tensor`` and ``meta`` under ``key``, atomically."""
+def save_entry(
+    cache_dir: str | os.PathLike, signal: str, key: str, *, tensor: torch.Tensor | dict[str, torch.Tensor] | None, meta: dict
+) -> Path:
+    """Store ``tensor`` (a tensor, a dict of named tensors, or None) and ``meta`` under ``key``, atomically."""
     target = _entry_path(Path(cache_dir), signal, key)
     with atomic_output(target) as temporary:
         torch.save({"key": key, "tensor": tensor, "meta": meta}, temporary)

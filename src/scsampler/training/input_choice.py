@@ -5,7 +5,7 @@ itself) depends on the footage: on the synthetic benchmark the motion of distrac
 small network, on real footage motion lifted it. So ``train-sampler --inputs 'iframe|iframe,motion'``
 trains one sampler per alternative, each in ``RUN_DIR/inputs/<alternative>/`` (all sharing one
 signal cache), and the alternative with the best validation *selection measure* (see
-:func:`scsampler.training.train_sampler.selection_measure`) becomes ``RUN_DIR/sampler`` and
+:func:`scsampler.training.sampler_validation.selection_measure`) becomes ``RUN_DIR/sampler`` and
 ``RUN_DIR/sampler.pt``. ``RUN_DIR/inputs.csv`` lists every alternative with its best epoch and
 measure. Reruns resume each alternative, like a single run.
 """

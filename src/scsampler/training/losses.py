@@ -1,4 +1,4 @@
-"""The three sampler training objectives of SCSampler, and how each turns an output into saliency.
+"""The three sampler training objectives of SCSampler (how each output becomes saliency: ``samplers/saliency.py``).
 
 Notation: ``s`` is the sampler's output, ``f`` the clip classifier, ``y`` the video label.
 
@@ -22,47 +22,18 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from scsampler.errors import UsageError
+from scsampler.samplers.saliency import check_loss_name, scalar_output
 
-__all__ = [
-    "LOSSES",
-    "ac_loss",
-    "sal_cl_loss",
-    "sal_rank_loss",
-    "sal_rank_pairs",
-    "saliency_from_output",
-    "output_size",
-    "check_loss_name",
-]
-
-#: The loss names accepted everywhere (CLI, checkpoints, samplers).
-LOSSES: tuple[str, ...] = ("ac", "sal-cl", "sal-rank")
+__all__ = ["ac_loss", "sal_cl_loss", "sal_rank_loss", "sal_rank_pairs", "output_size", "RANK_MARGIN"]
 
 #: Default SAL-RANK margin (our reading of the paper).
 RANK_MARGIN = 1.0
-
-
-def check_loss_name(loss_name: str) -> str:
-    """``loss_name`` if it is one of :data:`LOSSES`, else a UsageError that lists them."""
-    if loss_name not in LOSSES:
-        raise UsageError(f"unknown sampler loss {loss_name!r}; choose one of {', '.join(LOSSES)}.")
-    return loss_name
 
 
 def output_size(loss_name: str, *, num_classes: int) -> int:
     """Width of the sampler's output head: C classes for AC, one scalar for SAL-CL and SAL-RANK."""
     check_loss_name(loss_name)
     return int(num_classes) if loss_name == "ac" else 1
-
-
-
-def _scalar_output(output: torch.Tensor, name: str) -> torch.Tensor:
-    """[B] from an output of shape [B] or [B, 1]."""
-    if output.dim() == 2 and output.shape[1] == 1:
-        return output[:, 0]
-    if output.dim() == 1:
-        return output
-    raise ValueError(f"{name} needs one scalar per clip ([B] or [B, 1]), got shape {tuple(output.shape)}.")
 
 
 def ac_loss(logits: torch.Tensor, labels: torch.Tensor, *, label_smoothing: float = 0.0) -> torch.Tensor:
@@ -81,7 +52,7 @@ def ac_loss(logits: torch.Tensor, labels: torch.Tensor, *, label_smoothing: floa
 
 def sal_cl_loss(logits: torch.Tensor, correct: torch.Tensor) -> torch.Tensor:
     """Binary cross-entropy of one logit per clip against "the classifier is right here" (0/1)."""
-    logits = _scalar_output(logits, "SAL-CL")
+    logits = scalar_output(logits, "SAL-CL")
     return F.binary_cross_entropy_with_logits(logits, correct.to(logits.dtype))
 
 
@@ -119,22 +90,9 @@ def sal_rank_loss(
     result is the mean over pairs. A batch with no ordered pair gives a zero that still carries
     a gradient path (so DDP sees every parameter used).
     """
-    scores = _scalar_output(scores, "SAL-RANK")
+    scores = scalar_output(scores, "SAL-RANK")
     hi, lo = sal_rank_pairs(target, group, min_gap=min_gap)
     if len(hi) == 0:
         return scores.sum() * 0.0
     return F.relu(margin - (scores[hi] - scores[lo])).mean()
 
-
-def saliency_from_output(loss_name: str, output: torch.Tensor) -> torch.Tensor:
-    """Saliency per clip [B] (higher = more salient) from the output of a sampler trained with ``loss_name``.
-
-    AC: max softmax probability; SAL-CL: ``sigmoid`` (P(salient)); SAL-RANK: the scalar itself.
-    """
-    check_loss_name(loss_name)
-    if loss_name == "ac":
-        if output.dim() != 2:
-            raise ValueError(f"AC outputs class logits [B, C], got {tuple(output.shape)}.")
-        return output.float().softmax(dim=1).amax(dim=1)
-    scalar = _scalar_output(output, loss_name.upper()).float()
-    return torch.sigmoid(scalar) if loss_name == "sal-cl" else scalar

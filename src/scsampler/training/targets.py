@@ -383,7 +383,7 @@ def _in_segment(frame: pd.DataFrame, spans: list[tuple[float, float]] | None) ->
     """1.0 / 0.0 per clip for a video the segments file lists, NaN for one it does not."""
     if spans is None:
         return np.full(len(frame), np.nan)
-    from scsampler.evaluation.metrics import clips_in_segments
+    from scsampler.metrics import clips_in_segments
 
     return clips_in_segments(frame["start_s"].to_numpy(), frame["end_s"].to_numpy(), spans).astype(np.float64)
 
