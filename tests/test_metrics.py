@@ -10,16 +10,19 @@ import pytest
 from scsampler.evaluation.metrics import (
     precision_at_k,
     segment_precision,
-    softmax,
     spearman,
     topk_correct,
     video_probabilities,
 )
+from scsampler.probabilities import softmax
 
 
 def test_softmax_by_hand():
     probs = softmax(np.array([[0.0, math.log(3.0)]]))
     assert probs[0].tolist() == pytest.approx([0.25, 0.75])
+    # the logits' own dtype unless told: the evaluation replays float32 logits in float32
+    assert softmax(np.zeros((2, 3), dtype=np.float32)).dtype == np.float32
+    assert softmax(np.zeros((2, 3), dtype=np.float32), dtype=np.float64).dtype == np.float64
 
 
 def test_video_probabilities_average_the_chosen_clips_softmax():

@@ -6,8 +6,9 @@ from typing import Sequence
 
 import numpy as np
 
+from scsampler.probabilities import softmax
+
 __all__ = [
-    "softmax",
     "video_probabilities",
     "topk_correct",
     "precision_at_k",
@@ -15,13 +16,6 @@ __all__ = [
     "clips_in_segments",
     "spearman",
 ]
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    """Row-wise softmax of ``[L, C]`` logits, stable for large values."""
-    shifted = logits - logits.max(axis=-1, keepdims=True)
-    exp = np.exp(shifted)
-    return exp / exp.sum(axis=-1, keepdims=True)
 
 
 def video_probabilities(clip_logits: np.ndarray, chosen: Sequence[int] | np.ndarray) -> np.ndarray:
