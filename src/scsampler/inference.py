@@ -63,8 +63,9 @@ def classify_clips(
     ``clips`` is the grid of the clips to classify, in the order wanted (``grid.subset(selection.index)``),
     ``info`` the video's probe. Clips are decoded in file order, ``batch_size`` at a time
     (:func:`scsampler.video.chunks.decode_in_file_order`, the pipeline's decode loop too), and each
-    decoded chunk is one classifier batch; the logits come back in ``clips``' order. Many videos, or
-    every clip of one (the dense pass), go through :mod:`scsampler.pipeline` instead.
+    decoded chunk is one classifier batch; the logits come back in ``clips``' order. Many videos, and
+    the dense passes of ``label`` and ``evaluate``, go through :mod:`scsampler.pipeline` instead
+    (:func:`scsampler.pipeline.every_clip_pipeline`), whose forward batches have a fixed shape.
     """
     if not isinstance(batch_size, int) or batch_size < 1:
         raise UsageError(f"batch_size must be a positive integer, got {batch_size!r}.")

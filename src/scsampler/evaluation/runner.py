@@ -45,7 +45,7 @@ from scsampler.samplers.baselines import UniformSampler
 from scsampler.samplers.composite import CompositeSampler
 from scsampler.samplers.learned import apply_sampler_backend
 from scsampler.samplers.registry import get_sampler
-from scsampler.video import clip_grid, decode_clips, probe
+from scsampler.video import clip_grid, probe
 
 __all__ = ["EvaluationConfig", "evaluate", "K_VALUES", "STRIDES"]
 
@@ -358,6 +358,8 @@ class _WarmUp:
         self.done = False
 
     def __call__(self, path: str | os.PathLike) -> None:
+        from scsampler.inference import classify_clips
+
         if self.done:
             return
         info = probe(path)
@@ -365,8 +367,8 @@ class _WarmUp:
         if len(grid) == 0:
             return
         first = grid.subset(grid.index[:1])
+        classify_clips(path, first, classifier=self.classifier, info=info, batch_size=1)
         size = self.classifier.decode_size(height=info.height, width=info.width)
-        self.classifier(decode_clips(path, first, size=size, info=info))
         random_access_decode_per_clip_s(path, first, info=info, size=size)
         for sampler in self.samplers.values():
             if not (_is_audio(sampler) and not info.has_audio):
