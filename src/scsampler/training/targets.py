@@ -45,7 +45,6 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-import torch
 
 from scsampler._atomic import atomic_output
 from scsampler.errors import ScsamplerError, UsageError
