@@ -109,15 +109,17 @@ class _StubClassifier:
 
 @pytest.fixture()
 def decoded(monkeypatch) -> list[list[int]]:
-    """The clip indices of each decode_clips call that classify_video makes."""
+    """The clip indices of each decode_clips call that classify_video makes (through the shared decode loop)."""
+    from scsampler.video import chunks
+
     calls: list[list[int]] = []
-    real = inference.decode_clips
+    real = chunks.decode_clips
 
     def spy(path, grid, **kwargs):
         calls.append(grid.index.tolist())
         return real(path, grid, **kwargs)
 
-    monkeypatch.setattr(inference, "decode_clips", spy)
+    monkeypatch.setattr(chunks, "decode_clips", spy)
     return calls
 
 

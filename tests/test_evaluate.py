@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -49,12 +50,58 @@ def test_main_table_rows_and_orderings(evaluated):
     # K is a nullable integer: every clip is an empty cell, other K's are written as whole numbers
     lines = (out / "main_table.csv").read_text().splitlines()
     assert any(line.startswith("dense,,") for line in lines) and any(line.startswith("scsampler,3,") for line in lines)
-    # Oracle is an upper bound on accuracy; Dense is the most expensive way to classify.
-    assert (rows["top1"] <= rows.loc["oracle", "top1"] + 1e-9).all()
-    others = rows.drop(index=["dense", "oracle"])
-    assert (others["total_s"] < rows.loc["dense", "total_s"]).all()
     assert rows["total_s"].drop(index="oracle").notna().all() and pd.isna(rows.loc["oracle", "total_s"])
     assert ((table["top1"] >= 0) & (table["top1"] <= table["top5"]) & (table["top5"] <= 1)).all()
+
+
+def test_runtime_estimates_follow_from_the_cached_costs(evaluated):
+    """What the cached costs fix whatever the machine's speed (tests never compare measured seconds):
+    total = sampler + decode + classifier; every K-clip row pays K clips at the same measured
+    per-clip cost, Dense every clip; a K-clip row decodes no more than Dense's one sequential pass."""
+    out, _ = evaluated
+    rows = pd.read_csv(out / "main_table.csv").set_index("strategy").drop(index="oracle")
+    assert rows["total_s"].to_numpy() == pytest.approx((rows["sampler_s"] + rows["decode_s"] + rows["classifier_s"]).to_numpy())
+    assert rows.loc["dense", "sampler_s"] == 0.0
+    k_rows = rows.drop(index=["dense", "auto"])  # auto: K differs per video
+    assert k_rows["classifier_s"].to_numpy() == pytest.approx(rows.loc["uniform", "classifier_s"])
+    assert (k_rows["classifier_s"] <= rows.loc["dense", "classifier_s"]).all()
+    assert (k_rows["decode_s"] <= rows.loc["dense", "decode_s"] + 1e-12).all()
+
+
+def test_oracle_has_the_highest_mean_true_class_probability(evaluated):
+    """Oracle takes each video's K clips of highest true-class probability: their mean true-class probability
+    is the highest of any strategy's (its top-1 need not be: a clip's top class is another question)."""
+    from scsampler.evaluation.cache import EvaluationCache, SamplerRecord, VideoRecord
+    from scsampler.evaluation.strategies import Strategy, choose
+
+    out, _ = evaluated
+    clips = pd.read_parquet(out / "clips.parquet")
+    cache = EvaluationCache(out / "cache")
+    dense = {record.path: record for record in (cache.load_dense(d.parent.name) for d in (out / "cache").glob("*/dense.npz"))}
+    records = []
+    for path, video in clips.groupby("path", sort=False):  # the test videos
+        video = video.sort_values("clip_index")
+        samplers = {
+            name: SamplerRecord(name, None if video[f"score:{name}"].isna().all() else video[f"score:{name}"].to_numpy(), 0.0)
+            for name in ("motion", "loudness")
+        }
+        records.append((VideoRecord(dense=dense[path], samplers=samplers), video["true_prob"].to_numpy()))
+    assert len(records) == 3
+
+    def mean_true_prob(strategy: Strategy, *, seed: int = 0) -> float:
+        return float(np.mean([true_prob[choose(record, strategy, k=3, seed=seed)[0]].mean() for record, true_prob in records]))
+
+    others = [Strategy("dense", "dense"), Strategy("uniform", "uniform"), Strategy("motion", "sampler", visual="motion"),
+              Strategy("loudness", "sampler", visual="loudness")]
+    others += [Strategy(c, "combination", visual="motion", audio="loudness", combination=c, k_prime=2)
+               for c in ("union", "intersect", "convex-list", "convex-score")]
+    best = mean_true_prob(Strategy("oracle", "oracle"))
+    for strategy in others:
+        assert mean_true_prob(strategy) <= best + 1e-9, strategy.name
+    assert all(mean_true_prob(Strategy("random", "random"), seed=seed) <= best + 1e-9 for seed in range(3))
+    timelines = pd.read_parquet(out / "timelines.parquet")  # the scsampler row's clips
+    chosen = timelines[timelines["selected"]].merge(clips, on=["path", "clip_index"])
+    assert chosen.groupby("path")["true_prob"].mean().mean() <= best + 1e-9
 
 
 def test_runtime_at_paper_scale(evaluated):
@@ -64,7 +111,13 @@ def test_runtime_at_paper_scale(evaluated):
     assert set(table["classifier"]) == {"r3d_tiny"}
     rows = table.set_index("strategy")
     assert rows.loc["dense", "speedup_vs_dense"] == pytest.approx(1.0)
-    assert (rows["speedup_vs_dense"].drop(index="dense") > 1.0).all()
+    assert rows["speedup_vs_dense"].to_numpy() == pytest.approx((rows.loc["dense", "total_s"] / rows["total_s"]).to_numpy())
+    # Every row pays the heavy classifier's one measured per-clip cost: K clips per video, Dense all L of them.
+    clips = pd.read_parquet(out / "clips.parquet").groupby("path").size()
+    share = float(clips.clip(upper=3).mean() / clips.mean())
+    assert rows["classifier_s"].drop(index="dense").to_numpy() == pytest.approx(share * rows.loc["dense", "classifier_s"])
+    # Estimated against measured end-to-end seconds: a warning beyond 25% (evaluation/warnings.py), never a
+    # test assertion, since the measurement depends on the machine's load.
     check = pd.read_csv(out / "runtime_check.csv")
     assert {"uniform", "scsampler"} <= set(check["strategy"]) and (check["measured_s"] > 0).all()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import torch
 
 from scsampler.errors import VideoError
 from scsampler.evaluation.runner import _WarmUp
@@ -21,6 +22,7 @@ class _SpyClassifier:
 
     def __call__(self, clips):
         self.batches.append(tuple(clips.shape))
+        return torch.zeros(len(clips), 2)
 
 
 class _SpySampler:

@@ -7,13 +7,17 @@ import math
 import numpy as np
 import pytest
 
-from scsampler.evaluation.metrics import segment_precision, softmax, topk_correct, video_probabilities
+from scsampler.evaluation.metrics import segment_precision, topk_correct, video_probabilities
 from scsampler.metrics import precision_at_k, spearman
+from scsampler.probabilities import softmax
 
 
 def test_softmax_by_hand():
     probs = softmax(np.array([[0.0, math.log(3.0)]]))
     assert probs[0].tolist() == pytest.approx([0.25, 0.75])
+    # the logits' own dtype unless told: the evaluation replays float32 logits in float32
+    assert softmax(np.zeros((2, 3), dtype=np.float32)).dtype == np.float32
+    assert softmax(np.zeros((2, 3), dtype=np.float32), dtype=np.float64).dtype == np.float64
 
 
 def test_video_probabilities_average_the_chosen_clips_softmax():

@@ -23,7 +23,8 @@ from scsampler.data.manifest import ACTION_KINDS, read_manifest, read_segments
 from scsampler.data.synth import make_synthetic_benchmark
 from scsampler.errors import DataWarning, UsageError
 from scsampler.training.losses import sal_rank_loss, sal_rank_pairs
-from scsampler.training.targets import TARGET_COLUMNS, confidence_and_margin, read_targets, video_contrast, write_targets
+from scsampler.probabilities import confidence_and_margin
+from scsampler.training.targets import TARGET_COLUMNS, read_targets, video_contrast, write_targets
 from scsampler.training.sampler_data import salient_threshold
 from scsampler.training.train_sampler import SamplerTrainConfig, train_sampler
 from scsampler.video import clip_grid, probe
@@ -123,6 +124,12 @@ def test_contrast_discounts_what_the_classifier_says_of_the_whole_video(tmp_path
     })  # fmt: skip
     read, _ = read_targets(write_targets(rows, tmp_path / "old.parquet", classes=["a", "b", "c"], frames_per_clip=16))
     assert np.allclose(read["contrast"].to_numpy()[:10], contrast) and np.allclose(read["contrast"].to_numpy()[10:], 0.0)
+    assert np.allclose(read["confidence"].to_numpy()[:10], confidence) and np.allclose(read["margin"].to_numpy()[:10], margin)
+    # Only the missing columns are computed: those the file holds are read as they are.
+    rows["confidence"], rows["contrast"] = 0.25, 0.5
+    read, _ = read_targets(write_targets(rows, tmp_path / "partial.parquet", classes=["a", "b", "c"], frames_per_clip=16))
+    assert (read["confidence"] == 0.25).all() and (read["contrast"] == 0.5).all()
+    assert np.allclose(read["margin"].to_numpy()[:10], margin)
 
 
 def test_a_manifest_mixing_empty_and_given_labels_is_refused(tmp_path):

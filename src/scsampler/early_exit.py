@@ -31,6 +31,7 @@ from typing import Callable
 import numpy as np
 
 from scsampler.errors import UsageError
+from scsampler.probabilities import softmax
 
 __all__ = [
     "K_RULES",
@@ -41,7 +42,6 @@ __all__ = [
     "EarlyExitRule",
     "EarlyExitResult",
     "ExitTrace",
-    "clip_probabilities",
     "confidence",
     "classify_until_confident",
     "exit_trace",
@@ -54,16 +54,6 @@ DEFAULT_K_MAX = 10
 DEFAULT_THRESHOLDS = {"prob": 0.8, "margin": 0.5}
 #: Clips per check: 1 stops after exactly the clip that made the prediction confident.
 DEFAULT_BATCH_SIZE = 1
-
-
-def clip_probabilities(logits: np.ndarray) -> np.ndarray:
-    """Row-wise softmax of clip logits ``[n, C]`` in float64 (one row per clip)."""
-    values = np.asarray(logits, dtype=np.float64)
-    if values.ndim != 2:
-        raise UsageError(f"clip logits must be [n, C], got shape {values.shape}.")
-    shifted = values - values.max(axis=1, keepdims=True)
-    exp = np.exp(shifted)
-    return exp / exp.sum(axis=1, keepdims=True)
 
 
 def confidence(probabilities: np.ndarray, rule: str = DEFAULT_K_RULE) -> float:
@@ -160,7 +150,7 @@ def classify_until_confident(
         if logits.ndim != 2 or len(logits) != stop - start:
             raise UsageError(f"the classifier gave logits of shape {logits.shape} for {stop - start} clips.")
         parts.append(logits)
-        total = _add(total, clip_probabilities(logits))
+        total = _add(total, softmax(logits))  # float64, as exit_trace's
         running = total / stop
         if rule.confident(running):
             break
@@ -212,7 +202,10 @@ def exit_trace(
     _check_rule(rule)
     _check_batch_size(batch_size)
     EarlyExitRule(rule=rule, k_max=k_max)  # checks k_max
-    probabilities = clip_probabilities(logits)
+    values = np.asarray(logits, dtype=np.float64)
+    if values.ndim != 2:
+        raise UsageError(f"clip logits must be [n, C], got shape {values.shape}.")
+    probabilities = softmax(values)
     limit = min(int(k_max), len(probabilities))
     if limit < 1:
         raise UsageError("early exit needs at least one ranked clip; the sampler chose none.")

@@ -21,7 +21,8 @@ from scsampler.models.classifier import Classifier
 from scsampler.samplers.base import ClipSampler, Own, resolve_k_and_stride
 from scsampler.samplers.registry import get_sampler
 from scsampler.types import ClipGrid, ClipSelection, LabelProbability, VideoInfo, VideoPrediction
-from scsampler.video import clip_grid, decode_clips, probe
+from scsampler.video import clip_grid, probe
+from scsampler.video.chunks import decode_in_file_order
 
 __all__ = ["classify_video", "aggregate_clip_logits", "classify_clips", "AGGREGATES"]
 
@@ -49,38 +50,34 @@ def aggregate_clip_logits(logits: torch.Tensor | np.ndarray, *, aggregate: Aggre
 
 def classify_clips(
     path: str | os.PathLike,
-    selection: ClipSelection,
+    clips: ClipGrid,
     *,
     classifier: Classifier,
-    grid: ClipGrid | None = None,
-    info: VideoInfo | None = None,
+    info: VideoInfo,
     batch_size: int = 8,
 ) -> tuple[torch.Tensor, float, float]:
-    """Decode the selected clips in batches and classify them: ``(logits [K, C], decode_s, classifier_s)``.
+    """Decode ``clips`` of one video and classify them: ``(logits [K, C], decode_s, classifier_s)``.
 
-    Clips are decoded in file order (so one forward pass of the decoder serves
-    neighbouring clips) and the logits are returned in the selection's order.
+    ``clips`` is the grid of the clips to classify, in the order wanted (``grid.subset(selection.index)``),
+    ``info`` the video's probe. Clips are decoded in file order, ``batch_size`` at a time
+    (:func:`scsampler.video.chunks.decode_in_file_order`, the pipeline's decode loop too), and each
+    decoded chunk is one classifier batch; the logits come back in ``clips``' order. Many videos, and
+    the dense passes of ``label`` and ``evaluate``, go through :mod:`scsampler.pipeline` instead
+    (:func:`scsampler.pipeline.every_clip_pipeline`), whose forward batches have a fixed shape.
     """
     if not isinstance(batch_size, int) or batch_size < 1:
         raise UsageError(f"batch_size must be a positive integer, got {batch_size!r}.")
-    info = info if info is not None else probe(path)
-    grid = grid if grid is not None else clip_grid(info, frames_per_clip=classifier.frames_per_clip)
     size = classifier.decode_size(height=info.height, width=info.width)
-    in_file_order = np.sort(selection.index)
-    logits_by_index: dict[int, torch.Tensor] = {}
+    rows: list[torch.Tensor | None] = [None] * len(clips)
     decode_s = classifier_s = 0.0
-    for start in range(0, len(in_file_order), batch_size):
-        chunk = in_file_order[start : start + batch_size]
+    for ranks, pixels, seconds in decode_in_file_order(path, clips, info=info, size=size, chunk=batch_size):
         began = time.perf_counter()
-        clips = decode_clips(path, grid.subset(chunk), size=size, info=info)
-        decoded = time.perf_counter()
-        logits = classifier(clips)
-        classified = time.perf_counter()
-        decode_s += decoded - began
-        classifier_s += classified - decoded
-        logits_by_index.update({int(i): row for i, row in zip(chunk, logits)})
-    ordered = torch.stack([logits_by_index[int(i)] for i in selection.index])
-    return ordered, decode_s, classifier_s
+        logits = classifier(pixels)
+        classifier_s += time.perf_counter() - began
+        decode_s += seconds
+        for rank, row in zip(ranks, logits):
+            rows[int(rank)] = row
+    return torch.stack(rows), decode_s, classifier_s
 
 
 def classify_video(
@@ -172,7 +169,7 @@ def classify_video(
         )
     else:
         logits, decode_s, classifier_s = classify_clips(
-            path, selection, classifier=classifier, grid=grid, info=info, batch_size=batch_size
+            path, grid.subset(selection.index), classifier=classifier, info=info, batch_size=batch_size
         )
     probabilities = aggregate_clip_logits(logits, aggregate=aggregate)
     top = np.argsort(-probabilities, kind="stable")[:5]
@@ -203,7 +200,7 @@ def _classify_until_confident(
 
     def classify_batch(start: int, stop: int) -> np.ndarray:
         logits, decode_s, classifier_s = classify_clips(
-            path, _head(selection, start, stop), classifier=classifier, grid=grid, info=info, batch_size=batch_size
+            path, grid.subset(selection.index[start:stop]), classifier=classifier, info=info, batch_size=batch_size
         )
         seconds["decode"] += decode_s
         seconds["classifier"] += classifier_s

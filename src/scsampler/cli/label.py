@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-from dataclasses import replace
 from pathlib import Path
 
 from scsampler.cli._common import (
@@ -77,69 +75,24 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from scsampler.data.checks import warn_about_manifest
-    from scsampler.data.manifest import read_manifest
-    from scsampler.errors import UsageError
-    from scsampler.models import Classifier
-    from scsampler.pipeline import Pipeline, PipelineConfig
-    from scsampler.training.distributed import barrier, init_distributed, shutdown_distributed
-    from scsampler.training.targets import compute_targets
+    from scsampler.training.labelling import label_videos
 
-    from scsampler.data.video_folder import hold_out_videos, manifest_from_folder
-
-    is_folder = args.manifest.is_dir()
-    manifest = manifest_from_folder(args.manifest) if is_folder else read_manifest(args.manifest, allow_unlabelled=True)
-    manifest = hold_out_videos(manifest, args.val_fraction, seed=args.seed)
-    if args.split:
-        splits = [name.strip() for name in args.split.split(",") if name.strip()]
-        parts = [manifest.split(name) for name in splits]  # a UsageError names a bad split
-        keep = {id(entry) for part in parts for entry in part.entries}
-        manifest = replace(manifest, entries=[entry for entry in manifest.entries if id(entry) in keep])
-        if not manifest.entries:
-            raise UsageError(f"{args.manifest}: no videos in the splits {', '.join(splits)}.")
-    context = init_distributed(device=args.device)
-    try:
-        if context.is_main and manifest.labelled:
-            warn_about_manifest(args.manifest)  # the whole manifest, whatever --split
-        if os.path.isfile(args.classifier):
-            classifier = Classifier.from_checkpoint(args.classifier, device=context.device)
-        else:
-            classifier = Classifier.load(
-                args.classifier, weights=args.weights, num_classes=manifest.num_classes or None, device=context.device
-            )
-            if not classifier.pretrained and not manifest.labelled:
-                raise UsageError(
-                    f"{args.manifest}: unlabelled videos take their classes and confidences from the classifier, "
-                    f"and {args.classifier} without --weights is a random initialisation; give a checkpoint or --weights."
-                )
-            if not classifier.pretrained:  # a random initialisation has no class names of its own
-                classifier.classes = list(manifest.classes)
-        source = os.path.abspath(args.classifier) if os.path.isfile(args.classifier) else args.classifier
-        if args.engine == "ray" and context.world_size > 1:
-            raise UsageError("--engine ray shares the videos over Ray workers itself; run it without torchrun.")
-        check_engine_flags(args)
-        pipeline = Pipeline(
-            PipelineConfig.for_classifier(
-                args.classifier, weights=args.weights, num_classes=manifest.num_classes or None, device=str(context.device),
-                batch_size=args.batch_size, chunk=args.batch_size, engine=args.engine, workers=args.workers,
-            ),
-            classifier=classifier,
-        )  # fmt: skip
-        summary = compute_targets(
-            manifest,
-            classifier=classifier,
-            output=args.output,
-            classifier_source=source,
-            batch_size=args.batch_size,
-            rank=context.rank,
-            world_size=context.world_size,
-            barrier=lambda: barrier(context),
-            progress=lambda items, total: progress(items, total=total, desc="label", quiet=args.quiet),
-            pipeline=pipeline,
-        )
-    finally:
-        shutdown_distributed(context)
-    if not context.is_main:
+    check_engine_flags(args)
+    summary = label_videos(
+        args.manifest,
+        classifier=args.classifier,
+        output=args.output,
+        weights=args.weights,
+        splits=[name.strip() for name in args.split.split(",") if name.strip()] if args.split else None,
+        val_fraction=args.val_fraction,
+        seed=args.seed,
+        batch_size=args.batch_size,
+        device=args.device,
+        engine=args.engine,
+        workers=args.workers,
+        progress=lambda items, total: progress(items, total=total, desc="label", quiet=args.quiet),
+    )
+    if summary.rank != 0:  # under torchrun, rank 0 prints
         return 0
     if args.json:
         print_json(
@@ -147,7 +100,7 @@ def run(args) -> int:
                 "output": str(summary.output),
                 "videos": summary.videos,
                 "labelled": summary.labelled,
-                "unlabelled_videos": not manifest.labelled,
+                "unlabelled_videos": summary.unlabelled_videos,
                 "resumed": summary.resumed,
                 "clips": summary.clips,
                 "errors": [{"path": p, "error": e} for p, e in summary.errors],

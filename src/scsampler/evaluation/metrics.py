@@ -13,18 +13,10 @@ import numpy as np
 from scsampler.metrics import clips_in_segments
 
 __all__ = [
-    "softmax",
     "video_probabilities",
     "topk_correct",
     "segment_precision",
 ]
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    """Row-wise softmax of ``[L, C]`` logits, stable for large values."""
-    shifted = logits - logits.max(axis=-1, keepdims=True)
-    exp = np.exp(shifted)
-    return exp / exp.sum(axis=-1, keepdims=True)
 
 
 def video_probabilities(clip_logits: np.ndarray, chosen: Sequence[int] | np.ndarray) -> np.ndarray:

@@ -31,7 +31,7 @@ from scsampler.errors import ScsamplerError, UsageError
 from scsampler.evaluation.cache import DenseRecord, EvaluationCache, SamplerRecord, VideoRecord, video_key
 from scsampler.evaluation.early_exit import AutoChoice, auto_curve, fixed_threshold, simulate, traces, tune_threshold
 from scsampler.evaluation.intervals import bootstrap_interval, paired_difference_interval
-from scsampler.evaluation.metrics import segment_precision, softmax, topk_correct, video_probabilities
+from scsampler.evaluation.metrics import segment_precision, topk_correct, video_probabilities
 from scsampler.metrics import precision_at_k
 from scsampler.evaluation.runtime import HEAVY_CLASSIFIER, classifier_cost_per_clip_s, random_access_decode_per_clip_s
 from scsampler.evaluation.k_column import k_text, with_nullable_k
@@ -40,7 +40,8 @@ from scsampler.evaluation.summary import write_summary
 from scsampler.evaluation.tuning import TUNING_COLUMNS, TunedChoice, check_disjoint, fixed_choice, tune
 from scsampler.evaluation.warnings import emit_warnings, evaluation_warnings, write_warnings
 from scsampler.models import Classifier
-from scsampler.pipeline import Pipeline, PipelineConfig
+from scsampler.pipeline import Pipeline, every_clip_pipeline
+from scsampler.probabilities import softmax
 from scsampler.samplers.base import ClipSampler, ScoringSampler
 from scsampler.samplers.baselines import UniformSampler
 from scsampler.samplers.combine import DEFAULT_K_PRIME
@@ -48,7 +49,7 @@ from scsampler.samplers.composite import CompositeSampler
 from scsampler.samplers.learned import apply_sampler_backend
 from scsampler.samplers.registry import get_sampler
 from scsampler.samplers.selection import DEFAULT_K, check_k
-from scsampler.video import clip_grid, decode_clips, probe
+from scsampler.video import clip_grid, probe
 
 __all__ = ["EvaluationConfig", "evaluate", "K_VALUES", "STRIDES"]
 
@@ -200,7 +201,7 @@ def evaluate(
         """The pipeline of the dense pass, built when some video is not cached yet."""
         nonlocal pipeline
         if pipeline is None:
-            pipeline = Pipeline(PipelineConfig(batch_size=config.batch_size, chunk=config.batch_size), classifier=classifier)
+            pipeline = every_clip_pipeline(classifier, batch_size=config.batch_size, chunk=config.batch_size)
         return pipeline
 
     def dense_pass(split_entries: list, desc: str) -> tuple[list[VideoRecord], list[dict]]:
@@ -362,6 +363,8 @@ class _WarmUp:
         self.done = False
 
     def __call__(self, path: str | os.PathLike) -> None:
+        from scsampler.inference import classify_clips
+
         if self.done:
             return
         info = probe(path)
@@ -369,8 +372,8 @@ class _WarmUp:
         if len(grid) == 0:
             return
         first = grid.subset(grid.index[:1])
+        classify_clips(path, first, classifier=self.classifier, info=info, batch_size=1)
         size = self.classifier.decode_size(height=info.height, width=info.width)
-        self.classifier(decode_clips(path, first, size=size, info=info))
         random_access_decode_per_clip_s(path, first, info=info, size=size)
         for sampler in self.samplers.values():
             if not (_is_audio(sampler) and not info.has_audio):
@@ -855,9 +858,8 @@ def _runtime_at_paper_scale(records, strategies, scsampler, config, log, *, back
     # One real end-to-end run of the default sampler with the heavy classifier.
     default = next((s for s in strategies if s.name == "scsampler"), None) or _default_strategy(config)
     estimated = float(runtime([records[0]], default, k=config.k, classifier_per_clip_s=per_clip)["total_s"])
-    heavy_for_video = heavy  # the same model and backend (an onnx export is not redone)
     began = time.perf_counter()
-    classify_video(first.path, classifier=heavy_for_video, sampler=scsampler, k=config.k, batch_size=1)
+    classify_video(first.path, classifier=heavy, sampler=scsampler, k=config.k, batch_size=1)  # the same model and backend
     measured = time.perf_counter() - began
     log(f"end-to-end scsampler with {config.heavy_classifier}: estimated {estimated:.2f} s, measured {measured:.2f} s")
     check = [{"strategy": "scsampler", "classifier": config.heavy_classifier, "path": first.path, "estimated_s": estimated, "measured_s": measured}]

@@ -2,11 +2,12 @@
 
 Stages (:mod:`scsampler.pipeline.stages`): select clips (CPU), decode them (CPU), classify them
 (GPU when there is one, batching clips across videos), then gather each video's clips
-(:mod:`scsampler.pipeline.engines`). ``classify`` and ``label`` run on it (``--engine local|ray``);
+(:mod:`scsampler.pipeline.engines`). ``classify``, ``label`` and ``evaluate``'s dense pass run on it
+(``--engine local|ray``; the dense pass in one process: :func:`every_clip_pipeline`);
 :mod:`scsampler.pipeline.results` keeps finished videos on disk so that a killed run resumes.
 """
 
-from scsampler.pipeline.engines import ENGINES, Pipeline, PipelineConfig, VideoOutcome
+from scsampler.pipeline.engines import ENGINES, Pipeline, PipelineConfig, VideoOutcome, every_clip_pipeline
 from scsampler.pipeline.stages import EVERY_CLIP, ClassifyClips, DecodeClips, SelectClips, VideoPlan
 
 __all__ = [
@@ -15,6 +16,7 @@ __all__ = [
     "Pipeline",
     "PipelineConfig",
     "VideoOutcome",
+    "every_clip_pipeline",
     "VideoPlan",
     "SelectClips",
     "DecodeClips",

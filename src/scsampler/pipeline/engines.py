@@ -29,7 +29,7 @@ from scsampler.errors import ScsamplerError, UsageError
 from scsampler.pipeline.ray_session import ray_data_session
 from scsampler.pipeline.stages import EVERY_CLIP, ClassifyClips, DecodeClips, SelectClips, VideoPlan, load_sampler
 
-__all__ = ["ENGINES", "PipelineConfig", "VideoOutcome", "Pipeline"]
+__all__ = ["ENGINES", "PipelineConfig", "VideoOutcome", "Pipeline", "every_clip_pipeline"]
 
 ENGINES = ("local", "ray")
 #: How often Ray restarts a killed stage worker (and retries its task) before the run fails.
@@ -274,3 +274,15 @@ class Pipeline:
             ),
             batch_size=config.batch_size, compute=ray.data.ActorPoolStrategy(size=size), **resources, **retries,
         )  # fmt: skip
+
+
+def every_clip_pipeline(classifier, *, batch_size: int = 8, chunk: int = 8) -> Pipeline:
+    """The dense pass, in this process: every clip of each video, in time order, through ``classifier``.
+
+    The one way the project decodes and classifies every clip of a video (``label``'s targets and
+    ``evaluate``'s cache both run it; ``label --engine ray`` builds the same stages on Ray):
+    ``run(paths)`` gives each video's logits ``[L, C]`` (float32, grid order), its plan (probe, clip
+    grid) and its decode and classifier seconds. ``classifier`` is a loaded ``Classifier``;
+    ``batch_size`` its forward batch (fixed: the last one is padded), ``chunk`` the clips decoded at a time.
+    """
+    return Pipeline(PipelineConfig(batch_size=batch_size, chunk=chunk), classifier=classifier)

@@ -7,7 +7,8 @@ on Ray actors. Three stages, by the resource they need:
 1. :class:`SelectClips` (CPU): probe, clip grid, cheap signals and sampler scores, the selection.
    One row per video.
 2. :class:`DecodeClips` (CPU): decode the selected clips to uint8 at the classifier's decode
-   size, a few at a time (a generator: a long video's dense pass never sits in memory whole).
+   size, a few at a time in file order (:func:`scsampler.video.chunks.decode_in_file_order`, the
+   decode loop of ``classify_video`` too; a generator: a long video's dense pass never sits in memory whole).
    One row per clip.
 3. :class:`ClassifyClips` (GPU when there is one): the clip classifier over clips of any videos,
    in forward batches of exactly ``batch_size`` clips (the last one padded), so that a clip's
@@ -212,7 +213,7 @@ class DecodeClips:
 
     def __call__(self, batch: dict[str, np.ndarray]) -> Iterator[dict[str, np.ndarray]]:
         from scsampler.models.preprocess import decode_size
-        from scsampler.video import decode_clips
+        from scsampler.video.chunks import decode_in_file_order
 
         for position, path, error, plan_bytes in zip(batch["position"], batch["path"], batch["error"], batch["plan"]):
             position, path = int(position), str(path)
@@ -222,21 +223,20 @@ class DecodeClips:
                 continue
             plan: VideoPlan = pickle.loads(plan_bytes)
             size = decode_size(self.spec, height=plan.info.height, width=plan.info.width)
-            in_file_order = np.argsort(plan.clips.index, kind="stable")  # ranks, sorted by clip index
+            chunks = decode_in_file_order(path, plan.clips, info=plan.info, size=size, chunk=self.chunk)
             first = True
-            for start in range(0, len(in_file_order), self.chunk):
-                ranks = in_file_order[start : start + self.chunk]
-                chunk = plan.clips.subset(plan.clips.index[ranks])
-                began = time.perf_counter()
+            while True:
                 try:
-                    clips = decode_clips(path, chunk, size=size, info=plan.info).numpy()
+                    ranks, pixels, seconds = next(chunks)
+                except StopIteration:
+                    break
                 except _VIDEO_FAILURES as failure:  # rows already sent are dropped when this one arrives
                     yield _clip_rows(position, path, ranks=[-1], indices=[-1], clips=None, clips_in_video=0,
                                      decode_s=0.0, plan=b"", error=_error_message(path, failure))  # fmt: skip
                     break
                 yield _clip_rows(
-                    position, path, ranks=ranks, indices=chunk.index, clips=clips, clips_in_video=len(plan.clips),
-                    decode_s=time.perf_counter() - began, plan=plan_bytes if first else b"",
+                    position, path, ranks=ranks, indices=plan.clips.index[ranks], clips=pixels.numpy(),
+                    clips_in_video=len(plan.clips), decode_s=seconds, plan=plan_bytes if first else b"",
                 )
                 first = False
 

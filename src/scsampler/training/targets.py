@@ -1,7 +1,9 @@
 """Saliency targets: the clip classifier run densely over every clip of a dataset, once, on disk.
 
-This is the costly offline step of SCSampler training (SPEC step 4). For every clip of every
-video of a manifest it stores, one row per clip (:data:`TARGET_COLUMNS`):
+This is the costly offline step of SCSampler training (SPEC step 4). The dense pass is the
+pipeline's (:func:`scsampler.pipeline.every_clip_pipeline`); :func:`targets_frame` turns one video's
+logits into its rows. For every clip of every video of a manifest it stores, one row per clip
+(:data:`TARGET_COLUMNS`):
 
 ``path`` (absolute), ``label``, ``label_index``, ``split``, ``clip_index``, ``start_frame``,
 ``end_frame`` (exclusive), ``video_frames``, ``start_s``, ``end_s``, ``true_prob`` (the
@@ -16,8 +18,8 @@ training validates against it (what a sampler is for: finding the action).
 
 Unlabelled videos (a manifest without labels, or a folder: ``scsampler.data.video_folder``)
 get ``label`` ``""``, ``label_index`` -1, ``true_prob`` NaN and ``correct`` null; their class
-list is the classifier's. :func:`read_targets` computes ``confidence`` and ``margin`` from the
-logits for files written before they existed (``contrast`` per video).
+list is the classifier's. :func:`read_targets` computes whichever of ``confidence``, ``margin`` and
+``contrast`` (per video) a file written before they existed lacks, from the logits.
 
 The Parquet file's metadata holds the class list, the classifier's name, the clip length and
 whether the videos were labelled (``labelled``).
@@ -43,24 +45,21 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-import torch
 
 from scsampler._atomic import atomic_output
 from scsampler.errors import ScsamplerError, UsageError
+from scsampler.probabilities import confidence_and_margin, softmax
 from scsampler.types import ClipGrid
 
 __all__ = [
     "TARGET_COLUMNS",
     "OPTIONAL_TARGET_COLUMNS",
     "LabelSummary",
-    "confidence_and_margin",
     "video_contrast",
-    "label_clips",
     "targets_frame",
     "compute_targets",
     "read_targets",
     "write_targets",
-    "targets_metadata",
     "grid_from_targets",
 ]
 
@@ -82,7 +81,8 @@ TARGET_COLUMNS = (
 )
 #: Columns a targets file may have beyond :data:`TARGET_COLUMNS`.
 OPTIONAL_TARGET_COLUMNS = ("in_segment", "confidence", "margin", "contrast")
-#: The classifier's own confidence per clip, label-free (:func:`confidence_and_margin`, :func:`video_contrast`).
+#: The classifier's own confidence per clip, label-free (:func:`scsampler.probabilities.confidence_and_margin`,
+#: :func:`video_contrast`).
 CONFIDENCE_COLUMNS = ("confidence", "margin", "contrast")
 _META_KEY = b"scsampler.targets"
 
@@ -91,8 +91,8 @@ _META_KEY = b"scsampler.targets"
 class LabelSummary:
     """What :func:`compute_targets` did: videos labelled now, skipped as done, and failures.
 
-    Under torchrun, ``labelled`` and ``resumed`` count this rank's videos; ``clips`` and
-    ``errors`` (on rank 0) cover the whole manifest.
+    Under torchrun, ``labelled`` and ``resumed`` count this rank's videos (``rank``); ``clips`` and
+    ``errors`` (on rank 0) cover the whole manifest. ``unlabelled_videos``: the manifest had no labels.
     """
 
     output: Path
@@ -101,20 +101,8 @@ class LabelSummary:
     resumed: int = 0
     clips: int = 0
     errors: list[tuple[str, str]] = field(default_factory=list)
-
-
-def confidence_and_margin(logits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per row of ``logits`` [N, C]: the max softmax probability, and top-1 minus top-2 probability (float64).
-
-    With one class the margin is the probability itself (there is no second class).
-    """
-    logits = np.asarray(logits, dtype=np.float64).reshape(len(logits), -1)
-    if logits.shape[0] == 0:
-        return np.zeros(0), np.zeros(0)
-    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
-    probabilities = np.sort(shifted / shifted.sum(axis=1, keepdims=True), axis=1)
-    second = probabilities[:, -2] if probabilities.shape[1] > 1 else np.zeros(len(probabilities))
-    return probabilities[:, -1], probabilities[:, -1] - second
+    rank: int = 0
+    unlabelled_videos: bool = False
 
 
 def video_contrast(logits: np.ndarray) -> np.ndarray:
@@ -137,40 +125,17 @@ def video_contrast(logits: np.ndarray) -> np.ndarray:
     return np.maximum((np.exp(log_p) * (log_p - np.log(prior))).sum(axis=1), 0.0)
 
 
-def label_clips(
-    path: str | os.PathLike,
-    *,
-    classifier,
-    label_index: int | None,
-    batch_size: int = 8,
-) -> pd.DataFrame:
-    """Run ``classifier`` over every clip of one video; one row per clip (no path/label/split columns).
-
-    Clips are decoded ``batch_size`` at a time (seeking to each batch), at the size the
-    classifier wants, so memory stays bounded for long videos. ``label_index`` None (an
-    unlabelled video): ``true_prob`` NaN and ``correct`` null; ``confidence`` and ``margin`` are
-    stored either way.
-    """
-    from scsampler.video import clip_grid, decode_clips, probe
-
-    info = probe(path)
-    grid = clip_grid(info, frames_per_clip=classifier.frames_per_clip)
-    size = classifier.decode_size(height=info.height, width=info.width)
-    logits_parts = []
-    for start in range(0, len(grid), batch_size):
-        chunk = grid.subset(grid.index[start : start + batch_size])
-        clips = decode_clips(path, chunk, size=size, info=info)
-        logits_parts.append(classifier(clips).float())
-    return targets_frame(grid, torch.cat(logits_parts).numpy(), label_index=label_index)
-
-
 def targets_frame(grid: ClipGrid, logits: np.ndarray, *, label_index: int | None) -> pd.DataFrame:
-    """One row per clip of ``grid`` from its logits ``[L, C]`` (the columns of :func:`label_clips`)."""
+    """One row per clip of ``grid`` from its logits ``[L, C]`` (the dense pass's, in grid order): the target
+    columns without ``path``, ``label``, ``label_index`` and ``split``.
+
+    ``label_index`` None (an unlabelled video): ``true_prob`` NaN and ``correct`` null; ``confidence``,
+    ``margin`` and ``contrast`` are stored either way.
+    """
     logits = np.asarray(logits, dtype=np.float32)
     if label_index is not None and not 0 <= label_index < logits.shape[1]:
         raise UsageError(f"label index {label_index} is outside the classifier's {logits.shape[1]} classes.")
-    shifted = logits - logits.max(axis=1, keepdims=True)
-    probabilities = np.exp(shifted) / np.exp(shifted).sum(axis=1, keepdims=True)
+    probabilities = softmax(logits)  # float32, as the targets have always been
     top1 = logits.argmax(axis=1)
     confidence, margin = confidence_and_margin(logits)
     if label_index is None:
@@ -253,7 +218,9 @@ def compute_targets(
         segments_path: a ``segments.csv`` (default: the one beside the manifest, when there is
             one); each clip gets ``in_segment`` from its action segments.
         pipeline: the :class:`scsampler.pipeline.Pipeline` that runs the dense pass (every clip;
-            ``--engine ray`` builds one on Ray); default: the local loop around ``classifier``.
+            ``--engine ray`` builds one on Ray); default: :func:`scsampler.pipeline.every_clip_pipeline`
+            around ``classifier``, in this process. :func:`scsampler.training.labelling.label_videos`
+            builds it from a classifier's name or checkpoint, under torchrun or not.
 
     Videos that cannot be decoded are reported in ``LabelSummary.errors`` and left out.
     """
@@ -280,14 +247,14 @@ def compute_targets(
     key = _identity(classifier, classifier_source, classifier.frames_per_clip, segments_source)
     parts = output.parent / f".{output.name}.parts-{key}"
     parts.mkdir(parents=True, exist_ok=True)
-    summary = LabelSummary(output=output, videos=len(manifest.entries))
+    summary = LabelSummary(output=output, videos=len(manifest.entries), rank=rank, unlabelled_videos=not labelled)
     mine = [(i, entry) for i, entry in enumerate(manifest.entries) if i % world_size == rank]
     todo = [(i, entry) for i, entry in mine if not (parts / f"{i:06d}.parquet").is_file()]
     summary.resumed = len(mine) - len(todo)
     if pipeline is None:
-        from scsampler.pipeline import Pipeline, PipelineConfig
+        from scsampler.pipeline import every_clip_pipeline
 
-        pipeline = Pipeline(PipelineConfig(batch_size=batch_size), classifier=classifier)
+        pipeline = every_clip_pipeline(classifier, batch_size=batch_size)
     entries = dict(todo)
     outcomes = pipeline.run([entry.path for _, entry in todo], positions=[i for i, _ in todo])
     for outcome in progress(outcomes, len(todo)) if progress else outcomes:
@@ -407,8 +374,8 @@ def write_targets(rows: pd.DataFrame, output: str | os.PathLike, *, classes: lis
 def read_targets(path: str | os.PathLike) -> tuple[pd.DataFrame, dict]:
     """``(rows, metadata)`` of a targets file written by :func:`compute_targets`.
 
-    ``confidence``, ``margin`` and ``contrast`` (per video) are computed from the logits when the
-    file predates them.
+    Those of ``confidence``, ``margin`` and ``contrast`` (per video) that the file predates are computed
+    from the logits; the ones it holds are kept.
     """
     path = Path(path)
     if not path.is_file():
@@ -425,19 +392,26 @@ def read_targets(path: str | os.PathLike) -> tuple[pd.DataFrame, dict]:
             "make one with `scsampler label`."
         )
     rows = table.to_pandas()
-    if not all(column in rows.columns for column in CONFIDENCE_COLUMNS):
-        logits = np.stack([np.asarray(value, dtype=np.float64) for value in rows["logits"]]) if len(rows) else np.zeros((0, 1))
-        rows["confidence"], rows["margin"] = confidence_and_margin(logits)
+    _add_missing_confidences(rows)
+    return rows, json.loads(raw.decode("utf-8"))
+
+
+def _add_missing_confidences(rows: pd.DataFrame) -> None:
+    """Compute those of :data:`CONFIDENCE_COLUMNS` that ``rows`` lack (a file older than them) from the logits."""
+    missing = [column for column in CONFIDENCE_COLUMNS if column not in rows.columns]
+    if not missing:
+        return
+    logits = np.stack([np.asarray(value, dtype=np.float64) for value in rows["logits"]]) if len(rows) else np.zeros((0, 1))
+    if "confidence" in missing or "margin" in missing:
+        confidence, margin = confidence_and_margin(logits)
+        for column, values in (("confidence", confidence), ("margin", margin)):
+            if column in missing:
+                rows[column] = values
+    if "contrast" in missing:
         contrast = np.zeros(len(rows))
         for positions in rows.groupby("path", sort=False).indices.values():  # every clip of a video is in its file
             contrast[positions] = video_contrast(logits[positions])
         rows["contrast"] = contrast
-    return rows, json.loads(raw.decode("utf-8"))
-
-
-def targets_metadata(path: str | os.PathLike) -> dict:
-    """The metadata (classes, classifier, frames_per_clip) of a targets file."""
-    return read_targets(path)[1]
 
 
 def grid_from_targets(rows: pd.DataFrame, *, frames_per_clip: int) -> ClipGrid:

@@ -1,0 +1,45 @@
+"""``decode_in_file_order``: a video's clips decoded a few at a time, in file order, each chunk timed.
+
+The one decode loop behind both ways clips reach the classifier: ``classify_video``'s
+(:func:`scsampler.inference.classify_clips`, one video) and the pipeline's decode stage
+(:class:`scsampler.pipeline.stages.DecodeClips`, many videos, the dense pass included).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from scsampler.errors import UsageError
+from scsampler.types import ClipGrid, VideoInfo
+from scsampler.video.decode import decode_clips
+
+if TYPE_CHECKING:
+    import torch
+
+__all__ = ["decode_in_file_order"]
+
+
+def decode_in_file_order(
+    path: str | os.PathLike, clips: ClipGrid, *, info: VideoInfo, size: tuple[int, int] | None, chunk: int
+) -> Iterator[tuple[np.ndarray, torch.Tensor, float]]:
+    """Decode ``clips`` ``chunk`` at a time, sorted by clip index: ``(ranks, pixels, seconds)`` per chunk.
+
+    ``ranks`` are the chunk's positions in ``clips`` (so a caller puts results back in ``clips``'
+    order), ``pixels`` its uint8 ``[n, 3, T, H, W]`` (:func:`decode_clips` at ``size``), ``seconds``
+    the time decoding it took. File order lets one forward pass of the decoder serve neighbouring
+    clips; ``chunk`` bounds the memory a long video's clips take.
+    """
+    if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
+        raise UsageError(f"chunk must be a positive integer, got {chunk!r}.")
+    in_file_order = np.argsort(clips.index, kind="stable")
+    for start in range(0, len(in_file_order), chunk):
+        ranks = in_file_order[start : start + chunk]
+        part = clips.subset(clips.index[ranks])
+        began = time.perf_counter()
+        pixels = decode_clips(path, part, size=size, info=info)
+        yield ranks, pixels, time.perf_counter() - began
