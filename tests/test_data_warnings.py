@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from scsampler.cli import main
-from scsampler.data.checks import KNOWN_SEGMENT_KINDS, check_manifest, warn_about_manifest
+from scsampler.data.checks import KNOWN_SEGMENT_KINDS, check_manifest, one_class_predictions, warn_about_manifest
 from scsampler.data.manifest import read_manifest
 from scsampler.errors import DataWarning, ScsamplerError
 from scsampler.evaluation.cache import DenseRecord, SamplerRecord, VideoRecord
@@ -21,13 +21,12 @@ from scsampler.evaluation.warnings import (
     dense_one_class,
     emit_warnings,
     evaluation_warnings,
-    one_class_predictions,
     runtime_disagreements,
-    targets_one_class,
     write_warnings,
 )
 from scsampler.samplers.base import ScoringSampler
 from scsampler.samplers.composite import CompositeSampler
+from scsampler.training.targets import targets_one_class
 from scsampler.types import ClipScores
 from scsampler.video import clip_grid
 

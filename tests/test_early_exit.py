@@ -17,7 +17,7 @@ from scsampler.errors import UsageError
 from scsampler.evaluation import plots, runner
 from scsampler.evaluation.cache import DenseRecord, SamplerRecord, VideoRecord
 from scsampler.evaluation.early_exit import simulate, traces
-from scsampler.evaluation.metrics import video_probabilities
+from scsampler.metrics import video_probabilities
 from scsampler.evaluation.runner import EvaluationConfig, evaluate
 from scsampler.evaluation.strategies import Strategy, choose
 from scsampler.models import get_model, save_checkpoint

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from scsampler.evaluation.intervals import bootstrap_interval, paired_difference_interval
-from scsampler.evaluation.metrics import topk_correct, video_probabilities
+from scsampler.evaluation.metrics import topk_correct
+from scsampler.metrics import video_probabilities
 from scsampler.evaluation.runner import INTERVAL_COLUMNS, MAIN_COLUMNS, EvaluationConfig, _main_table
 from scsampler.evaluation.strategies import Strategy, accuracy, choose, per_video_correct
 from tests.test_strategies import make_record

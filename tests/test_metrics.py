@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from scsampler.evaluation.metrics import segment_precision, topk_correct, video_probabilities
-from scsampler.metrics import precision_at_k, spearman
+from scsampler.evaluation.metrics import segment_precision, topk_correct
+from scsampler.metrics import precision_at_k, spearman, video_probabilities
 from scsampler.probabilities import softmax
 
 

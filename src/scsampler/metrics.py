@@ -1,7 +1,9 @@
 """Pure metrics over arrays that training and evaluation both use (below both, so that neither
-imports the other): how well a choice of clips agrees with a reference, and rank correlation.
+imports the other): a video's probabilities from its chosen clips, how well a choice of clips agrees
+with a reference, and rank correlation.
 
-Evaluation-only metrics (softmax, video probabilities, top-k) are in ``evaluation/metrics.py``.
+Evaluation-only metrics (top-k accuracy, segment precision) are in ``evaluation/metrics.py``; the
+softmax is :mod:`scsampler.probabilities`.
 """
 
 from __future__ import annotations
@@ -10,7 +12,17 @@ from typing import Sequence
 
 import numpy as np
 
-__all__ = ["precision_at_k", "clips_in_segments", "spearman"]
+from scsampler.probabilities import softmax
+
+__all__ = ["video_probabilities", "precision_at_k", "clips_in_segments", "spearman"]
+
+
+def video_probabilities(clip_logits: np.ndarray, chosen: Sequence[int] | np.ndarray) -> np.ndarray:
+    """The video's class probabilities: the mean softmax over the chosen clips (SPEC step 7)."""
+    chosen = np.asarray(chosen, dtype=np.int64)
+    if len(chosen) == 0:
+        raise ValueError("at least one clip must be chosen to predict a video's class.")
+    return softmax(clip_logits[chosen]).mean(axis=0)
 
 
 def precision_at_k(chosen: Sequence[int], reference_top: Sequence[int]) -> float:

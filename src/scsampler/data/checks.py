@@ -15,6 +15,9 @@ What is checked:
   :data:`~scsampler.data.manifest.ACTION_KINDS` as the labelled action, and knows
   the other kinds ``synth`` writes, :data:`~scsampler.data.synth.SEGMENT_KINDS`);
 * a ``segments.csv`` none of whose paths is a video of the manifest.
+
+:func:`one_class_predictions` is the check on a classifier's video-level predictions (one class for
+90% or more of the videos) that ``label`` and ``evaluate`` run on their dense passes.
 """
 
 from __future__ import annotations
@@ -23,18 +26,30 @@ import os
 import warnings
 from collections import Counter
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Sequence
 
 from scsampler.data.manifest import ACTION_KINDS, SPLITS, Manifest, read_manifest, read_segments
 from scsampler.data.synth import SEGMENT_KINDS
 from scsampler.errors import DataWarning
 
-__all__ = ["KNOWN_SEGMENT_KINDS", "check_manifest", "warn_about_manifest", "emit_data_warnings"]
+__all__ = [
+    "KNOWN_SEGMENT_KINDS",
+    "ONE_CLASS_SHARE",
+    "ONE_CLASS_MIN_VIDEOS",
+    "check_manifest",
+    "warn_about_manifest",
+    "emit_data_warnings",
+    "one_class_predictions",
+]
 
 #: Every segment kind the project knows: the labelled action (read) and the synthetic benchmark's others.
 KNOWN_SEGMENT_KINDS = frozenset(ACTION_KINDS) | frozenset(SEGMENT_KINDS)
 SEGMENTS_FILE = "segments.csv"
 _LISTED = 8  # names listed in one message before "and N more"
+#: A classifier that predicts one class for at least this share of the videos is reported.
+ONE_CLASS_SHARE = 0.9
+#: ... among at least this many videos (with two, both predicted alike says little).
+ONE_CLASS_MIN_VIDEOS = 3
 
 _SPLIT_ROLE = {
     "train": "a classifier trained on it learns nothing to tell classes apart",
@@ -86,6 +101,36 @@ def emit_data_warnings(messages: Iterable[str], *, stacklevel: int = 2) -> list[
     for message in messages:
         warnings.warn(message, DataWarning, stacklevel=stacklevel + 1)
     return messages
+
+
+def one_class_predictions(
+    predicted: Sequence[str], labels: Sequence[str], *, file: str | os.PathLike, what: str, share: float = ONE_CLASS_SHARE
+) -> list[str]:
+    """A message when one class takes ``share`` or more of the video-level predictions.
+
+    Args:
+        predicted: the predicted class of each video.
+        labels: the true class of each video (same order).
+        file: the file the message starts with (a manifest, a targets file).
+        what: which videos, for the message ("the test split (Dense: every clip)").
+
+    Nothing is said for fewer than :data:`ONE_CLASS_MIN_VIDEOS` videos, nor when the labels themselves give
+    that class ``share`` or more of the videos (predicting it is then right).
+    """
+    if len(predicted) != len(labels):
+        raise ValueError(f"predicted ({len(predicted)}) and labels ({len(labels)}) must be as long.")
+    total = len(predicted)
+    if total < ONE_CLASS_MIN_VIDEOS:
+        return []
+    top, count = Counter(predicted).most_common(1)[0]
+    truly = sum(label == top for label in labels)
+    if count / total < share or truly / total >= share:
+        return []
+    return [
+        f"{file}: the classifier predicts {top!r} for {count} of {total} videos ({count / total:.0%}) of {what}, "
+        f"though only {truly} of them {'is' if truly == 1 else 'are'} {top!r}: it may have collapsed onto one class. "
+        "Retrain the classifier (more epochs or training videos, another --recipe) or check the labels."
+    ]
 
 
 def _split_messages(manifest: Manifest, manifest_path: Path) -> list[str]:

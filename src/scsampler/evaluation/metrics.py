@@ -1,6 +1,6 @@
-"""Pure metrics over arrays for evaluation: softmax, video-level probabilities and accuracy, segment precision.
+"""Pure metrics over arrays for evaluation: top-k accuracy, segment precision.
 
-The metrics that training uses too (``precision_at_k``, ``clips_in_segments``, ``spearman``) are in
+The metrics that training uses too (``video_probabilities``, ``precision_at_k``, ``clips_in_segments``, ``spearman``) are in
 ``scsampler/metrics.py``, below both.
 """
 
@@ -13,18 +13,9 @@ import numpy as np
 from scsampler.metrics import clips_in_segments
 
 __all__ = [
-    "video_probabilities",
     "topk_correct",
     "segment_precision",
 ]
-
-
-def video_probabilities(clip_logits: np.ndarray, chosen: Sequence[int] | np.ndarray) -> np.ndarray:
-    """The video's class probabilities: the mean softmax over the chosen clips (SPEC step 7)."""
-    chosen = np.asarray(chosen, dtype=np.int64)
-    if len(chosen) == 0:
-        raise ValueError("at least one clip must be chosen to predict a video's class.")
-    return softmax(clip_logits[chosen]).mean(axis=0)
 
 
 def topk_correct(probabilities: np.ndarray, label_index: int, k: int) -> bool:

@@ -31,8 +31,8 @@ from scsampler.errors import ScsamplerError, UsageError
 from scsampler.evaluation.cache import DenseRecord, EvaluationCache, SamplerRecord, VideoRecord, video_key
 from scsampler.evaluation.early_exit import AutoChoice, auto_curve, fixed_threshold, simulate, traces, tune_threshold
 from scsampler.evaluation.intervals import bootstrap_interval, paired_difference_interval
-from scsampler.evaluation.metrics import segment_precision, topk_correct, video_probabilities
-from scsampler.metrics import precision_at_k
+from scsampler.evaluation.metrics import segment_precision, topk_correct
+from scsampler.metrics import precision_at_k, video_probabilities
 from scsampler.evaluation.runtime import HEAVY_CLASSIFIER, classifier_cost_per_clip_s, random_access_decode_per_clip_s
 from scsampler.evaluation.k_column import k_text, with_nullable_k
 from scsampler.evaluation.strategies import Strategy, accuracy, choose, per_video_correct, per_video_top1_top5, runtime

@@ -23,7 +23,8 @@ from typing import Sequence
 import numpy as np
 
 from scsampler.evaluation.cache import VideoRecord
-from scsampler.evaluation.metrics import topk_correct, video_probabilities
+from scsampler.evaluation.metrics import topk_correct
+from scsampler.metrics import video_probabilities
 from scsampler.probabilities import softmax
 from scsampler.samplers.baselines import random_positions, uniform_positions
 from scsampler.samplers.combine import DEFAULT_K_PRIME, combine_scores

@@ -40,7 +40,8 @@ import numpy as np
 
 from scsampler.errors import UsageError
 from scsampler.evaluation.cache import VideoRecord
-from scsampler.evaluation.metrics import topk_correct, video_probabilities
+from scsampler.evaluation.metrics import topk_correct
+from scsampler.metrics import video_probabilities
 from scsampler.evaluation.k_column import k_text
 from scsampler.evaluation.strategies import Strategy, choose
 from scsampler.samplers.combine import DEFAULT_K_PRIME

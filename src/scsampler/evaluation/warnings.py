@@ -6,8 +6,8 @@ as :class:`~scsampler.errors.DataWarning` (with the manifest's own, from
 :mod:`scsampler.data.checks`) and writes them all to ``RUN_DIR/warnings.csv``
 (``kind,message``), which the report shows.
 
-* :func:`one_class_predictions`: a classifier predicts one class for 90% or more
-  of a split's videos while the labels are not that one-sided;
+* :func:`dense_one_class`: the classifier predicts one class for 90% or more of a split's
+  videos while the labels are not that one-sided (:func:`scsampler.data.checks.one_class_predictions`);
 * :func:`audio_fallbacks`: videos without audio, on which the audio samplers fall
   back to Uniform and the combinations to the visual ranking alone;
 * :func:`runtime_disagreements`: an end-to-end run whose measured seconds differ
@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
 import numpy as np
 
 from scsampler._atomic import atomic_output
-from scsampler.data.checks import emit_data_warnings
-from scsampler.evaluation.metrics import video_probabilities
+from scsampler.data.checks import emit_data_warnings, one_class_predictions
+from scsampler.metrics import video_probabilities
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -35,13 +35,9 @@ if TYPE_CHECKING:
     from scsampler.evaluation.strategies import Strategy
 
 __all__ = [
-    "ONE_CLASS_SHARE",
-    "ONE_CLASS_MIN_VIDEOS",
     "RUNTIME_TOLERANCE",
     "WARNING_COLUMNS",
-    "one_class_predictions",
     "dense_one_class",
-    "targets_one_class",
     "audio_fallbacks",
     "runtime_disagreements",
     "evaluation_warnings",
@@ -49,44 +45,10 @@ __all__ = [
     "write_warnings",
 ]
 
-#: A classifier that predicts one class for at least this share of the videos is reported.
-ONE_CLASS_SHARE = 0.9
-#: ... among at least this many videos (with two, both predicted alike says little).
-ONE_CLASS_MIN_VIDEOS = 3
 #: End-to-end seconds that differ from the estimate by more than this share of the measured are reported.
 RUNTIME_TOLERANCE = 0.25
 WARNING_COLUMNS = ("kind", "message")
 _LISTED = 5  # videos named in one message before "and N more"
-
-
-def one_class_predictions(
-    predicted: Sequence[str], labels: Sequence[str], *, file: str | os.PathLike, what: str, share: float = ONE_CLASS_SHARE
-) -> list[str]:
-    """A message when one class takes ``share`` or more of the video-level predictions.
-
-    Args:
-        predicted: the predicted class of each video.
-        labels: the true class of each video (same order).
-        file: the file the message starts with (a manifest, a targets file).
-        what: which videos, for the message ("the test split (Dense: every clip)").
-
-    Nothing is said for fewer than :data:`ONE_CLASS_MIN_VIDEOS` videos, nor when the labels themselves give
-    that class ``share`` or more of the videos (predicting it is then right).
-    """
-    if len(predicted) != len(labels):
-        raise ValueError(f"predicted ({len(predicted)}) and labels ({len(labels)}) must be as long.")
-    total = len(predicted)
-    if total < ONE_CLASS_MIN_VIDEOS:
-        return []
-    top, count = Counter(predicted).most_common(1)[0]
-    truly = sum(label == top for label in labels)
-    if count / total < share or truly / total >= share:
-        return []
-    return [
-        f"{file}: the classifier predicts {top!r} for {count} of {total} videos ({count / total:.0%}) of {what}, "
-        f"though only {truly} of them {'is' if truly == 1 else 'are'} {top!r}: it may have collapsed onto one class. "
-        "Retrain the classifier (more epochs or training videos, another --recipe) or check the labels."
-    ]
 
 
 def dense_one_class(records: Sequence[VideoRecord], classes: Sequence[str], *, manifest_path: str | os.PathLike, split: str) -> list[str]:
@@ -113,27 +75,6 @@ def dense_one_class(records: Sequence[VideoRecord], classes: Sequence[str], *, m
         labels.append(dense.label)
     what = f"the {split} split ({'its action clips' if action_clips_used else 'Dense: every clip'})"
     return one_class_predictions(predicted, labels, file=manifest_path, what=what)
-
-
-def targets_one_class(rows: pd.DataFrame, classes: Sequence[str], *, targets_path: str | os.PathLike) -> list[str]:
-    """:func:`one_class_predictions` on the labelled videos of a targets table.
-
-    ``rows`` is a DataFrame with the targets columns ``path``, ``label`` and ``logits``
-    (one row per clip), and optionally ``in_segment``; a video's prediction is the mean softmax
-    over its action clips (``in_segment`` 1) when it has any, else over all its clips: the
-    background of an untrimmed video says nothing about whether the classifier collapsed.
-    """
-    predicted, labels = [], []
-    action_clips_used = False
-    for _, video in rows.groupby("path", sort=False):
-        if "in_segment" in video and (video["in_segment"] == 1).any():
-            video = video[video["in_segment"] == 1]
-            action_clips_used = True
-        logits = np.stack([np.asarray(value, dtype=np.float64) for value in video["logits"]])
-        predicted.append(classes[int(np.argmax(video_probabilities(logits, np.arange(len(logits)))))])
-        labels.append(str(video["label"].iloc[0]))
-    what = "the labelled videos (their action clips)" if action_clips_used else "the labelled videos (every clip)"
-    return one_class_predictions(predicted, labels, file=targets_path, what=what)
 
 
 def audio_fallbacks(records: Sequence[VideoRecord], strategies: Sequence[Strategy], *, manifest_path: str | os.PathLike, split: str) -> list[str]:

@@ -39,7 +39,7 @@ import shutil
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -47,7 +47,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from scsampler._atomic import atomic_output
+from scsampler.data.checks import emit_data_warnings, one_class_predictions
 from scsampler.errors import ScsamplerError, UsageError
+from scsampler.metrics import video_probabilities
 from scsampler.probabilities import confidence_and_margin, softmax
 from scsampler.types import ClipGrid
 
@@ -61,6 +63,7 @@ __all__ = [
     "read_targets",
     "write_targets",
     "grid_from_targets",
+    "targets_one_class",
 ]
 
 TARGET_COLUMNS = (
@@ -313,6 +316,26 @@ def compute_targets(
     return summary
 
 
+def targets_one_class(rows: pd.DataFrame, classes: Sequence[str], *, targets_path: str | os.PathLike) -> list[str]:
+    """:func:`~scsampler.data.checks.one_class_predictions` on the labelled videos of a targets table.
+
+    ``rows`` is a DataFrame with the targets columns ``path``, ``label`` and ``logits``
+    (one row per clip), and optionally ``in_segment``; a video's prediction is the mean softmax
+    over its action clips (``in_segment`` 1) when it has any, else over all its clips: the
+    background of an untrimmed video says nothing about whether the classifier collapsed.
+    """
+    predicted, labels = [], []
+    action_clips_used = False
+    for _, video in rows.groupby("path", sort=False):
+        if "in_segment" in video and (video["in_segment"] == 1).any():
+            video = video[video["in_segment"] == 1]
+            action_clips_used = True
+        logits = np.stack([np.asarray(value, dtype=np.float64) for value in video["logits"]])
+        predicted.append(classes[int(np.argmax(video_probabilities(logits, np.arange(len(logits)))))])
+        labels.append(str(video["label"].iloc[0]))
+    what = "the labelled videos (their action clips)" if action_clips_used else "the labelled videos (every clip)"
+    return one_class_predictions(predicted, labels, file=targets_path, what=what)
+
 
 def _warn_on_one_class(table: pa.Table, classes: list[str], output: Path) -> None:
     """A DataWarning when the classifier predicts one class for 90% or more of the labelled videos.
@@ -322,12 +345,10 @@ def _warn_on_one_class(table: pa.Table, classes: list[str], output: Path) -> Non
     a good classifier may give to one class (on the benchmark preset, one class took every video
     over all clips while the classifier's validation clip accuracy was 100%).
     """
-    from scsampler.data.checks import emit_data_warnings  # lazy: evaluation imports training
-    from scsampler.evaluation.warnings import targets_one_class
-
     columns = ["path", "label", "logits"] + (["in_segment"] if "in_segment" in table.column_names else [])
     rows = table.select(columns).to_pandas()
     emit_data_warnings(targets_one_class(rows, classes, targets_path=output), stacklevel=3)
+
 
 def _action_segments(manifest, segments_path) -> tuple[dict | None, str]:
     """Action spans per video (resolved path -> [(start_s, end_s)]) and the file they came from, or (None, '')."""
