@@ -32,6 +32,7 @@ def input_size_type(text: str) -> tuple[int | None, dict[str, int]]:
 
 def register(subparsers) -> None:
     from scsampler.samplers.saliency import LOSSES
+    from scsampler.samplers.selection import DEFAULT_K
     from scsampler.training.recipes import SAMPLER_PRESETS
     from scsampler.training.train_sampler import SAMPLER_TARGETS
 
@@ -114,7 +115,7 @@ def register(subparsers) -> None:
         "--early-stop", type=int, default=None, metavar="EPOCHS",
         help="stop after EPOCHS epochs without a better validation measure; 0: never (recipe's)",
     )
-    parser.add_argument("--k", type=int, default=10, help="K of the validation precision against the segments and the oracle (10)")
+    parser.add_argument("--k", type=int, default=DEFAULT_K, help=f"K of the validation precision against the segments and the oracle ({DEFAULT_K})")
     parser.add_argument("--seed", type=int, default=0, help="seed of the initialisation, the split and the batches (0)")
     parser.add_argument(
         "--device", type=device_type, default=None,

@@ -21,7 +21,15 @@ import pandas as pd
 
 from scsampler._atomic import atomic_output
 from scsampler.errors import UsageError
-from scsampler.training.train_sampler import SamplerTrainConfig, SamplerTrainResult, train_sampler, write_bundle
+from scsampler.training.train_sampler import (
+    BEST_CHECKPOINT,
+    BUNDLE_FOLDER,
+    METRICS_FILE,
+    SamplerTrainConfig,
+    SamplerTrainResult,
+    train_sampler,
+    write_bundle,
+)
 
 __all__ = ["parse_input_alternatives", "InputChoice", "train_sampler_choosing_inputs"]
 
@@ -77,7 +85,7 @@ def train_sampler_choosing_inputs(
             on_start(inputs)
         folder = run_dir / "inputs" / _folder_name(inputs)
         if not config.resume:  # train_sampler ignores last.pt then; its log must start over too
-            (folder / "metrics.jsonl").unlink(missing_ok=True)
+            (folder / METRICS_FILE).unlink(missing_ok=True)
         result = train_sampler(replace(config, inputs=inputs, run_dir=folder, signals_cache=cache), on_epoch=on_epoch, on_skip=on_skip)
         results[inputs] = result
         best = result.best or {}
@@ -102,9 +110,9 @@ def train_sampler_choosing_inputs(
         table.to_csv(temporary, index=False)
     winner = results[chosen]
     if winner.checkpoint is not None:
-        _replace_file(winner.checkpoint, run_dir / "sampler.pt")
-        write_bundle(run_dir / "sampler.pt", run_dir / "sampler")  # atomic, as after every best epoch
-    kept = replace(winner, run_dir=run_dir, checkpoint=run_dir / "sampler.pt", bundle=run_dir / "sampler")
+        _replace_file(winner.checkpoint, run_dir / BEST_CHECKPOINT)
+        write_bundle(run_dir / BEST_CHECKPOINT, run_dir / BUNDLE_FOLDER)  # atomic, as after every best epoch
+    kept = replace(winner, run_dir=run_dir, checkpoint=run_dir / BEST_CHECKPOINT, bundle=run_dir / BUNDLE_FOLDER)
     return InputChoice(chosen=chosen, result=kept, results=results, table=run_dir / CHOICE_TABLE)
 
 

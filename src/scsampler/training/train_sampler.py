@@ -67,9 +67,17 @@ from torch import nn
 from scsampler._atomic import write_text_atomically
 from scsampler.errors import UsageError
 from scsampler.models.checkpoint import load_checkpoint, save_checkpoint
-from scsampler.models.sampler_nets import AUDIO_LAYOUTS, VISUAL_BACKBONES, build_sampler_net, canonical_backbone, parameter_groups
+from scsampler.models.sampler_nets import (
+    AUDIO_LAYOUTS,
+    VISUAL_BACKBONES,
+    build_sampler_net,
+    canonical_backbone,
+    parameter_groups,
+    sampler_net_name,
+)
 from scsampler.samplers.learned import forward_net, signals_for_net
 from scsampler.samplers.saliency import check_loss_name
+from scsampler.samplers.selection import DEFAULT_K
 from scsampler.training.distributed import all_reduce_sum, barrier, init_distributed, shutdown_distributed
 from scsampler.training.losses import ac_loss, output_size, sal_cl_loss, sal_rank_loss
 from scsampler.training.recipes import SamplerRecipe, sampler_recipe
@@ -135,7 +143,7 @@ class SamplerTrainConfig:
     decay_every_epochs: float | None = None
     rank_min_gap: float | None = None
     early_stop: int | None = None  # patience in epochs; 0 = never stop early
-    k: int = 10
+    k: int = DEFAULT_K
     seed: int = 0
     resume: bool = True
     device: str | None = None
@@ -485,7 +493,7 @@ def _write_epoch(
     ready = _json_ready(metrics)
     with open(run_dir / METRICS_FILE, "a", encoding="utf-8") as log:
         log.write(json.dumps(ready) + "\n")
-    common = dict(model_name=f"sampler-{net.config['modality']}", model=net, classes=classes, model_args=_model_args(net))
+    common = dict(model_name=sampler_net_name(net.config['modality']), model=net, classes=classes, model_args=_model_args(net))
     if improved:
         save_checkpoint(run_dir / BEST_CHECKPOINT, epoch=metrics["epoch"], metrics=ready, extra={"sampler": sampler}, **common)
         write_bundle(run_dir / BEST_CHECKPOINT, run_dir / BUNDLE_FOLDER)
