@@ -36,6 +36,12 @@ def _as_1d(name: str, values: Sequence | np.ndarray, dtype: type) -> np.ndarray:
     return array
 
 
+def _take_arrays(record, positions, fields: tuple[str, ...]):
+    """A copy of the frozen dataclass ``record`` with its per-clip arrays ``fields`` indexed by ``positions``."""
+    positions = positions if isinstance(positions, slice) else np.asarray(positions)
+    return dataclasses.replace(record, **{name: getattr(record, name)[positions] for name in fields})
+
+
 @dataclass(frozen=True)
 class AudioInfo:
     """The first audio stream of a file."""
@@ -217,7 +223,7 @@ class ClipGrid:
         missing = [int(v) for v in wanted if int(v) not in position_of]
         if missing:
             raise IndexError(f"clip indices {missing} are not in this grid of {len(self)} clips.")
-        return self._take(np.array([position_of[int(v)] for v in wanted], dtype=np.int64))
+        return self.take(np.array([position_of[int(v)] for v in wanted], dtype=np.int64))
 
     def strided(self, stride: int) -> "ClipGrid":
         """The clips a sampler with sampling stride N scores: those at positions 0, N, 2N, ... of this grid.
@@ -226,18 +232,14 @@ class ClipGrid:
         """
         if isinstance(stride, bool) or not isinstance(stride, (int, np.integer)) or stride < 1:
             raise ValueError(f"stride must be a positive integer (1 keeps every clip), got {stride!r}.")
-        return self._take(np.arange(0, len(self), stride, dtype=np.int64))
+        return self.take(np.arange(0, len(self), stride, dtype=np.int64))
 
-    def _take(self, positions: np.ndarray) -> "ClipGrid":
-        """The clips at ``positions`` of this grid, in that order (the video's grid parameters kept)."""
-        return dataclasses.replace(
-            self,
-            index=self.index[positions],
-            start_frame=self.start_frame[positions],
-            end_frame=self.end_frame[positions],
-            start_s=self.start_s[positions],
-            end_s=self.end_s[positions],
-        )
+    def take(self, positions: Sequence[int] | np.ndarray | slice) -> "ClipGrid":
+        """The clips at ``positions`` of this grid (positions, a boolean mask or a slice), in that order.
+
+        The video's grid parameters are kept; :meth:`subset` looks clips up by grid index instead.
+        """
+        return _take_arrays(self, positions, ("index", "start_frame", "end_frame", "start_s", "end_s"))
 
 
 @dataclass(frozen=True, eq=False)
@@ -289,19 +291,11 @@ class ClipScores:
 
     def subset(self, indices: Sequence[int] | np.ndarray) -> "ClipScores":
         """The scores of the clips whose grid index is in ``indices`` (in this object's order)."""
-        wanted = set(int(v) for v in np.asarray(indices).reshape(-1))
-        return self.take(np.array([int(v) in wanted for v in self.index], dtype=bool))
+        return self.take(np.isin(self.index, np.asarray(indices, dtype=np.int64).reshape(-1)))
 
     def take(self, positions: Sequence[int] | np.ndarray | slice) -> "ClipScores":
         """The scores at ``positions`` of this object (an array of positions, a boolean mask or a slice), in that order."""
-        positions = positions if isinstance(positions, slice) else np.asarray(positions)
-        return dataclasses.replace(
-            self,
-            index=self.index[positions],
-            scores=self.scores[positions],
-            start_s=self.start_s[positions],
-            end_s=self.end_s[positions],
-        )
+        return _take_arrays(self, positions, ("index", "scores", "start_s", "end_s"))
 
 
 @dataclass(frozen=True, eq=False)
@@ -341,14 +335,7 @@ class ClipSelection:
 
     def take(self, positions: Sequence[int] | np.ndarray | slice) -> "ClipSelection":
         """The chosen clips at ``positions`` (an array of positions, a boolean mask or a slice), in that order."""
-        positions = positions if isinstance(positions, slice) else np.asarray(positions)
-        return dataclasses.replace(
-            self,
-            index=self.index[positions],
-            start_s=self.start_s[positions],
-            end_s=self.end_s[positions],
-            scores=self.scores[positions],
-        )
+        return _take_arrays(self, positions, ("index", "start_s", "end_s", "scores"))
 
     def to_dicts(self) -> list[dict]:
         """``[{index, start_s, end_s, score}, ...]`` for JSON output."""

@@ -83,11 +83,7 @@ class Recipe:
 
     def with_overrides(self, **overrides) -> "Recipe":
         """A copy with the given fields changed; ``None`` values are ignored."""
-        changes = {key: value for key, value in overrides.items() if value is not None}
-        unknown = sorted(set(changes) - set(self.__dataclass_fields__))
-        if unknown:
-            raise UsageError(f"unknown recipe fields {unknown}; known: {sorted(self.__dataclass_fields__)}.")
-        return replace(self, **changes)
+        return _with_overrides(self, overrides, what="recipe")
 
 
 RECIPES: dict[str, Recipe] = {
@@ -184,11 +180,7 @@ class SamplerRecipe:
 
     def with_overrides(self, **overrides) -> "SamplerRecipe":
         """A copy with the given fields changed; ``None`` values are ignored."""
-        changes = {key: value for key, value in overrides.items() if value is not None}
-        unknown = sorted(set(changes) - set(self.__dataclass_fields__))
-        if unknown:
-            raise UsageError(f"unknown sampler recipe fields {unknown}; known: {sorted(self.__dataclass_fields__)}.")
-        return replace(self, **changes)
+        return _with_overrides(self, overrides, what="sampler recipe")
 
 
 SAMPLER_PRESETS = ("paper", "paper-kinetics", "cpu")
@@ -241,3 +233,12 @@ def sampler_recipe(*, modality: str, loss: str, preset: str = "paper") -> Sample
     if modality not in ("visual", "audio"):
         raise UsageError(f"modality must be 'visual' or 'audio', got {modality!r}.")
     return SAMPLER_RECIPES[(preset, modality, loss)]
+
+
+def _with_overrides(recipe, overrides: dict, *, what: str):
+    """``recipe`` (a frozen dataclass) with the non-None ``overrides``; unknown fields are a UsageError."""
+    changes = {key: value for key, value in overrides.items() if value is not None}
+    unknown = sorted(set(changes) - set(recipe.__dataclass_fields__))
+    if unknown:
+        raise UsageError(f"unknown {what} fields {unknown}; known: {sorted(recipe.__dataclass_fields__)}.")
+    return replace(recipe, **changes)
