@@ -151,3 +151,31 @@ def test_cli_on_real_footage(shared_videos, checkpoint, capsys):
     for video, line in zip(videos, out.strip().splitlines()):
         result = json.loads(line)
         assert result["path"] == str(video) and result["error"] is None and len(result["clips"]) == 3
+
+
+def test_the_default_forward_batch_is_the_classifiers_own(numbered_video, classifier):
+    """On a CPU the full-size networks run one clip per forward pass (cheapest per clip there, a quarter of the
+    memory, and K=10 needs no padding), the tiny ones 8; classify_video and the pipeline both default to it."""
+    import dataclasses
+
+    from scsampler.models.registry import get_model_spec
+    from scsampler.pipeline import Pipeline, PipelineConfig
+
+    assert get_model_spec("r2plus1d_18").cpu_batch_size == 1 and get_model_spec("ir_csn_152").cpu_batch_size == 1
+    assert get_model_spec("r2plus1d_tiny").cpu_batch_size == 8 and classifier.batch_size == 8
+    for cpu_batch in (1, 8, 3):
+        one = Classifier(classifier.model, dataclasses.replace(classifier.spec, cpu_batch_size=cpu_batch), classifier.classes)
+        assert one.batch_size == cpu_batch
+        seen: list[int] = []
+        hook = one.model.register_forward_hook(lambda module, inputs, output: seen.append(len(inputs[0])))
+        try:
+            classify_video(numbered_video, classifier=one, sampler="uniform", k=5)
+            assert seen == [min(cpu_batch, 5 - i) for i in range(0, 5, cpu_batch)]
+            seen.clear()
+            outcome = next(Pipeline(PipelineConfig(sampler="uniform", k=5), classifier=one).run([numbered_video]))
+            assert outcome.error is None and len(outcome.logits) == 5
+            assert seen == [cpu_batch] * -(-5 // cpu_batch)  # fixed-shape batches: the last one padded
+        finally:
+            hook.remove()
+    with pytest.raises(ValueError, match="cpu_batch_size"):
+        dataclasses.replace(classifier.spec, cpu_batch_size=0)

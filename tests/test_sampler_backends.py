@@ -88,6 +88,11 @@ def test_distinct_consecutive_rows_merges_only_runs_of_equal_neighbours() -> Non
     assert distinct_consecutive_rows(all_different)[1] is None
     signed = torch.tensor([[0.0], [-0.0]])  # equal as numbers, not as bits: kept apart
     assert len(distinct_consecutive_rows(signed)[0]) == 2
+    # runs that straddle the chunks neighbours are compared in (an hour of clips is thousands of rows)
+    keys = torch.repeat_interleave(torch.arange(300), torch.tensor([1, 4, 2] * 100))  # 700 rows
+    long_rows = torch.stack([keys % 7, keys], dim=1).to(torch.int16)
+    distinct, inverse = distinct_consecutive_rows(long_rows)
+    assert len(distinct) == 300 and torch.equal(distinct[inverse], long_rows)
 
 
 @pytest.mark.parametrize("config, make_inputs", [(VISUAL, visual_inputs), (AUDIO, audio_inputs)], ids=["visual", "audio"])

@@ -174,3 +174,37 @@ def test_iframes_with_motion_come_from_the_motion_pass_and_equal_the_separate_pa
     assert torch.equal(together.motion, separate_motion)
     assert len(separate_passes) == (0 if info.motion_vectors else 1)
     assert info.motion_vectors == (codec != "cinepak")
+
+
+def test_shrinking_as_the_images_are_taken_gives_the_bits_of_shrinking_after(video, tmp_path):
+    """extract_signals(shrink=...) holds the small images only, and they are bit for bit the ones a
+    sampler network got by shrinking the whole tensor afterwards (the I-frames from the motion pass
+    and from their own pass, the clip frames)."""
+    from scsampler.signals.shrink import shrink_images
+
+    path, info, grid = video
+    full = extract_signals(path, grid, signals=("iframe", "clipframe", "motion"), info=info)
+    small = extract_signals(path, grid, signals=("iframe", "clipframe", "motion"), info=info, shrink={"iframe": 40, "clipframe": 24})
+    assert tuple(small.iframe.shape) == (len(grid), 3, 40, 40) and tuple(small.clipframe.shape) == (len(grid), 3, 24, 24)
+    assert torch.equal(small.iframe, shrink_images(full.iframe, 40))
+    assert torch.equal(small.clipframe, shrink_images(full.clipframe, 24))
+    assert torch.equal(small.motion, full.motion)
+    alone = extract_signals(path, grid, signals="iframe", info=info, shrink={"iframe": 40})  # the keyframe-only pass
+    assert torch.equal(alone.iframe, small.iframe)
+    # the shrink size is part of the cache key: a cached full-size entry is not served for it
+    extract_signals(path, grid, signals="iframe", info=info, cache_dir=tmp_path)
+    cached = extract_signals(path, grid, signals="iframe", info=info, cache_dir=tmp_path, shrink={"iframe": 40})
+    assert tuple(cached.iframe.shape[-2:]) == (40, 40)
+    for bad in ({"iframe": 0}, {"iframe": True}, {"motion": 8}):
+        with pytest.raises(UsageError):
+            extract_signals(path, grid, signals="iframe", info=info, shrink=bad)
+
+
+def test_a_sampler_network_asks_for_its_own_input_size():
+    from scsampler.samplers.learned import signal_options
+
+    visual = {"modality": "visual", "inputs": ["iframe", "clipframe", "motion"], "input_size": 64}
+    assert signal_options(visual) == {"shrink": {"iframe": 64, "clipframe": 64}}
+    assert signal_options(visual | {"input_sizes": {"clipframe": 32}}) == {"shrink": {"iframe": 64, "clipframe": 32}}
+    assert signal_options(visual | {"input_size": 112}) == {}  # extracted at that size already
+    assert signal_options({"modality": "audio"}) == {"audio_window": "clip"}

@@ -42,7 +42,8 @@ class ClassifyOptions:
     mean the sampler's own, a saved composite's, else 10 and 1
     (:func:`~scsampler.samplers.base.resolve_k_and_stride`). ``k="auto"`` chooses K per video
     (:mod:`scsampler.early_exit`) with ``k_max``, ``k_threshold`` (None: the rule's default) and
-    ``k_rule``; ``batch_size`` None is 8, and 1 with ``k="auto"`` (it checks after each batch).
+    ``k_rule``; ``batch_size`` None is the classifier's own (:attr:`~scsampler.models.Classifier.batch_size`), and 1
+    with ``k="auto"`` (it checks after each batch).
     """
 
     classifier: str | None = None
@@ -216,7 +217,7 @@ def _fresh_results(paths: list[str], options: ClassifyOptions, *, workers: int, 
     pipeline = Pipeline(PipelineConfig(
         classifier=options.classifier, weights=options.weights, device=options.device, sampler=options.sampler,
         classifier_backend=options.classifier_backend,
-        sampler_backend=options.sampler_backend, k=options.k, stride=options.stride, seed=options.seed, batch_size=options.batch_size or 8, engine=engine,
+        sampler_backend=options.sampler_backend, k=options.k, stride=options.stride, seed=options.seed, batch_size=options.batch_size, engine=engine,
         workers=workers,
     ))  # fmt: skip
     sampler = (pipeline.select.sampler and pipeline.select.sampler.name) or options.sampler

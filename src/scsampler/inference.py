@@ -54,7 +54,7 @@ def classify_clips(
     *,
     classifier: Classifier,
     info: VideoInfo,
-    batch_size: int = 8,
+    batch_size: int | None = None,
 ) -> tuple[torch.Tensor, float, float]:
     """Decode ``clips`` of one video and classify them: ``(logits [K, C], decode_s, classifier_s)``.
 
@@ -64,7 +64,9 @@ def classify_clips(
     decoded chunk is one classifier batch; the logits come back in ``clips``' order. Many videos, and
     the dense passes of ``label`` and ``evaluate``, go through :mod:`scsampler.pipeline` instead
     (:func:`scsampler.pipeline.every_clip_pipeline`), whose forward batches have a fixed shape.
+    ``batch_size`` None: the classifier's own (:attr:`~scsampler.models.Classifier.batch_size`).
     """
+    batch_size = classifier.batch_size if batch_size is None else batch_size
     if not isinstance(batch_size, int) or batch_size < 1:
         raise UsageError(f"batch_size must be a positive integer, got {batch_size!r}.")
     size = classifier.decode_size(height=info.height, width=info.width)
@@ -116,9 +118,10 @@ def classify_video(
             confident; ``selection`` then holds only the clips classified.
         stride: sampling stride N (the sampler scores clips 0, N, 2N, ...).
             ``"own"`` (the default): the sampler's own N, else 1.
-        batch_size: clips per decode and classifier batch. None: 8, and with
-            ``k="auto"`` 1, because the rule checks only after a whole batch
-            (a batch of B can stop after B, 2B, ... clips).
+        batch_size: clips per decode and classifier batch. None: the classifier's
+            own (:attr:`~scsampler.models.Classifier.batch_size`: 1 on a CPU for the
+            full-size networks, 8 on a GPU), and with ``k="auto"`` 1, because the rule
+            checks only after a whole batch (a batch of B can stop after B, 2B, ... clips).
         early_exit: the rule of ``k="auto"`` (None: :class:`EarlyExitRule`'s
             defaults: top-1 probability >= 0.8, K-max 10); needs ``aggregate="softmax_mean"``.
         classifier_backend: how a classifier loaded by name runs on a CPU: ``eager``
@@ -144,10 +147,10 @@ def classify_video(
         raise UsageError(f"k='auto' stops on the mean softmax of the clips so far; use aggregate='softmax_mean', not {aggregate!r}.")
     if early_exit is not None and not auto:
         raise UsageError(f"early_exit is the rule of k='auto'; pass k='auto' with it, not k={resolved_k!r}.")
-    if batch_size is None:
-        batch_size = DEFAULT_BATCH_SIZE if auto else 8
     if isinstance(classifier, str):
         classifier = Classifier.load(classifier, weights=weights, device=device, backend=classifier_backend)
+    if batch_size is None:
+        batch_size = DEFAULT_BATCH_SIZE if auto else classifier.batch_size
     if sampler.needs_label:
         raise UsageError(
             f"the {sampler.name or type(sampler).__name__} sampler needs the ground-truth label (an upper bound for "

@@ -20,7 +20,7 @@ from scsampler.evaluation.runner import EvaluationConfig, evaluate
 from scsampler.evaluation.runtime import HEAVY_CLASSIFIER
 from scsampler.models import Classifier
 from scsampler.samplers.selection import DEFAULT_K
-from scsampler.pipeline import Pipeline, PipelineConfig
+from scsampler.pipeline import DEFAULT_CHUNK, Pipeline, PipelineConfig
 
 
 def register(subparsers) -> None:
@@ -132,7 +132,7 @@ def run(args) -> int:
     check_engine_flags(args)
     pipeline = Pipeline(
         PipelineConfig.for_classifier(
-            args.classifier, weights=args.weights, batch_size=config.batch_size, chunk=config.batch_size,
+            args.classifier, weights=args.weights, batch_size=config.batch_size, chunk=config.batch_size or DEFAULT_CHUNK,
             engine=args.engine, workers=args.workers, classifier_backend=args.classifier_backend,
         ),
         classifier=classifier,

@@ -64,7 +64,11 @@ def register(subparsers) -> None:
         help="move a seeded share F of the train (or unsplit) videos to val, whole videos; a folder's are all train (0: none)",
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the --val-fraction hold-out (0)")
-    parser.add_argument("--batch-size", type=positive_int, default=8, help="clips decoded and classified at a time (8)")
+    parser.add_argument(
+        "--batch-size", type=positive_int, default=None,
+        help="clips per classifier forward pass and decoded at a time (default: the classifier's own: 1 on a CPU for "
+        "full-size networks, 8 for the tiny ones and on a GPU; 8 decoded at a time)",
+    )  # fmt: skip
     add_engine_flags(parser, runs="the dense pass (each torchrun process's share, with local)")
     parser.add_argument(
         "--device", type=device_type, default=None,

@@ -40,7 +40,7 @@ from scsampler.evaluation.summary import write_summary
 from scsampler.evaluation.tuning import TUNING_COLUMNS, TunedChoice, check_disjoint, fixed_choice, tune
 from scsampler.evaluation.warnings import emit_warnings, evaluation_warnings, write_warnings
 from scsampler.models import Classifier
-from scsampler.pipeline import Pipeline, every_clip_pipeline
+from scsampler.pipeline import DEFAULT_CHUNK, Pipeline, every_clip_pipeline
 from scsampler.probabilities import softmax
 from scsampler.samplers.base import ClipSampler, ScoringSampler
 from scsampler.samplers.baselines import UniformSampler
@@ -84,7 +84,7 @@ class EvaluationConfig:
     random_seeds: int = 5
     heavy_classifier: str | None = HEAVY_CLASSIFIER
     end_to_end_videos: int = 2
-    batch_size: int = 8
+    batch_size: int | None = None  # the dense pass's forward batch (None: the classifier's own) and decode chunk
     max_videos: int | None = None
     tune_split: str | None = "val"
     k_max: int = DEFAULT_K_MAX  # the ``auto`` row (early exit): the most clips per video
@@ -201,7 +201,7 @@ def evaluate(
         """The pipeline of the dense pass, built when some video is not cached yet."""
         nonlocal pipeline
         if pipeline is None:
-            pipeline = every_clip_pipeline(classifier, batch_size=config.batch_size, chunk=config.batch_size)
+            pipeline = every_clip_pipeline(classifier, batch_size=config.batch_size, chunk=config.batch_size or DEFAULT_CHUNK)
         return pipeline
 
     def dense_pass(split_entries: list, desc: str) -> tuple[list[VideoRecord], list[dict]]:

@@ -73,7 +73,11 @@ class ClassifierSpec:
     centre-cropped to ``crop_size`` (height, width), scaled to [0, 1] and
     normalised with ``mean``/``std``. ``resize_size`` is ``(height, width)``, or
     ``(short_side,)`` to keep the aspect ratio with the shorter side at that
-    length. ``num_classes`` is the default width of the head.
+    length. ``num_classes`` is the default width of the head. ``cpu_batch_size`` is the forward batch
+    that costs least per clip on a CPU (:attr:`Classifier.batch_size`): 1 for the full-size 3D CNNs, whose
+    convolutions already use every core at batch 1 (R(2+1)D-18 on 2 cores: 0.56 s per clip at batch
+    1, 0.65 s at 8, and a quarter of the memory; ``benchmarks/classifier_cost.py``), more for networks
+    so small that the cost per call dominates.
     """
 
     name: str
@@ -83,6 +87,7 @@ class ClassifierSpec:
     mean: tuple[float, float, float] = KINETICS_MEAN
     std: tuple[float, float, float] = KINETICS_STD
     num_classes: int = 400
+    cpu_batch_size: int = 1
 
     def __post_init__(self) -> None:
         if self.frames_per_clip < 1:
@@ -91,6 +96,8 @@ class ClassifierSpec:
             raise ValueError(f"{self.name}: crop_size must be (height, width), got {self.crop_size}.")
         if len(self.resize_size) not in (1, 2) or min(self.resize_size) < 1:
             raise ValueError(f"{self.name}: resize_size must be (short_side,) or (height, width), got {self.resize_size}.")
+        if self.cpu_batch_size < 1:
+            raise ValueError(f"{self.name}: cpu_batch_size must be >= 1, got {self.cpu_batch_size}.")
         if len(self.mean) != 3 or len(self.std) != 3 or min(self.std) <= 0:
             raise ValueError(f"{self.name}: mean and std need three channels and std > 0.")
 

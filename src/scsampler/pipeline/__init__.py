@@ -7,11 +7,12 @@ Stages (:mod:`scsampler.pipeline.stages`): select clips (CPU), decode them (CPU)
 :mod:`scsampler.pipeline.results` keeps finished videos on disk so that a killed run resumes.
 """
 
-from scsampler.pipeline.engines import ENGINES, Pipeline, PipelineConfig, VideoOutcome, every_clip_pipeline
+from scsampler.pipeline.engines import DEFAULT_CHUNK, ENGINES, Pipeline, PipelineConfig, VideoOutcome, every_clip_pipeline
 from scsampler.pipeline.stages import EVERY_CLIP, ClassifyClips, DecodeClips, SelectClips, VideoPlan
 
 __all__ = [
     "ENGINES",
+    "DEFAULT_CHUNK",
     "EVERY_CLIP",
     "Pipeline",
     "PipelineConfig",

@@ -29,9 +29,10 @@ from scsampler.errors import ScsamplerError, UsageError
 from scsampler.pipeline.ray_session import ray_data_session
 from scsampler.pipeline.stages import EVERY_CLIP, ClassifyClips, DecodeClips, SelectClips, VideoPlan, load_sampler
 
-__all__ = ["ENGINES", "PipelineConfig", "VideoOutcome", "Pipeline", "every_clip_pipeline"]
+__all__ = ["ENGINES", "DEFAULT_CHUNK", "PipelineConfig", "VideoOutcome", "Pipeline", "every_clip_pipeline"]
 
 ENGINES = ("local", "ray")
+DEFAULT_CHUNK = 8  # clips decoded at a time
 #: How often Ray restarts a killed stage worker (and retries its task) before the run fails.
 RAY_RETRIES = 3
 
@@ -45,7 +46,8 @@ class PipelineConfig:
     else 10 and 1: :func:`~scsampler.samplers.base.resolve_k_and_stride`); ``sampler_backend`` runs its
     networks (``eager`` or ``onnx``: ``scsampler.models.sampler_backends``), ``classifier_backend`` the
     clip classifier's on a CPU (the same choices: ``scsampler.models.classifier_backends``). ``batch_size`` is the
-    classifier's forward batch, ``chunk`` the clips decoded at a time. On Ray, ``workers`` actors
+    classifier's forward batch (None: the classifier's own, :attr:`~scsampler.models.Classifier.batch_size`),
+    ``chunk`` the clips decoded at a time. On Ray, ``workers`` actors
     serve each CPU stage, and ``classifier_workers`` (None: one per GPU of the cluster, else
     ``workers``) the classifier.
     """
@@ -60,8 +62,8 @@ class PipelineConfig:
     k: int | None | Literal["own"] = "own"
     stride: int | Literal["own"] = "own"
     seed: int = 0
-    batch_size: int = 8
-    chunk: int = 8
+    batch_size: int | None = None
+    chunk: int = DEFAULT_CHUNK
     engine: str = "local"
     workers: int = 1
     classifier_workers: int | None = None
@@ -81,6 +83,8 @@ class PipelineConfig:
             raise UsageError(f"engine must be one of {', '.join(ENGINES)}, got {self.engine!r}.")
         for name in ("batch_size", "chunk", "workers"):
             value = getattr(self, name)
+            if name == "batch_size" and value is None:
+                continue  # the classifier's own
             if not isinstance(value, int) or value < 1:
                 raise UsageError(f"{name} must be a positive integer, got {value!r}.")
 
@@ -210,7 +214,7 @@ class Pipeline:
         gatherer = _Gatherer(positions)
         waiting: list[dict[str, np.ndarray]] = []  # decoded clip rows not yet classified
         count = 0
-        batch_size = self.config.batch_size
+        batch_size = self.classify.batch_size
         for position, path in zip(positions, paths):
             videos = self.select({"position": np.asarray([position]), "path": np.asarray([path], dtype=object)})
             for rows in self.decode(videos):
@@ -270,19 +274,20 @@ class Pipeline:
             ClassifyClips,
             fn_constructor_kwargs=dict(
                 classifier=config.classifier, weights=config.weights, num_classes=config.num_classes, device=config.device,
-                batch_size=config.batch_size, threads=threads, backend=config.classifier_backend,
+                batch_size=self.classify.batch_size, threads=threads, backend=config.classifier_backend,
             ),
-            batch_size=config.batch_size, compute=ray.data.ActorPoolStrategy(size=size), **resources, **retries,
+            batch_size=self.classify.batch_size, compute=ray.data.ActorPoolStrategy(size=size), **resources, **retries,
         )  # fmt: skip
 
 
-def every_clip_pipeline(classifier, *, batch_size: int = 8, chunk: int = 8) -> Pipeline:
+def every_clip_pipeline(classifier, *, batch_size: int | None = None, chunk: int = DEFAULT_CHUNK) -> Pipeline:
     """The dense pass, in this process: every clip of each video, in time order, through ``classifier``.
 
     The one way the project decodes and classifies every clip of a video (``label``'s targets and
     ``evaluate``'s cache both run it; ``label --engine ray`` builds the same stages on Ray):
     ``run(paths)`` gives each video's logits ``[L, C]`` (float32, grid order), its plan (probe, clip
     grid) and its decode and classifier seconds. ``classifier`` is a loaded ``Classifier``;
-    ``batch_size`` its forward batch (fixed: the last one is padded), ``chunk`` the clips decoded at a time.
+    ``batch_size`` its forward batch (fixed: the last one is padded; None: the classifier's own), ``chunk``
+    the clips decoded at a time.
     """
     return Pipeline(PipelineConfig(batch_size=batch_size, chunk=chunk), classifier=classifier)

@@ -247,7 +247,8 @@ class ClassifyClips:
     Loads the classifier once (``Classifier.load``: a registry name and weights, or a checkpoint;
     or takes a loaded ``Classifier``) on ``device`` (on CUDA: bf16 autocast, pinned host memory, non-blocking copies). Clips of any
     videos are classified together, in forward batches of exactly ``batch_size`` (the last padded
-    with zeros), so the logits of a clip are the same bits whatever shares its batch. ``backend``
+    with zeros; None: the classifier's own, :attr:`~scsampler.models.Classifier.batch_size`), so the
+    logits of a clip are the same bits whatever shares its batch. ``backend``
     (``eager`` or ``onnx``, CPU only: :mod:`scsampler.models.classifier_backends`) is how a classifier
     it loads runs; a loaded one keeps its own.
     """
@@ -259,13 +260,13 @@ class ClassifyClips:
         weights: str | None = None,
         num_classes: int | None = None,
         device: str = "cpu",
-        batch_size: int = 8,
+        batch_size: int | None = None,
         threads: int | None = None,
         backend: str = "eager",
     ) -> None:
         from scsampler.models import Classifier
 
-        if not isinstance(batch_size, int) or batch_size < 1:
+        if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
             raise UsageError(f"batch_size must be a positive integer, got {batch_size!r}.")
         _set_threads(threads)
         if isinstance(classifier, Classifier):  # already loaded (the local engine around a caller's classifier)
@@ -274,7 +275,7 @@ class ClassifyClips:
             self.classifier = Classifier.load(
                 classifier, weights=weights, num_classes=num_classes, device=device, backend=backend
             )  # after _set_threads: an onnx session takes torch's thread count
-        self.batch_size = batch_size
+        self.batch_size = self.classifier.batch_size if batch_size is None else batch_size
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         _maybe_die_once()

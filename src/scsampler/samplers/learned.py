@@ -29,7 +29,6 @@ from typing import Any, Mapping
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from scsampler._device import check_device
@@ -38,6 +37,8 @@ from scsampler.samplers.base import ScoringSampler, scored_grid
 from scsampler.samplers.bundle import BundleReader, BundleWriter, register_bundle_kind
 from scsampler.samplers.registry import register_sampler
 from scsampler.samplers.saliency import check_loss_name, saliency_from_output
+from scsampler.signals.extract import IMAGE_SIZE
+from scsampler.signals.shrink import shrink_images
 from scsampler.types import ClipGrid, ClipScores, VideoInfo
 
 __all__ = [
@@ -52,6 +53,7 @@ __all__ = [
 
 SAMPLER_CHECKPOINT_FILE = "sampler.pt"
 _RGB_INPUTS = ("iframe", "clipframe")  # uint8 images, shrunk once to the network's input size
+_COMPARE_ROWS = 256  # neighbouring rows compared at a time by distinct_consecutive_rows
 NET_INPUTS_FORMAT = 1  # bump when net_inputs_from_signals changes: cached network inputs then miss
 
 
@@ -63,11 +65,16 @@ def signals_for_net(net_config: Mapping[str, Any]) -> tuple[str, ...]:
 
 
 def signal_options(net_config: Mapping[str, Any]) -> dict[str, Any]:
-    """The ``extract_signals`` options a network was trained with (the audio window; older
-    networks, which do not record one, used the clip's own)."""
+    """The ``extract_signals`` options for a network: the audio window it was trained with (older
+    networks, which do not record one, used the clip's own); for a visual one, its RGB inputs'
+    sizes as ``shrink`` where they are smaller than the images are extracted."""
     if net_config["modality"] == "audio":
         return {"audio_window": net_config.get("audio_window", "clip")}
-    return {}
+    # RGB inputs smaller than extracted are shrunk as they are taken: the same bits, far less memory
+    sizes = dict(net_config.get("input_sizes") or {})
+    wanted = {name: int(sizes.get(name, net_config["input_size"])) for name in net_config["inputs"] if name in _RGB_INPUTS}
+    shrink = {name: size for name, size in wanted.items() if size < min(IMAGE_SIZE)}
+    return {"shrink": shrink} if shrink else {}
 
 
 def net_inputs_from_signals(net_config: Mapping[str, Any], signals) -> dict[str, torch.Tensor] | None:
@@ -86,8 +93,7 @@ def net_inputs_from_signals(net_config: Mapping[str, Any], signals) -> dict[str,
         if tensor is None:
             raise ScsamplerError(f"{signals.path}: the {name} signal is missing, and the sampler needs it.")
         if name in _RGB_INPUTS and (tensor.shape[-2] > size or tensor.shape[-1] > size):
-            tensor = F.interpolate(tensor.float(), size=(size, size), mode="bilinear", align_corners=False, antialias=True)
-            tensor = tensor.round().clamp(0, 255).to(torch.uint8)
+            tensor = shrink_images(tensor, size)
         out[name] = tensor
     return out
 
@@ -118,7 +124,10 @@ def distinct_consecutive_rows(rows: torch.Tensor) -> tuple[torch.Tensor, torch.T
     if len(rows) < 2:
         return rows, None
     flat = rows.reshape(len(rows), -1).contiguous().view(torch.uint8)  # bytes: -0.0 and 0.0 stay apart
-    same = (flat[1:] == flat[:-1]).all(dim=1)
+    same = torch.empty(len(rows) - 1, dtype=torch.bool, device=rows.device)
+    for start in range(0, len(rows) - 1, _COMPARE_ROWS):  # in chunks: one comparison of an hour's audio is 216 MB
+        stop = min(start + _COMPARE_ROWS, len(rows) - 1)
+        same[start:stop] = (flat[start + 1 : stop + 1] == flat[start:stop]).all(dim=1)
     if not bool(same.any()):
         return rows, None
     first = torch.cat([torch.ones(1, dtype=torch.bool, device=same.device), ~same])

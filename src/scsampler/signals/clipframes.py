@@ -36,6 +36,7 @@ import torch
 from av.video.reformatter import VideoReformatter
 
 from scsampler.errors import UsageError, VideoError
+from scsampler.signals.shrink import check_shrink, shrink_image
 from scsampler.signals.warnings import SignalWarning
 from scsampler.types import ClipGrid
 
@@ -50,21 +51,24 @@ def check_size(size: tuple[int, int]) -> tuple[int, int]:
 
 
 class ClipFrames:
-    """Streams decoded frames in and gives ``uint8 [L, 3, H, W]``: each clip's frame, resized.
+    """Streams decoded frames in and gives ``uint8 [L, 3, H, W]``: each clip's frame, resized (and then
+    shrunk to ``shrink`` x ``shrink`` by :func:`~scsampler.signals.shrink.shrink_images`, when given).
 
     Call :meth:`add` with every candidate frame (see the module docstring) in increasing
     frame order, then :meth:`finish`. Frames that arrive out of order are ignored.
     """
 
-    def __init__(self, grid: ClipGrid, size: tuple[int, int]) -> None:
+    def __init__(self, grid: ClipGrid, size: tuple[int, int], *, shrink: int | None = None) -> None:
         self.grid = grid
         self.height, self.width = check_size(size)
+        self.shrink = check_shrink(shrink)  # then each frame shrunk to shrink x shrink (signals.shrink)
         self._starts = grid.start_frame.astype(np.int64)
         self._ends = grid.end_frame.astype(np.int64)
         self._twice_middle = self._starts + self._ends - 1  # integer arithmetic: no half frames
         self._order = np.argsort(self._starts, kind="stable")  # clips open in this order
         self._next = 0  # next clip of _order to open
-        self.output = np.zeros((len(grid), 3, self.height, self.width), dtype=np.uint8)
+        out_h, out_w = (self.height, self.width) if self.shrink is None else (self.shrink, self.shrink)
+        self.output = np.zeros((len(grid), 3, out_h, out_w), dtype=np.uint8)
         self.borrowed = 0  # clips that held no candidate
         self._open: dict[int, tuple[int, int]] = {}  # position -> (best frame or -1, fallback frame or -1)
         self._orphans: list[int] = []  # clips closed with no candidate before or inside them: take the next one
@@ -137,5 +141,6 @@ class ClipFrames:
         if self._converted is None or self._converted[0] != index:
             rgb = self._reformatter.reformat(self._frames[index], width=self.width, height=self.height, format="rgb24")
             # channels first, made contiguous here (as the I-frames are)
-            self._converted = (index, np.ascontiguousarray(rgb.to_ndarray().transpose(2, 0, 1)))
+            image = np.ascontiguousarray(rgb.to_ndarray().transpose(2, 0, 1))
+            self._converted = (index, image if self.shrink is None else shrink_image(image, self.shrink))
         self.output[position] = self._converted[1]

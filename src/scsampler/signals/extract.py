@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Iterable
+from typing import Iterable, Mapping
 
 import torch
 import torch.nn.functional as F
@@ -13,13 +13,15 @@ from scsampler.signals.audio import AUDIO_WINDOWS, extract_audio
 from scsampler.signals.cache import cache_key, load_entry, save_entry
 from scsampler.signals.keyframes import extract_iframes
 from scsampler.signals.motion import MOTION_FRAMES, extract_motion
+from scsampler.signals.shrink import check_shrink
 from scsampler.signals.types import MEL_FRAMES, SIGNAL_NAMES, ClipSignals
 from scsampler.types import ClipGrid, VideoInfo
 from scsampler.video import probe
 
-__all__ = ["extract_signals", "parse_signal_names", "DEFAULT_SIGNALS"]
+__all__ = ["extract_signals", "parse_signal_names", "DEFAULT_SIGNALS", "IMAGE_SIZE"]
 
 DEFAULT_SIGNALS = ("iframe", "motion", "audio")
+IMAGE_SIZE = (112, 112)  # (h, w) of the I-frames and clip frames unless asked otherwise
 _ALIASES = {
     "mv": "motion",
     "mvs": "motion",
@@ -56,14 +58,15 @@ def extract_signals(
     *,
     signals: str | Iterable[str] = DEFAULT_SIGNALS,
     info: VideoInfo | None = None,
-    iframe_size: tuple[int, int] = (112, 112),
+    iframe_size: tuple[int, int] = IMAGE_SIZE,
     motion_size: tuple[int, int] | None = None,
     mel_frames: int = MEL_FRAMES,
     cache_dir: str | os.PathLike | None = None,
     thread_type: str = "NONE",
     motion_frames: str = "p_frames",
-    clipframe_size: tuple[int, int] = (112, 112),
+    clipframe_size: tuple[int, int] = IMAGE_SIZE,
     audio_window: str = "clip",
+    shrink: Mapping[str, int] | None = None,
 ) -> ClipSignals:
     """The requested cheap signals of every clip of ``grid`` (see :class:`ClipSignals`).
 
@@ -81,6 +84,9 @@ def extract_signals(
     decoded at all, which makes the pass much cheaper) or ``"all"`` inter-coded frames.
     ``thread_type`` is the motion pass's decoder threading (see
     :func:`~scsampler.signals.motion.extract_motion`; "NONE" spends the least CPU).
+    ``shrink`` (``{"iframe": s, "clipframe": s}``, either optional) shrinks those images further, to s x s,
+    as they are taken (:mod:`scsampler.signals.shrink`: the same bits as shrinking the whole tensor after,
+    in a fraction of its memory); a sampler network asks for its own input size this way.
     ``cache_dir`` stores each signal on disk,
     keyed by the file's path, size and modification time, the grid, and the parameters;
     a hit returns the stored tensors without touching the video.
@@ -100,6 +106,9 @@ def extract_signals(
         raise UsageError(f"mel_frames must be {MEL_FRAMES} (the audio sampler's input), got {mel_frames!r}.")
     if motion_frames not in MOTION_FRAMES:
         raise UsageError(f"motion_frames must be one of {', '.join(MOTION_FRAMES)}, got {motion_frames!r}.")
+    shrink = {name: check_shrink(size) for name, size in (shrink or {}).items() if size is not None}
+    if set(shrink) - {"iframe", "clipframe"}:
+        raise UsageError(f"shrink applies to iframe and clipframe only, got {sorted(shrink)}.")
     if audio_window not in AUDIO_WINDOWS:
         raise UsageError(f"audio_window must be one of {', '.join(AUDIO_WINDOWS)}, got {audio_window!r}.")
     if thread_type not in ("NONE", "SLICE", "FRAME", "AUTO"):
@@ -111,13 +120,14 @@ def extract_signals(
             "build the grid from this video's probe()."
         )
     params = {
-        "iframe": {"size": list(iframe_size)},
+        "iframe": {"size": list(iframe_size)} | ({"shrink": shrink["iframe"]} if "iframe" in shrink else {}),
         "motion": {"size": list(motion_size) if motion_size else None, "frames": motion_frames},
         "residual": {},
         # the window enters the key only when it is not the clip's own (older caches stay valid)
         "audio": {"mel_frames": mel_frames} | ({} if audio_window == "clip" else {"window": audio_window}),
         # the selection rule and decoding are part of the key: change "rule" when they change
-        "clipframe": {"size": list(clipframe_size), "rule": "middle-non-b-no-loop-filter"},
+        "clipframe": {"size": list(clipframe_size), "rule": "middle-non-b-no-loop-filter"}
+        | ({"shrink": shrink["clipframe"]} if "clipframe" in shrink else {}),
     }
     found: dict[str, dict] = {}
     keys: dict[str, str] = {}
@@ -149,6 +159,7 @@ def extract_signals(
             clipframe_size=tuple(clipframe_size) if want_clipframe else None,
             # the motion pass decodes the keyframes anyway: where it can, the I-frames come from it
             iframe_size=tuple(iframe_size) if want_iframe else None,
+            shrink=shrink,
         )
         if want_iframe and result.iframe is not None:
             store("iframe", result.iframe, {})
@@ -163,7 +174,7 @@ def extract_signals(
         if want_clipframe:
             store("clipframe", result.clipframe, {})
     if want_iframe:
-        store("iframe", extract_iframes(path, grid, info=info, size=tuple(iframe_size)), {})
+        store("iframe", extract_iframes(path, grid, info=info, size=tuple(iframe_size), shrink=shrink.get("iframe")), {})
     if "audio" in names and "audio" not in found:
         audio = extract_audio(path, grid, info=info, n_frames=mel_frames, window=audio_window)
         store("audio", audio.mel, {"absent_reason": audio.absent_reason})

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from scsampler.errors import UsageError, VideoError
+from scsampler.signals.shrink import check_shrink, shrink_image
 from scsampler.signals.warnings import SignalWarning
 from scsampler.types import ClipGrid, VideoInfo
 from scsampler.video._container import open_input
@@ -38,10 +39,11 @@ class KeyframeImages:
     I-frames and motion come from one decoding pass.
     """
 
-    def __init__(self, info: VideoInfo, grid: ClipGrid, size: tuple[int, int]) -> None:
+    def __init__(self, info: VideoInfo, grid: ClipGrid, size: tuple[int, int], *, shrink: int | None = None) -> None:
         if len(size) != 2 or min(size) < 1:
             raise UsageError(f"iframe size must be (height, width) with positive values, got {size!r}.")
         self.height, self.width = int(size[0]), int(size[1])
+        self.shrink = check_shrink(shrink)  # then each image shrunk to shrink x shrink (signals.shrink)
         self.wanted = clip_keyframes(info, grid)
         self.needed = set(int(k) for k in np.unique(self.wanted))
         self.images: dict[int, np.ndarray] = {}  # keyframe index -> uint8 [3, H, W]
@@ -51,11 +53,14 @@ class KeyframeImages:
         rgb = self._reformatter.reformat(frame, width=self.width, height=self.height, format="rgb24").to_ndarray()
         # channels first, made contiguous here with NumPy: a strided copy per clip later is far
         # slower, and a torch copy would wake its thread pool, whose workers spin longer than it takes
-        self.images[index] = np.ascontiguousarray(rgb.transpose(2, 0, 1))
+        image = np.ascontiguousarray(rgb.transpose(2, 0, 1))
+        self.images[index] = image if self.shrink is None else shrink_image(image, self.shrink)
 
     def finish(self, path) -> torch.Tensor:
-        """``uint8 [L, 3, H, W]``; a keyframe that did not decode is replaced by the nearest earlier one (warned)."""
-        return _fill(path, self.wanted, self.images, height=self.height, width=self.width)
+        """``uint8 [L, 3, H, W]`` (``[L, 3, shrink, shrink]`` with ``shrink``); a keyframe that did not decode
+        is replaced by the nearest earlier one (warned)."""
+        height, width = (self.height, self.width) if self.shrink is None else (self.shrink, self.shrink)
+        return _fill(path, self.wanted, self.images, height=height, width=width)
 
 
 def extract_iframes(
@@ -64,8 +69,10 @@ def extract_iframes(
     *,
     info: VideoInfo,
     size: tuple[int, int] = (112, 112),
+    shrink: int | None = None,
 ) -> torch.Tensor:
-    """``uint8 [L, 3, H, W]``: the keyframe covering each clip of ``grid``, resized to ``size``.
+    """``uint8 [L, 3, H, W]``: the keyframe covering each clip of ``grid``, resized to ``size``
+    (then to ``shrink`` x ``shrink`` with :func:`~scsampler.signals.shrink.shrink_images`, when given).
 
     Only the keyframe packets that some clip needs are sent to the decoder, which also
     runs with ``skip_frame="NONKEY"``; so no predicted frame is ever decoded, whatever
@@ -73,7 +80,7 @@ def extract_iframes(
     lies more than ``SEEK_GAP_FRAMES`` ahead (long GOPs, sparse clips). A keyframe that fails to decode
     is replaced by the nearest earlier decoded one (a :class:`SignalWarning` says so).
     """
-    keyframes = KeyframeImages(info, grid, size)
+    keyframes = KeyframeImages(info, grid, size, shrink=shrink)
     needed, images = keyframes.needed, keyframes.images
     if info.frame_pts is None:
         raise VideoError(path, "the probe holds no frame timestamps, so keyframes cannot be located.")

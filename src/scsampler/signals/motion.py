@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import av
 import numpy as np
@@ -162,6 +162,7 @@ def extract_motion(
     frames: str = "p_frames",
     clipframe_size: tuple[int, int] | None = None,
     iframe_size: tuple[int, int] | None = None,
+    shrink: Mapping[str, int] | None = None,
 ) -> MotionResult:
     """Motion (and optionally the residual and the clip frames) of each clip of ``grid``, in one decoding pass.
 
@@ -181,12 +182,15 @@ def extract_motion(
     the same pixels as :func:`~scsampler.signals.keyframes.extract_iframes`: keyframes keep
     their loop filter) when motion vectors serve and neither the residual nor the clip frames are
     asked, whose pixels are those of a pass without any loop filter; otherwise ``iframe`` is None.
+    ``shrink`` (``{"iframe": s, "clipframe": s}``, either optional) shrinks those images to s x s as they
+    are taken (:mod:`scsampler.signals.shrink`).
     """
     if frames not in MOTION_FRAMES:
         raise UsageError(f"motion frames must be one of {', '.join(MOTION_FRAMES)}, got {frames!r}.")
     options = dict(
-        motion=motion, residual=residual, thread_type=thread_type, p_frames=frames == "p_frames", clipframe_size=clipframe_size
-    )
+        motion=motion, residual=residual, thread_type=thread_type, p_frames=frames == "p_frames", clipframe_size=clipframe_size,
+        shrink=dict(shrink or {}),
+    )  # fmt: skip
     if iframe_size is not None and not residual and clipframe_size is None:
         options["iframe_size"] = iframe_size
     if info.motion_vectors:
@@ -263,6 +267,7 @@ def _motion_pass(
     skip_b_frames: bool,
     clipframe_size: tuple[int, int] | None = None,
     iframe_size: tuple[int, int] | None = None,
+    shrink: Mapping[str, int],
 ) -> MotionResult | None:
     rows, cols = macroblock_grid(info)
     work_h, work_w = rows * WORK_PIXELS_PER_MB, cols * WORK_PIXELS_PER_MB
@@ -275,8 +280,8 @@ def _motion_pass(
     skip_b_frames = skip_b_frames and p_frames and not need_pixels and info.frame_pts is not None
     motion_means = ClipMeans(grid, (2, rows, cols)) if motion else None
     residual_means = ClipMeans(grid, (1, work_h // RESIDUAL_POOL, work_w // RESIDUAL_POOL)) if residual else None
-    clip_frames = ClipFrames(grid, clipframe_size) if clipframe_size is not None else None
-    keyframes = KeyframeImages(info, grid, iframe_size) if iframe_size is not None else None
+    clip_frames = ClipFrames(grid, clipframe_size, shrink=shrink.get("clipframe")) if clipframe_size is not None else None
+    keyframes = KeyframeImages(info, grid, iframe_size, shrink=shrink.get("iframe")) if iframe_size is not None else None
     source = "motion_vectors" if use_vectors else "frame_difference"
     frames_needed = needed_frames(grid)
     if len(frames_needed) == 0:

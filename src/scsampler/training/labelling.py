@@ -84,7 +84,7 @@ def label_videos(
     splits: Sequence[str] | None = None,
     val_fraction: float = 0.0,
     seed: int = 0,
-    batch_size: int = 8,
+    batch_size: int | None = None,
     device: str | None = None,
     engine: str = "local",
     workers: int = 1,
@@ -93,14 +93,15 @@ def label_videos(
     """Run ``classifier`` over every clip of the videos of ``source`` once; write their targets to ``output``.
 
     ``source``, ``splits``, ``val_fraction`` and ``seed``: :func:`read_label_manifest`. ``classifier`` and
-    ``weights``: :func:`load_label_classifier`. ``batch_size`` clips are decoded and classified at a time.
+    ``weights``: :func:`load_label_classifier`. ``batch_size`` clips are classified (and decoded) at a time; None: the classifier's own forward batch
+    (:attr:`~scsampler.models.Classifier.batch_size`), 8 decoded at a time.
     ``device`` None: CUDA when available. Under ``torchrun`` the videos are shared over the processes
     (each on ``cuda:LOCAL_RANK`` on CUDA) and rank 0 writes ``output`` (``LabelSummary.rank`` says which
     process returned); ``engine="ray"`` streams the dense pass over ``workers`` Ray workers instead.
     A labelled manifest's data warnings are emitted first, once.
     """
     from scsampler.data.checks import warn_about_manifest
-    from scsampler.pipeline import Pipeline, PipelineConfig
+    from scsampler.pipeline import DEFAULT_CHUNK, Pipeline, PipelineConfig
     from scsampler.training.distributed import barrier, init_distributed, shutdown_distributed
 
     manifest = read_label_manifest(source, splits=splits, val_fraction=val_fraction, seed=seed)
@@ -116,7 +117,7 @@ def label_videos(
         pipeline = Pipeline(
             PipelineConfig.for_classifier(
                 classifier, weights=weights, num_classes=manifest.num_classes or None, device=str(context.device),
-                batch_size=batch_size, chunk=batch_size, engine=engine, workers=workers,
+                batch_size=batch_size, chunk=batch_size or DEFAULT_CHUNK, engine=engine, workers=workers,
             ),
             classifier=loaded,
         )  # fmt: skip

@@ -199,7 +199,7 @@ def compute_targets(
     classifier,
     output: str | os.PathLike,
     classifier_source: str = "",
-    batch_size: int = 8,
+    batch_size: int | None = None,
     rank: int = 0,
     world_size: int = 1,
     barrier: Callable[[], None] | None = None,
