@@ -75,9 +75,9 @@ class ClassifierSpec:
     ``(short_side,)`` to keep the aspect ratio with the shorter side at that
     length. ``num_classes`` is the default width of the head. ``cpu_batch_size`` is the forward batch
     that costs least per clip on a CPU (:attr:`Classifier.batch_size`): 1 for the full-size 3D CNNs, whose
-    convolutions already use every core at batch 1 (R(2+1)D-18 on 2 cores: 0.56 s per clip at batch
-    1, 0.65 s at 8, and a quarter of the memory; ``benchmarks/classifier_cost.py``), more for networks
-    so small that the cost per call dominates.
+    convolutions already use every core at batch 1 (R(2+1)D-18 on 2 cores: 574 ms per clip at batch
+    1, 643 ms at 8, and a peak of 970 MB against 1,722; ``benchmarks/classifier_batch.py``), more for
+    networks so small that the cost per call dominates.
     """
 
     name: str

@@ -27,7 +27,8 @@ __all__ = ["r3d_18", "mc3_18", "r2plus1d_18", "r3d_tiny", "mc3_tiny", "r2plus1d_
 # torchvision's Kinetics-400 input: 16 frames resized to 128x171, centre crop 112x112.
 _TV_INPUT = dict(frames_per_clip=16, crop_size=(112, 112), resize_size=(128, 171), num_classes=400)
 # CPU variants: 16 frames resized to 72x96 (the same aspect ratio), centre crop 64x64. So small that the
-# cost per call dominates on a CPU: r2plus1d_tiny takes 22 ms per clip at batch 1, 13 ms at batch 8.
+# cost per call dominates on a CPU: r2plus1d_tiny takes 32 ms per clip at batch 1, 15 ms at batch 8
+# (benchmarks/classifier_batch.py).
 _TINY_INPUT = dict(frames_per_clip=16, crop_size=(64, 64), resize_size=(72, 96), num_classes=400, cpu_batch_size=8)
 
 
