@@ -102,7 +102,7 @@ _BACKEND_FLAGS: dict[str, tuple[tuple[str, ...], str]] = {
         CLASSIFIER_BACKEND_CHOICES,
         "how the clip classifier runs on the CPU: eager (PyTorch, channels-last; default) or onnx (exported once, "
         "cached in ~/.cache/scsampler/onnx or $SCSAMPLER_CACHE_DIR, run by ONNX Runtime: the same top-1, logits within "
-        "1e-4 of their scale; R(2+1)D-18 1.3-2x faster here; docs/models.md, \"CPU backends\"). A CPU option: on "
+        "1e-4 of their scale; R(2+1)D-18 1.22x faster here; docs/models.md, \"CPU backends\"). A CPU option: on "
         "CUDA the classifier runs in PyTorch (bf16 autocast) and onnx is refused",
     ),
 }

@@ -13,9 +13,8 @@ preprocessing (resize, crop, normalisation) stays in PyTorch either way. Backend
     the ``onnx`` package; batch axis dynamic; cached on disk by a hash of the weights; randomly
     initialised weights are exported in memory only) and run by ONNX Runtime's CPU provider. Logits equal eager's within
     :data:`ONNX_TOLERANCE` and the top-1 of every clip is the same (tests/test_classifier_backends.py,
-    benchmarks/classifier_backends.py on the demo's test clips). R(2+1)D-18 runs 1.3x (batch 8) to
-    2x (batch 1) faster than eager channels-last on the 2-core test machine (docs/models.md,
-    "CPU backends"). CPU only: on another device the classifier stays eager.
+    benchmarks/classifier_backends.py on the demo's test clips). R(2+1)D-18 runs 1.22x faster than eager
+    channels-last at batch 1 and 8 on the 2-core test machine, quiet (docs/models.md, "CPU backends"). CPU only: on another device the classifier stays eager.
 
 ``torch.compile`` (inductor) and ``torch.jit.freeze`` + ``optimize_for_inference`` were measured
 too (benchmarks/classifier_backends.py --candidates): both slower than ONNX Runtime, and compiling
