@@ -1,6 +1,6 @@
 """Speed-up of SCSampler over Dense against video length, with r2plus1d_18 at K=10 (issue 17, item 4).
 
-    .venv/bin/python benchmarks/speedup_vs_length.py [--minutes 1,5,20,60] [--samplers demo,paper] [--k 10]
+    .venv/bin/python benchmarks/speedup_vs_length.py [--minutes 1,5,20,60] [--samplers demo,paper] [--k 10] [--out DIR]
 
 Videos: synthetic 480x360 30 fps H.264/AAC (GOP 250) of each length, made once by
 ``benchmarks/signals_speed.py``'s generator and kept in benchmarks/results/ (git-ignored).
@@ -18,8 +18,10 @@ end. Strategies:
   motion and tiny audio, with random weights), K=10.
 - ``paper``: the paper's sampler, ResNet-18 on I-frame + motion and VGGish (random weights), K=10.
 
-Printed and written to benchmarks/results/speedup_vs_length.csv (and a plot, .png): per video its
-clips L, each strategy's seconds, the speed-up Dense / strategy, the ceiling L / K, and peak memory.
+Printed and written to ``--out``/speedup_vs_length.csv (default benchmarks/results; the plot beside it,
+.png): per video its clips L, each strategy's seconds, the speed-up Dense / strategy, the ceiling L / K,
+and peak memory. With ``--out`` an evaluation run's folder, ``scsampler report`` puts the table and the
+plot in that run's report ("Speed-up against video length").
 """
 
 from __future__ import annotations
@@ -108,6 +110,7 @@ def main() -> None:
     parser.add_argument("--minutes", default="1,5,20,60", help="video lengths in minutes (default: 1,5,20,60)")
     parser.add_argument("--samplers", default="demo,paper", help="strategies besides dense (default: demo,paper)")
     parser.add_argument("--k", type=int, default=10)
+    parser.add_argument("--out", type=Path, default=RESULTS, help="folder of the table and plot (default: benchmarks/results)")
     parser.add_argument("--measure", help=argparse.SUPPRESS)
     parser.add_argument("--video", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -145,30 +148,20 @@ def main() -> None:
         rows.append(row)
         print(line + f"{clips / args.k:7.1f}", flush=True)
     print("* estimated: probe + L x the dense per-clip seconds measured on the shortest video")
-    _write(rows, strategies)
+    _write(rows, args.out)
 
 
-def _write(rows: list[dict], strategies: list[str]) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+def _write(rows: list[dict], out: Path) -> None:
     import pandas as pd
 
+    from scsampler._atomic import write_bytes_atomically
+    from scsampler.evaluation.plots import plot_speedup_vs_length
+
+    out.mkdir(parents=True, exist_ok=True)
     table = pd.DataFrame(rows)
-    table.to_csv(RESULTS / "speedup_vs_length.csv", index=False)
-    figure, axis = plt.subplots(figsize=(6, 4))
-    axis.plot(table["minutes"], table["ceiling"], "k--", label="ceiling L/K")
-    for s in strategies:
-        axis.plot(table["minutes"], table[f"{s}_speedup"], "o-", label=f"{s} sampler")
-    axis.set_xscale("log")
-    axis.set_yscale("log")
-    axis.set_xlabel("video length (minutes)")
-    axis.set_ylabel("speed-up over Dense")
-    axis.legend()
-    figure.tight_layout()
-    figure.savefig(RESULTS / "speedup_vs_length.png", dpi=120)
-    print(f"wrote {RESULTS / 'speedup_vs_length.csv'} and .png")
+    write_bytes_atomically(out / "speedup_vs_length.csv", table.to_csv(index=False).encode())
+    plot_speedup_vs_length(table, out / "speedup_vs_length.png")
+    print(f"wrote {out / 'speedup_vs_length.csv'} and .png")
 
 
 if __name__ == "__main__":

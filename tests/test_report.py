@@ -27,7 +27,7 @@ HOSTILE_STRATEGY = "<b>evil</b>$x$"
 HOSTILE_DIR = "<script>alert(1)<"  # with the file below, the path holds <script>alert(1)</script>.mp4
 HOSTILE_FILE = "script>.mp4"
 STRATEGIES = ["dense", "uniform", "random", "motion", "av-union", "scsampler", "oracle"]
-FIGURES = 7  # main, runtime, accuracy-vs-k, union-vs-kprime, accuracy-vs-runtime, stride, quality
+FIGURES = 8  # main, runtime, speed-up vs length, accuracy-vs-k, union-vs-kprime, accuracy-vs-runtime, stride, quality
 
 
 # --- fake run directory --------------------------------------------------------------------
@@ -76,11 +76,17 @@ def make_tables(videos: list[tuple[Path, str]]) -> dict[str, pd.DataFrame]:
     quality = pd.DataFrame([{"strategy": s, "path": str(p), "precision_vs_oracle": rng.random(),
                              "precision_vs_segments": np.nan if s == "uniform" else rng.random()}
                             for s in ("uniform", "motion", "scsampler") for p, _ in videos])
+    speedup = pd.DataFrame({  # benchmarks/speedup_vs_length.py's columns
+        "minutes": [1.0, 5.0, 60.0], "clips": [112, 562, 6750], "dense_s": [70.6, 354.2, 4254.3],
+        "dense_estimated": [False, True, True], "ceiling": [11.2, 56.2, 675.0],
+        "demo_s": [7.0, 10.1, 36.5], "demo_speedup": [10.1, 35.1, 116.5], "demo_peak_mb": [1025.4, 1072.7, 1224.3],
+        f"{HOSTILE_STRATEGY}_s": [11.0, 24.3, 210.6], f"{HOSTILE_STRATEGY}_speedup": [6.4, 14.6, 20.2],
+    })
     timelines = pd.concat([_timeline_rows(p, label, clips=6, clip_s=0.64, seed=i)
                            for i, (p, label) in enumerate(videos)], ignore_index=True)
     return {"main_table": main, "runtime_table": runtime, "runtime_check": check, "accuracy_vs_k": accuracy_vs_k,
             "union_vs_kprime": union, "accuracy_vs_runtime": runtime_curve, "accuracy_vs_stride": stride,
-            "ablation": ablation, "sampler_quality": quality, "timelines": timelines}
+            "ablation": ablation, "sampler_quality": quality, "timelines": timelines, "speedup_vs_length": speedup}
 
 
 def write_tables(run_dir: Path, tables: dict[str, pd.DataFrame]) -> Path:
@@ -179,6 +185,7 @@ def test_missing_optional_tables_give_notes_not_a_crash(tmp_path, video):
     assert "No ablation results: ablation.csv is empty." in page
     assert "sampler_quality.csv has no rows." in page
     assert "runtime_table.csv is not in the run directory." in page
+    assert "speedup_vs_length.csv is not in the run directory. `benchmarks/speedup_vs_length.py --out RUN_DIR`" in page
     assert "accuracy_vs_k.png could not be drawn" in page and "lacks column(s) k" in page
     assert len(_data_images(page, "figure")) == 2  # main table and the one timeline
     assert "predicted <b>class #2</b> &middot;" in page  # no right/wrong verdict without class names
@@ -223,6 +230,7 @@ PLOTS = {
     "accuracy_vs_runtime": plots.plot_accuracy_vs_runtime,
     "accuracy_vs_stride": plots.plot_accuracy_vs_stride,
     "sampler_quality": plots.plot_sampler_quality,
+    "speedup_vs_length": plots.plot_speedup_vs_length,
 }
 
 
@@ -249,6 +257,8 @@ def test_timeline_plot_marks_selected_clips(tmp_path):
 def test_plot_rejects_a_table_without_its_columns(tmp_path):
     with pytest.raises(UsageError, match="lacks column.*top1"):
         plots.plot_accuracy_vs_k(pd.DataFrame({"strategy": ["a"], "k": [1]}), tmp_path / "x.png")
+    with pytest.raises(UsageError, match="lacks column.*_speedup"):
+        plots.plot_speedup_vs_length(pd.DataFrame({"minutes": [1.0], "ceiling": [11.2], "demo_s": [7.0]}), tmp_path / "x.png")
     assert not (tmp_path / "x.png").exists()
 
 

@@ -15,7 +15,8 @@ def register(subparsers) -> None:
         description="Draw the evaluation figures into RUN_DIR/figures/ and write RUN_DIR/report.html: one "
         "self-contained page (figures embedded, no network) with the main table, the runtime at paper "
         "scale, every figure and a saliency timeline per video with thumbnails of its top-3 and "
-        "bottom-3 clips. Reads only the tables `scsampler evaluate` wrote.",
+        "bottom-3 clips. Reads only the tables `scsampler evaluate` wrote (and speedup_vs_length.csv, "
+        "which `benchmarks/speedup_vs_length.py --out RUN_DIR` writes).",
         example="scsampler report runs/demo --no-thumbnails",
     )
     parser.add_argument("run_dir", metavar="RUN_DIR", type=Path, help="folder written by `scsampler evaluate -o`")

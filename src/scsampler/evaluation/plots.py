@@ -34,6 +34,7 @@ __all__ = [
     "plot_accuracy_vs_runtime",
     "plot_accuracy_vs_stride",
     "plot_sampler_quality",
+    "plot_speedup_vs_length",
     "plot_timeline",
     "mpl_text",
 ]
@@ -249,6 +250,34 @@ def plot_sampler_quality(table: pd.DataFrame, out_png: Path) -> Path:
         ax.set_xlabel(title)
         ax.grid(alpha=0.3, axis="x")
     fig.suptitle("Sampler quality (one value per video)")
+    return _save(fig, out_png)
+
+
+def plot_speedup_vs_length(table: pd.DataFrame, out_png: Path) -> Path:
+    """Speed-up over Dense against video length, log-log: one line per sampler and the ceiling L/K dashed.
+
+    The table is ``benchmarks/speedup_vs_length.py``'s: ``minutes``, ``ceiling`` and a
+    ``<strategy>_speedup`` column per sampler.
+    """
+    _require(table, ["minutes", "ceiling"], "speedup_vs_length")
+    strategies = [str(c)[: -len("_speedup")] for c in table.columns if str(c).endswith("_speedup")]
+    if not strategies:
+        raise UsageError(f"speedup_vs_length: the table lacks column(s) <strategy>_speedup; it has {', '.join(map(str, table.columns))}.")
+    table = table.sort_values("minutes")
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    ax.plot(table["minutes"], table["ceiling"], color="black", linestyle="--", label="ceiling L/K")
+    for strategy in strategies:
+        ax.plot(table["minutes"], table[f"{strategy}_speedup"], marker="o", label=f"{mpl_text(strategy)} sampler")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    for axis in (ax.xaxis, ax.yaxis):
+        axis.set_major_formatter(FuncFormatter(_plain_log_label))
+        axis.set_minor_formatter(FuncFormatter(_plain_log_label))
+    ax.set_xlabel("video length (minutes)")
+    ax.set_ylabel("speed-up over Dense")
+    ax.set_title("Speed-up against video length")
+    ax.grid(alpha=0.3, which="both")
+    _legend_outside(ax)
     return _save(fig, out_png)
 
 

@@ -23,6 +23,9 @@ or Parquet of the same name when there is no CSV) and ``evaluation.json``:
                         per video) over thresholds, drawn beside the fixed-K curve
 ``union_vs_kprime``     k_prime,k,top1,top5
 ``accuracy_vs_runtime`` strategy,k,total_s,top1
+``speedup_vs_length``   minutes,clips,dense_s,ceiling,<strategy>_s,<strategy>_speedup,
+                        <strategy>_peak_mb (optional; ``benchmarks/speedup_vs_length.py
+                        --out RUN_DIR`` writes it)
 ``accuracy_vs_stride``  strategy,stride,top1,scored_per_video
 ``ablation``            loss,modality,backbone,top1,top5 (optional)
 ``sampler_quality``     strategy,path,precision_vs_oracle,precision_vs_segments
@@ -73,6 +76,7 @@ SECTION_TITLES = {
     "main": "Main table",
     "tuning": "Choices made on the validation split",
     "runtime": "Runtime at paper scale",
+    "speedup-vs-length": "Speed-up against video length",
     "accuracy-vs-k": "Accuracy vs K",
     "accuracy-vs-clips-auto": "Accuracy vs clips per video: K chosen per video (auto)",
     "union-vs-kprime": "AV-union-list vs K'",
@@ -91,6 +95,7 @@ _TABLE_FILES = {
     "auto": "accuracy_vs_clips_auto",
     "union": "union_vs_kprime",
     "accuracy_vs_runtime": "accuracy_vs_runtime",
+    "speedup": "speedup_vs_length",
     "stride": "accuracy_vs_stride",
     "ablation": "ablation",
     "quality": "sampler_quality",
@@ -98,6 +103,7 @@ _TABLE_FILES = {
     "errors": "errors",
 }
 
+_SPEEDUP_HOW = " `benchmarks/speedup_vs_length.py --out RUN_DIR` measures it (an hour or more of CPU)."
 _THUMBNAILS_PER_END = 3  # top-3 and bottom-3 clips by score
 _THUMBNAIL_HEIGHT_PX = 90
 
@@ -176,6 +182,14 @@ def render_report(
         _section_main(builder, tables["main"], table_notes.get("main"), summary=read_summary(run_dir)),
         _section_tuning(run_dir),
         _section_runtime(builder, tables["runtime"], table_notes.get("runtime"), tables["runtime_check"]),
+        _figure_section(builder, "speedup-vs-length", tables["speedup"],
+                        table_notes["speedup"] + _SPEEDUP_HOW if "speedup" in table_notes else None,
+                        plots.plot_speedup_vs_length, "speedup_vs_length.png",
+                        "Dense against classify with each sampler at K clips on synthetic videos of growing length "
+                        "(benchmarks/speedup_vs_length.py): the sampler's cost grows with the video, the K clips' does "
+                        "not, so the speed-up approaches the ceiling L/K only where the sampler costs little per clip. "
+                        "Dense is measured on the shortest video and estimated for the others; peak_mb is each "
+                        "process's peak resident memory."),
         _figure_section(builder, "accuracy-vs-k", tables["accuracy_vs_k"], table_notes.get("accuracy_vs_k"),
                         plots.plot_accuracy_vs_k, "accuracy_vs_k.png",
                         "Video top-1 accuracy against the number of clips K per video (supplementary Fig. 1)."),
