@@ -176,12 +176,15 @@ def test_iframes_with_motion_come_from_the_motion_pass_and_equal_the_separate_pa
     assert info.motion_vectors == (codec != "cinepak")
 
 
-def test_shrinking_as_the_images_are_taken_gives_the_bits_of_shrinking_after(video, tmp_path):
+@pytest.mark.parametrize("shrink_batch", [64, 2])
+def test_shrinking_as_the_images_are_taken_gives_the_bits_of_shrinking_after(video, tmp_path, monkeypatch, shrink_batch):
     """extract_signals(shrink=...) holds the small images only, and they are bit for bit the ones a
     sampler network got by shrinking the whole tensor afterwards (the I-frames from the motion pass
-    and from their own pass, the clip frames)."""
+    and from their own pass, the clip frames, shrunk in batches of any size)."""
+    from scsampler.signals import clipframes
     from scsampler.signals.shrink import shrink_images
 
+    monkeypatch.setattr(clipframes, "_SHRINK_BATCH", shrink_batch)
     path, info, grid = video
     full = extract_signals(path, grid, signals=("iframe", "clipframe", "motion"), info=info)
     small = extract_signals(path, grid, signals=("iframe", "clipframe", "motion"), info=info, shrink={"iframe": 40, "clipframe": 24})
