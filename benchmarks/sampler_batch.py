@@ -1,0 +1,76 @@
+"""The sampler networks' scoring time and peak memory against their forward batch, on this CPU.
+
+    PYTHONPATH=src .venv/bin/python benchmarks/sampler_batch.py [--batch 16 --batch 64] [--clips 562] [--repeats 3]
+
+Each (network, batch) runs in a process of its own: ``LearnedSampler.score_inputs`` (eager, random
+weights, ``dedup`` off so that every clip is computed) on ``--clips`` random inputs of the 5-minute
+480x360 benchmark video's shapes (I-frame 3x112x112 and motion 2x23x30 for the visual networks, a
+40x200 log-MEL for the audio ones), one untimed call on one batch first. Printed: the median and best
+seconds for all the clips over ``--repeats`` runs, and the process's peak resident memory (docs/models.md,
+"Sampler batch size and memory": why the default stays 64).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import time
+import warnings
+
+NETWORKS = {  # name -> build_sampler_net arguments
+    "visual resnet18": {"modality": "visual", "backbone": "resnet18", "inputs": ("iframe", "motion")},
+    "visual tiny": {"modality": "visual", "backbone": "tiny", "inputs": ("iframe", "motion")},
+    "audio vggish": {"modality": "audio", "layout": "vggish"},
+    "audio tiny": {"modality": "audio", "layout": "tiny"},
+}
+
+
+def measure(name: str, batch: int, clips: int, repeats: int) -> dict:
+    import torch
+
+    from scsampler.models.sampler_nets import build_sampler_net
+    from scsampler.samplers.learned import LearnedSampler
+
+    warnings.simplefilter("ignore")
+    torch.manual_seed(0)
+    net = build_sampler_net(**NETWORKS[name])
+    sampler = LearnedSampler(net, loss="sal-rank", batch_size=batch, dedup=False)
+    if net.config["modality"] == "audio":
+        inputs = {"audio": torch.randn(clips, 1, 40, 200)}
+    else:
+        inputs = {"iframe": torch.randint(0, 256, (clips, 3, 112, 112), dtype=torch.uint8),
+                  "motion": torch.randn(clips, 2, 23, 30).half()}  # fmt: skip
+    sampler.score_inputs({key: value[:batch] for key, value in inputs.items()})  # warm-up
+    seconds = []
+    for _ in range(repeats):
+        began = time.perf_counter()
+        sampler.score_inputs(inputs)
+        seconds.append(time.perf_counter() - began)
+    return {"median_s": statistics.median(seconds), "best_s": min(seconds),
+            "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--batch", type=int, action="append", help="forward batches (default: 16 and 64)")
+    parser.add_argument("--clips", type=int, default=562, help="clips scored (default: 562, the 5-minute video's)")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--measure", nargs=2, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.measure:
+        print(json.dumps(measure(args.measure[0], int(args.measure[1]), args.clips, args.repeats)))
+        return
+    print(f"{'network':<16} {'batch':>5} {'median s':>9} {'best s':>7} {'peak MB':>8}   ({args.clips} clips)")
+    for name in NETWORKS:
+        for batch in args.batch or [16, 64]:
+            command = [sys.executable, __file__, "--measure", name, str(batch), "--clips", str(args.clips), "--repeats", str(args.repeats)]
+            row = json.loads(subprocess.run(command, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1])
+            print(f"{name:<16} {batch:5d} {row['median_s']:9.2f} {row['best_s']:7.2f} {row['peak_mb']:8.0f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
