@@ -193,9 +193,7 @@ def plot_accuracy_vs_runtime(table: pd.DataFrame, out_png: Path) -> Path:
         for total, top1, k in zip(rows["total_s"], rows["top1"], rows["k"]):
             ax.annotate(f"K={_k_label(k)}", (total, 100 * top1), textcoords="offset points", xytext=(4, 4), fontsize=7)
     if (table["total_s"] > 0).all():
-        ax.set_xscale("log")
-        ax.xaxis.set_major_formatter(FuncFormatter(_plain_log_label))
-        ax.xaxis.set_minor_formatter(FuncFormatter(_plain_log_label))
+        _plain_log_scale(ax, "x")
     ax.set_xlabel("seconds per video (sampler + decoding + classifier)")
     ax.set_ylabel("video top-1 accuracy (%)")
     ax.set_title("Accuracy vs runtime per video")
@@ -268,11 +266,7 @@ def plot_speedup_vs_length(table: pd.DataFrame, out_png: Path) -> Path:
     ax.plot(table["minutes"], table["ceiling"], color="black", linestyle="--", label="ceiling L/K")
     for strategy in strategies:
         ax.plot(table["minutes"], table[f"{strategy}_speedup"], marker="o", label=f"{mpl_text(strategy)} sampler")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    for axis in (ax.xaxis, ax.yaxis):
-        axis.set_major_formatter(FuncFormatter(_plain_log_label))
-        axis.set_minor_formatter(FuncFormatter(_plain_log_label))
+    _plain_log_scale(ax, "x", "y")
     ax.set_xlabel("video length (minutes)")
     ax.set_ylabel("speed-up over Dense")
     ax.set_title("Speed-up against video length")
@@ -382,6 +376,15 @@ def _colors_for(ax, table: pd.DataFrame) -> None:
 def _legend_outside(ax, *, right_axis: bool = False) -> None:
     """Legend to the right of the axes: with many strategies it would hide the lines."""
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.14 if right_axis else 1.02, 1.0), borderaxespad=0)
+
+
+def _plain_log_scale(ax, *which: str) -> None:
+    """Log scale on the named axes (``"x"``, ``"y"``), ticks labelled as plain numbers."""
+    for name in which:
+        getattr(ax, f"set_{name}scale")("log")
+        axis = getattr(ax, f"{name}axis")
+        axis.set_major_formatter(FuncFormatter(_plain_log_label))
+        axis.set_minor_formatter(FuncFormatter(_plain_log_label))
 
 
 def _plain_log_label(value: float, _position: object) -> str:

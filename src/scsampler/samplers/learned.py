@@ -71,10 +71,15 @@ def signal_options(net_config: Mapping[str, Any]) -> dict[str, Any]:
     if net_config["modality"] == "audio":
         return {"audio_window": net_config.get("audio_window", "clip")}
     # RGB inputs smaller than extracted are shrunk as they are taken: the same bits, far less memory
-    sizes = dict(net_config.get("input_sizes") or {})
-    wanted = {name: int(sizes.get(name, net_config["input_size"])) for name in net_config["inputs"] if name in _RGB_INPUTS}
-    shrink = {name: size for name, size in wanted.items() if size < min(IMAGE_SIZE)}
+    sizes = _rgb_input_sizes(net_config)
+    shrink = {name: size for name, size in sizes.items() if size < min(IMAGE_SIZE)}
     return {"shrink": shrink} if shrink else {}
+
+
+def _rgb_input_sizes(net_config: Mapping[str, Any]) -> dict[str, int]:
+    """The network's input size of each RGB input it takes (``input_sizes`` where it says, else ``input_size``)."""
+    sizes = dict(net_config.get("input_sizes") or {})
+    return {name: int(sizes.get(name, net_config["input_size"])) for name in net_config["inputs"] if name in _RGB_INPUTS}
 
 
 def net_inputs_from_signals(net_config: Mapping[str, Any], signals) -> dict[str, torch.Tensor] | None:
@@ -86,13 +91,13 @@ def net_inputs_from_signals(net_config: Mapping[str, Any], signals) -> dict[str,
     if net_config["modality"] == "audio":
         return None if signals.audio is None else {"audio": signals.audio.float().unsqueeze(1)}
     out: dict[str, torch.Tensor] = {}
-    sizes = dict(net_config.get("input_sizes") or {})
+    rgb_sizes = _rgb_input_sizes(net_config)
     for name in net_config["inputs"]:
-        size = int(sizes.get(name, net_config["input_size"]))
         tensor = getattr(signals, name)
         if tensor is None:
             raise ScsamplerError(f"{signals.path}: the {name} signal is missing, and the sampler needs it.")
-        if name in _RGB_INPUTS and (tensor.shape[-2] > size or tensor.shape[-1] > size):
+        size = rgb_sizes.get(name)
+        if size is not None and (tensor.shape[-2] > size or tensor.shape[-1] > size):
             tensor = shrink_images(tensor, size)
         out[name] = tensor
     return out
