@@ -257,3 +257,31 @@ def test_a_bad_backend_is_a_usage_error_naming_the_choices(capsys, tmp_path, mon
     assert stop.value.code == 2
     assert "argument --sampler-backend: invalid choice: 'tensorrt' (choose from 'eager', 'onnx')" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+# --------------------------------------------------------------------------- eager on the CPU: channels-last
+
+
+@pytest.mark.parametrize(
+    "config, make_inputs",
+    [(VISUAL, visual_inputs), (AUDIO, audio_inputs), (dict(modality="audio", layout="vggish"), audio_inputs)],
+    ids=["visual", "audio", "vggish"],
+)
+def test_eager_runs_channels_last_and_matches_the_contiguous_network(config, make_inputs) -> None:
+    import copy
+
+    net = random_net(config)
+    contiguous = copy.deepcopy(net)
+    inputs = make_inputs()
+    if "vggish" in config.values():
+        inputs = {"audio": inputs["audio"][:24]}  # VGGish's cost: a few batches' worth
+    scores = LearnedSampler(net, loss="sal-rank", batch_size=16).score_inputs(inputs)
+    convolutions = [m.weight for m in net.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert all(w.is_contiguous(memory_format=torch.channels_last) for w in convolutions)
+    assert any(not w.is_contiguous() for w in convolutions)  # (a one-channel weight is both layouts at once)
+    with torch.inference_mode():
+        direct = contiguous(inputs["audio"] if "audio" in inputs else inputs).squeeze(1).double().numpy()
+    scale = np.abs(direct).max()
+    np.testing.assert_allclose(scores, direct, rtol=0, atol=1e-5 * scale)
+    for k in (1, 5, 10):
+        assert top_k_agree(direct, scores, k=k, tolerance=1e-5)

@@ -6,6 +6,7 @@ import ast
 import inspect
 import json
 import math
+import threading
 
 import numpy as np
 import pytest
@@ -13,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import scsampler.samplers.registry
-from scsampler.errors import UsageError
+from scsampler.errors import UsageError, VideoError
 from scsampler.samplers.base import ScoringSampler, resolve_k_and_stride
 from scsampler.samplers.bundle import BundleReader, BundleWriter, load_sampler, register_bundle_kind, save_sampler
 from scsampler.samplers.composite import CompositeSampler, score_and_select
@@ -474,3 +475,44 @@ def test_the_sampler_registry_does_not_import_bundles() -> None:
 def test_ranking_is_a_permutation() -> None:
     scores = ClipScores(index=[2, 0, 1], scores=[1.0, 1.0, 3.0], start_s=[2, 0, 1], end_s=[3, 1, 2], num_clips=3)
     assert ranking(scores).tolist() == [2, 1, 0]
+
+
+# --- the composite scores its visual and audio parts at the same time ------------------------------
+
+
+class _MeetingSampler(ScoringSampler):
+    """Sets ``arrived`` on entering ``score``, then waits (up to 20 s) for ``partner`` before scoring."""
+
+    def __init__(self, arrived: threading.Event, partner: threading.Event, *, phase: float, fail: bool = False) -> None:
+        self.arrived, self.partner, self.phase, self.fail = arrived, partner, phase, fail
+        self.met = False
+        self.name = f"meeting-{phase}"
+
+    def score(self, video: VideoInfo, grid: ClipGrid, *, stride: int = 1) -> ClipScores:
+        self.arrived.set()
+        self.met = self.partner.wait(timeout=20)
+        if self.fail:
+            raise VideoError(video.path, "has damaged audio (a test's error)")
+        scored = grid.strided(stride)
+        return ClipScores.for_grid(scored, np.sin(scored.index * 1.3 + self.phase), source=self.name)
+
+
+def test_composite_scores_its_visual_and_audio_parts_at_once_with_the_same_result() -> None:
+    info = fake_video_info(frames=400)
+    grid = clip_grid(info)
+    visual_in, audio_in = threading.Event(), threading.Event()
+    visual = _MeetingSampler(visual_in, audio_in, phase=0.0)
+    audio = _MeetingSampler(audio_in, visual_in, phase=1.0)
+    together = CompositeSampler(visual, audio, combination="convex-score", k=5).score(info, grid)
+    # each waited for the other inside score(): run one after the other, the first would have waited in vain
+    assert visual.met and audio.met
+    apart = CompositeSampler(WaveSampler(phase=0.0), WaveSampler(phase=1.0), combination="convex-score", k=5).score(info, grid)
+    assert np.array_equal(together.scores, apart.scores) and np.array_equal(together.index, apart.index)
+
+
+def test_an_error_in_the_composites_audio_part_reaches_the_caller() -> None:
+    info = fake_video_info(frames=400)
+    visual_in, audio_in = threading.Event(), threading.Event()
+    sampler = CompositeSampler(_MeetingSampler(visual_in, audio_in, phase=0.0), _MeetingSampler(audio_in, visual_in, phase=1.0, fail=True))
+    with pytest.raises(VideoError, match="damaged audio"):
+        sampler.score(info, clip_grid(info))

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -182,8 +183,9 @@ class CompositeSampler(ScoringSampler):
                 DataWarning,
                 stacklevel=3,
             )
-        visual = None if self.visual is None else _on_grid(self.visual.score(video, grid, stride=stride), grid, scored)
-        audio = _on_grid(self.audio.score(video, grid, stride=stride), grid, scored) if use_audio else None
+        visual, audio = self._part_scores(video, grid, stride=stride, use_audio=use_audio)
+        visual = None if visual is None else _on_grid(visual, grid, scored)
+        audio = None if audio is None else _on_grid(audio, grid, scored)
         if visual is None:
             return audio
         if audio is None:
@@ -196,6 +198,22 @@ class CompositeSampler(ScoringSampler):
             alpha=self.alpha,
             normalisation=self.normalisation,
         )
+
+    def _part_scores(self, video: VideoInfo, grid: ClipGrid, *, stride: int, use_audio: bool) -> tuple[ClipScores | None, ClipScores | None]:
+        """The visual and the audio sampler's scores; with both, the audio's are computed in a thread meanwhile.
+
+        The two read the file separately (the visual sampler its video stream, the audio one its sound track),
+        and FFmpeg's decoding and PyTorch's kernels release the GIL, so on two cores the audio's decoding and
+        log-MEL overlap the visual sampler's decoding pass (measured in docs/models.md). Each part's scores
+        are what it gives alone; an error in either is raised here.
+        """
+        if self.visual is None or not use_audio:
+            visual = None if self.visual is None else self.visual.score(video, grid, stride=stride)
+            return visual, self.audio.score(video, grid, stride=stride) if use_audio else None
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="scsampler-audio") as pool:
+            audio = pool.submit(self.audio.score, video, grid, stride=stride)
+            visual = self.visual.score(video, grid, stride=stride)  # an error here waits for the audio's end, then rises
+            return visual, audio.result()
 
     def select(self, video: VideoInfo, grid: ClipGrid, *, k: int | None, stride: int = 1) -> ClipSelection:
         """The top ``k`` clips among those scored under ``stride`` (pass its own with
