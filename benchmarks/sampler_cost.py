@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/sampler_cost.py [--repeats 3] [--seconds 300] [--threads N] [--quick]
         [--backend eager --backend onnx] [--batch 64] [--batch-sweep] [--no-networks]
+        [--motion-step 8 ...] [--end-to-end-only]
 
 1. One MC3-18 clip evaluation (torchvision ``mc3_18``, 16 x 112 x 112, batch 8, random weights:
    cost does not depend on their values) is the unit, measured in this run.
@@ -17,6 +18,11 @@
    (the backbone's own size, 112 or 64 for tiny, and smaller), beside the scoring before issue 17
    (the whole net on every clip, batch 64, eager). ``--batch-sweep`` first prints the per-clip cost
    of ResNet-18 (I-frame) and VGGish per backend at batch 8, 16, 32 and 64.
+4. End to end: the demo's and the paper's sampler as a user runs them, a ``CompositeSampler`` of the
+   visual and the audio network (random weights) whose ``score`` extracts the signals (no cache) and
+   scores every clip, the audio part in a thread beside the visual one; with each ``--motion-step``
+   (the motion input from the first P-frame of each run of that many frames) beside every P-frame,
+   and at the smaller motion size too. ``--end-to-end-only`` skips part 3's table.
 
 Best of ``--repeats`` runs after one warm-up. CPU timings on a shared machine vary; compare
 numbers from the same run only.
@@ -25,6 +31,7 @@ numbers from the same run only.
 from __future__ import annotations
 
 import argparse
+import copy
 import os
 import time
 import warnings
@@ -100,6 +107,8 @@ def main() -> None:
     parser.add_argument("--motion-size", type=int, action="append", default=None, help="smaller motion input size(s) (32; tiny: 16)")
     parser.add_argument("--batch-sweep", action="store_true", help="per-clip cost at batch 8-64 per backend first")
     parser.add_argument("--no-networks", action="store_true", help="skip the per-network table")
+    parser.add_argument("--motion-step", type=int, action="append", default=None, help="motion step(s) to measure besides every P-frame")
+    parser.add_argument("--end-to-end-only", action="store_true", help="of the whole video, only the end-to-end samplers")
     args = parser.parse_args()
     backends = args.backend or ["eager", "onnx"]
     warnings.simplefilter("ignore")
@@ -116,6 +125,7 @@ def main() -> None:
     if not args.no_networks:
         network_table(unit=unit, repeats=args.repeats, quick=args.quick)
     whole_video(args, backends, unit=unit)
+    end_to_end(args, backends, unit=unit)
 
 
 def batch_sweep(backends: list[str], *, unit: float, repeats: int, quick: bool) -> None:
@@ -171,6 +181,8 @@ def whole_video(args: argparse.Namespace, backends: list[str], *, unit: float) -
     info = probe(video)
     grid = clip_grid(info, frames_per_clip=16)
     print(f"\nwhole video: {video.name}, {info.duration_s:.0f} s, {info.width}x{info.height}, {len(grid)} clips of 16 frames")
+    if args.end_to_end_only:
+        return
     signal_seconds = {}
     signals = {}
     # each signal alone, and the visual samplers' pair as extract_signals gives it (one pass where vectors serve)
@@ -205,7 +217,9 @@ def whole_video(args: argparse.Namespace, backends: list[str], *, unit: float) -
         net = build_sampler_net(**config).eval()
         inputs = net_inputs_from_signals(net.config, merged)
         extraction = signal_seconds["audio" if config["modality"] == "audio" else "iframe+motion"]
-        ways = [] if "input_sizes" in config else [("before: batch 64, no dedup", lambda: score_before(net, inputs))]
+        # a copy: a LearnedSampler puts its own network channels-last, and "before" ran the contiguous layout
+        before = copy.deepcopy(net)
+        ways = [] if "input_sizes" in config else [("before: batch 64, no dedup", lambda: score_before(before, inputs))]
         for backend in backends:
             sampler = LearnedSampler(net, loss="sal-rank", backend=backend, batch_size=args.batch)
             ways.append((f"{backend}, batch {args.batch}, dedup", lambda sampler=sampler: sampler.score_inputs(inputs)))
@@ -214,6 +228,42 @@ def whole_video(args: argparse.Namespace, backends: list[str], *, unit: float) -
             total = extraction + scoring
             print(f"{label:<44} {way:<26} {extraction:9.2f} {scoring:9.2f} {total:8.2f} {total / unit:10.2f}", flush=True)
     print(f"\nDense's classifier cost is {len(grid)} MC3-18 clip evaluations on this video.")
+
+
+def end_to_end(args: argparse.Namespace, backends: list[str], *, unit: float) -> None:
+    """The demo's and the paper's samplers end to end: ``CompositeSampler.score`` (signals, uncached, and scoring)."""
+    from scsampler.models.sampler_nets import build_sampler_net
+    from scsampler.samplers.composite import CompositeSampler
+    from scsampler.samplers.learned import LearnedSampler
+    from scsampler.video import clip_grid, probe
+
+    video = make_video(args.seconds)
+    info = probe(video)
+    grid = clip_grid(info, frames_per_clip=16)
+    samplers = [
+        ("demo: tiny iframe+motion + tiny audio", dict(backbone="tiny"), "tiny", [None, {"motion": 16}]),
+        ("paper: resnet18 iframe+motion + vggish", dict(backbone="resnet18"), "vggish", [None, {"motion": 32}]),
+    ]
+    if args.quick:
+        samplers = samplers[:1]
+    print(f"\n{'end to end (CompositeSampler.score)':<40} {'motion':<16} {'backend':<8} {'seconds':>8} {'MC3 clips':>10}")
+    for label, visual_options, layout, sizes in samplers:
+        for input_sizes in sizes:
+            for step in [None] + (args.motion_step or []):
+                for backend in backends:
+                    torch.manual_seed(0)
+                    options = dict(visual_options, **({"input_sizes": input_sizes} if input_sizes else {}))
+                    options.update({"motion_step": step} if step else {})
+                    visual = build_sampler_net(modality="visual", inputs=("iframe", "motion"), **options).eval()
+                    audio = build_sampler_net(modality="audio", layout=layout).eval()
+                    sampler = CompositeSampler(
+                        LearnedSampler(visual, loss="sal-rank", backend=backend, batch_size=args.batch),
+                        LearnedSampler(audio, loss="sal-rank", backend=backend, batch_size=args.batch),
+                        combination="union",
+                    )
+                    seconds = best_seconds(lambda sampler=sampler: sampler.score(info, grid), repeats=args.repeats)
+                    motion = ("every P" if step is None else f"step {step}") + (f", {input_sizes['motion']}px" if input_sizes else "")
+                    print(f"{label:<40} {motion:<16} {backend:<8} {seconds:8.2f} {seconds / unit:10.2f}", flush=True)
 
 
 def score_before(net: torch.nn.Module, inputs: dict[str, torch.Tensor], batch: int = 64) -> None:

@@ -29,7 +29,8 @@ avoid (reading the packets, decoding the keyframes, decoding the AAC track to 16
 the log-MEL's FFTs); their sum is the least keyframes + audio can cost as the signals are defined.
 
 Motion uses P-frames only by default (B-frames are not decoded); ``motion all-frames``
-averages every inter-coded frame (``motion_frames="all"``). ``motion+clipframe`` takes each
+averages every inter-coded frame (``motion_frames="all"``); ``motion step16`` and ``step8`` the first
+P-frame of each run of 16 or 8 frames (``motion_step``), whose packets alone reach the decoder. ``motion+clipframe`` takes each
 clip's middle frame from the motion pass (which then also decodes the B-frames other frames
 refer to), ``clipframe`` runs that pass alone, without exporting vectors.
 ``--clipframe-fidelity`` compares the clip frames (decoded without the loop filter) with the
@@ -66,6 +67,9 @@ MEASUREMENTS: dict[str, tuple[tuple[str, ...], dict] | None] = {
     "iframe": (("iframe",), {}),
     "motion": (("motion",), {}),
     "motion all-frames": (("motion",), {"motion_frames": "all"}),
+    # the first P-frame of each run of 16 / 8 frames: only those packets (and the keyframes) are decoded on H.264
+    "motion step16": (("motion",), {"motion_step": 16}),
+    "motion step8": (("motion",), {"motion_step": 8}),
     # the clip frames: from the motion pass itself, or from the same pass without vectors
     "motion+clipframe": (("motion", "clipframe"), {}),
     "clipframe": (("clipframe",), {}),
@@ -75,6 +79,7 @@ MEASUREMENTS: dict[str, tuple[tuple[str, ...], dict] | None] = {
     "iframe+audio": (("iframe", "audio"), {}),
     "iframe+audio centred-2s": (("iframe", "audio"), {"audio_window": "centred-2s"}),
     "iframe+motion": (("iframe", "motion"), {}),  # one pass where vectors serve (the I-frames from the motion pass)
+    "iframe+motion step16": (("iframe", "motion"), {"motion_step": 16}),
     "all (iframe+motion+audio)": (("iframe", "motion", "audio"), {}),
     "all+residual": (("iframe", "motion", "residual", "audio"), {}),
     # the library calls iframe+audio cannot avoid, each alone (see FLOORS)

@@ -15,7 +15,7 @@ end. Strategies:
   L x the measured seconds per clip (decoding and classifying), which is linear in L.
 - ``demo``: the demo's sampler, its visual and audio networks (runs/demo/{visual,audio}-sampler
   when ``make demo`` has run; else networks of the same architecture, tiny visual on I-frame +
-  motion and tiny audio, with random weights), K=10.
+  motion (the demo's ``--motion-step 8``) and tiny audio, with random weights), K=10.
 - ``paper``: the paper's sampler, ResNet-18 on I-frame + motion and VGGish (random weights), K=10.
 
 Printed and written to ``--out``/speedup_vs_length.csv (default benchmarks/results; the plot beside it,
@@ -67,8 +67,11 @@ def _sampler(strategy: str):
     if strategy == "demo" and (DEMO / "visual-sampler" / "sampler").is_dir() and (DEMO / "audio-sampler" / "sampler").is_dir():
         visual, audio = get_sampler(str(DEMO / "visual-sampler" / "sampler")), get_sampler(str(DEMO / "audio-sampler" / "sampler"))
     else:
+        from scsampler.demo import MOTION_STEP
+
         backbone, layout = ("tiny", "tiny") if strategy == "demo" else ("resnet18", "vggish")
-        visual = LearnedSampler(build_sampler_net(modality="visual", backbone=backbone, inputs=("iframe", "motion")), loss="sal-rank")
+        step = {"motion_step": MOTION_STEP} if strategy == "demo" else {}  # the demo's motion: a few P-frames per clip
+        visual = LearnedSampler(build_sampler_net(modality="visual", backbone=backbone, inputs=("iframe", "motion"), **step), loss="sal-rank")
         audio = LearnedSampler(build_sampler_net(modality="audio", layout=layout), loss="sal-rank")
     return CompositeSampler(visual, audio, combination="union")
 

@@ -122,15 +122,23 @@ def with_b_frames(tmp_path_factory):
     return path, info, clip_grid(info, frames_per_clip=8)
 
 
-def _reference_motion(path, grid, *, kinds: set, rows: int = 15, cols: int = 20) -> np.ndarray:
-    """Every frame decoded; the per-clip mean of ``mv_grid`` over the frames whose type is in ``kinds``."""
+def _reference_motion(path, grid, *, kinds: set, rows: int = 15, cols: int = 20, step: int | None = None) -> np.ndarray:
+    """Every frame decoded; the per-clip mean of ``mv_grid`` over the frames whose type is in ``kinds``
+    (with ``step``, only the first such frame of each run of ``step`` frames)."""
     per_frame = {}
+    runs_taken = set()
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
         stream.codec_context.options = {"flags2": "+export_mvs"}
         for index, frame in enumerate(container.decode(stream)):
             side = frame.side_data.get("MOTION_VECTORS")
-            if frame.pict_type in kinds and side is not None:
+            if frame.pict_type not in kinds:
+                continue
+            if step is not None:
+                if index // step in runs_taken:
+                    continue
+                runs_taken.add(index // step)
+            if side is not None:
                 per_frame[index] = mv_grid(side.to_ndarray(), rows=rows, cols=cols)
     expected = np.zeros((len(grid), 2, rows, cols), dtype=np.float32)
     for position, (start, end) in enumerate(zip(grid.start_frame, grid.end_frame)):
@@ -249,3 +257,114 @@ def test_p_frame_motion_of_an_avi_with_packed_b_frames():
     expected = _reference_motion(path, grid, kinds={PictureType.P}, rows=rows, cols=cols)
     assert np.abs(expected).max() > 1.0
     np.testing.assert_allclose(signals.motion.float().numpy(), expected, rtol=2e-3, atol=2e-2)
+
+
+# --------------------------------------------------------------------------- motion_step: a few P-frames per clip
+
+
+@pytest.fixture(scope="module", params=["mp4", "ts"])
+def b_pyramid(request, tmp_path_factory):
+    """H.264 with B-frames (reference B-frames too: x264's B-pyramid), in MP4 (length-prefixed NAL units) or MPEG-TS (Annex B)."""
+    options = {"bf": "3", "refs": "2", "g": "24", "preset": "veryfast", "x264-params": "b-adapt=0:b-pyramid=normal"}
+    path = moving_block_video(tmp_path_factory.mktemp("pyramid") / f"p.{request.param}", frames=60, dx=2, dy=1, options=options)
+    info = probe(path)
+    return path, info, clip_grid(info, frames_per_clip=8)
+
+
+def test_packet_picture_types_are_the_decoders(b_pyramid, tmp_path):
+    from scsampler.signals.packet_types import packet_picture_type_reader
+
+    path, _, _ = b_pyramid
+    sliced = moving_block_video(tmp_path / "slices.mp4", frames=20, dx=2, dy=1, options={"bf": "2", "slices": "4", "preset": "veryfast"})
+    for video in (path, sliced):
+        read, parsed, decoded = None, {}, {}
+        with av.open(str(video)) as container:
+            stream = container.streams.video[0]
+            read = packet_picture_type_reader(stream.codec_context.name, stream.codec_context.extradata)
+            for packet in container.demux(stream):
+                if packet.size:
+                    parsed[packet.pts] = read(bytes(packet))
+                for frame in packet.decode():
+                    decoded[frame.pts] = PictureType(frame.pict_type).name
+        assert set(decoded.values()) == {"I", "P", "B"}
+        assert {pts: parsed.get(pts) for pts in decoded} == decoded
+    assert packet_picture_type_reader("mpeg4", None) is None  # other codecs: unknown, decoded in full
+
+
+@pytest.mark.parametrize("step", [4, 8])
+def test_motion_step_averages_the_first_p_frame_of_each_run(b_pyramid, step):
+    path, info, grid = b_pyramid
+    signals = extract_signals(path, grid, signals="motion", info=info, motion_step=step)
+    expected = _reference_motion(path, grid, kinds={PictureType.P}, step=step)
+    every = _reference_motion(path, grid, kinds={PictureType.P})
+    assert np.abs(expected).max() > 1.0 and not np.allclose(expected, every)  # the step does choose other frames
+    np.testing.assert_allclose(signals.motion.float().numpy(), expected, rtol=2e-3, atol=1e-2)
+
+
+def test_motion_step_decodes_fewer_frames_with_the_same_bits(b_pyramid, monkeypatch):
+    import scsampler.signals.motion as motion_module
+
+    path, info, grid = b_pyramid
+    decoded_frames = []
+    real_decoded = motion_module._decoded
+
+    def counting(container, stream, *, keep=None):
+        decoded_frames.append(0)
+        for frame in real_decoded(container, stream, keep=keep):
+            decoded_frames[-1] += 1
+            yield frame
+
+    monkeypatch.setattr(motion_module, "_decoded", counting)
+    chosen = motion_module.extract_motion(path, grid, info=info, iframe_size=(64, 64), step=8)
+    monkeypatch.setattr(motion_module, "packet_picture_type_reader", lambda codec, extradata: None)  # every packet decoded
+    full = motion_module.extract_motion(path, grid, info=info, iframe_size=(64, 64), step=8)
+    assert torch.equal(chosen.motion, full.motion) and torch.equal(chosen.iframe, full.iframe)
+    assert decoded_frames[0] < decoded_frames[1]
+
+
+def test_motion_step_is_checked(moving):
+    path, info, grid = moving
+    for bad in (0, -3, 2.5, True, 10_000):
+        with pytest.raises(UsageError, match="motion step"):
+            extract_signals(path, grid, signals="motion", info=info, motion_step=bad)
+    with pytest.raises(UsageError, match="P-frames only"):
+        extract_signals(path, grid, signals="motion", info=info, motion_frames="all", motion_step=4)
+
+
+
+def test_motion_step_is_part_of_the_cache_key(b_pyramid, tmp_path):
+    path, info, grid = b_pyramid
+    stepped = extract_signals(path, grid, signals="motion", info=info, cache_dir=tmp_path, motion_step=4).motion
+    every = extract_signals(path, grid, signals="motion", info=info, cache_dir=tmp_path).motion
+    assert not torch.equal(stepped, every)
+    assert torch.equal(every, extract_signals(path, grid, signals="motion", info=info).motion)
+    assert torch.equal(extract_signals(path, grid, signals="motion", info=info, cache_dir=tmp_path, motion_step=4).motion, stepped)
+
+
+def test_h264_slice_types_by_hand():
+    from scsampler.signals.packet_types import _rbsp, packet_picture_type_reader
+
+    avcc = bytes([1, 0x64, 0, 0x1F, 0xFF])  # avcC: version 1, ..., 4-byte NAL lengths
+    read = packet_picture_type_reader("h264", avcc)
+    # NAL header 0x41 (a non-IDR slice), then ue(first_mb_in_slice = 0) = "1" and ue(slice_type): 5 -> "00110" (P),
+    # 6 -> "00111" (B), 7 -> "0001000" (I); an SEI unit first is passed over
+    sei = b"\x00\x00\x00\x03\x06\x05\x80"
+    for payload, kind in ((0b10011000, "P"), (0b10011100, "B"), (0b10001000, "I")):
+        assert read(b"\x00\x00\x00\x02\x41" + bytes([payload])) == kind
+        assert read(sei + b"\x00\x00\x00\x02\x41" + bytes([payload])) == kind
+        assert packet_picture_type_reader("h264", None)(b"\x00\x00\x00\x01\x09\xf0\x00\x00\x01\x41" + bytes([payload])) == kind  # Annex B
+    assert read(b"\x00\x00\x00\x02\x41\x00") is None  # no code in the bytes there are
+    assert read(sei) is None  # no slice at all
+    assert _rbsp(b"\x12\x00\x00\x03\x01\x00\x00\x03\x00") == b"\x12\x00\x00\x01\x00\x00\x00"
+
+
+def test_the_motion_sampler_takes_a_motion_step(b_pyramid):
+    from scsampler.samplers.zero_training import MotionSampler
+
+    path, info, grid = b_pyramid
+    stepped = MotionSampler(motion_step=4).score(info, grid).scores
+    motion = extract_signals(path, grid, signals="motion", info=info, motion_step=4).motion.float()
+    np.testing.assert_allclose(stepped, torch.sqrt(motion[:, 0] ** 2 + motion[:, 1] ** 2).mean(dim=(1, 2)).numpy(), rtol=1e-6)
+    assert not np.allclose(stepped, MotionSampler().score(info, grid).scores)
+    with pytest.raises(UsageError, match="motion step"):
+        MotionSampler(motion_step=0)

@@ -391,3 +391,25 @@ def test_audio_sampler_on_the_centred_2s_window_trains_and_scores_with_that_wind
     assert precision >= max(0.45, 2 * random), (precision, random)
     with pytest.raises(Exception, match="--audio-window applies to the audio sampler only"):
         train_sampler(_config(dataset, tmp_path / "visual-2s", audio_window="centred-2s"))
+
+
+def test_a_motion_step_is_trained_with_saved_and_scored_with(dataset, tmp_path, monkeypatch, capsys):
+    import scsampler.signals
+
+    run_dir = tmp_path / "stepped"
+    result = train_sampler(_config(dataset, run_dir, epochs=1, motion_step=8, signals_cache=tmp_path / "signals"))
+    assert result.best is not None
+    sampler = get_sampler(str(run_dir / "sampler"))
+    assert sampler.net.config["motion_step"] == 8
+    asked = []
+    real = scsampler.signals.extract_signals
+    monkeypatch.setattr(scsampler.signals, "extract_signals", lambda *args, **kwargs: asked.append(kwargs) or real(*args, **kwargs))
+    path = read_targets(dataset["targets"])[0]["path"].iloc[0]
+    info = probe(path)
+    sampler.score(info, clip_grid(info, frames_per_clip=16))
+    assert asked and asked[-1]["motion_step"] == 8
+    # an input alternative without motion drops the step; no alternative with motion is refused
+    plain = train_sampler(_config(dataset, tmp_path / "plain", inputs=("iframe",), epochs=1, motion_step=8, signals_cache=tmp_path / "signals"))
+    assert "motion_step" not in get_sampler(str(plain.run_dir / "sampler")).net.config
+    code = main(["train-sampler", str(dataset["targets"]), "-o", str(tmp_path / "refused"), "--inputs", "iframe", "--motion-step", "8"])
+    assert code == 2 and "--motion-step applies to the motion input" in capsys.readouterr().err

@@ -11,7 +11,9 @@ Steps, each skipped when its output is already there (a rerun resumes):
 3. run it densely over the training and validation videos once: the saliency targets;
 4. train the visual sampler, one per input alternative (keyframe; keyframe + motion vectors;
    keyframe + a frame of the clip + motion vectors), keeping the one best on validation, and
-   the audio sampler (log-MEL), all with SAL-RANK;
+   the audio sampler (log-MEL), all with SAL-RANK; the motion is that of the first P-frame of
+   each run of 8 frames (``--motion-step 8``: far less decoding, no measurable loss, see
+   docs/signals.md);
 5. evaluate every sampler and baseline on the test split, with the choices the paper tuned
    (the combination, K', alpha, the samplers) made on the validation split; measure runtime
    at paper scale with torchvision's R(2+1)D-18, and write ``report.html``.
@@ -66,6 +68,8 @@ PRESETS = {
 
 #: Visual input alternatives, cheapest first (ties go to the first): validation chooses.
 VISUAL_INPUTS = "iframe|iframe,motion|iframe,clipframe,motion"
+#: The visual sampler's motion: the first P-frame of each run of this many frames (docs/signals.md, motion_step).
+MOTION_STEP = 8
 
 
 def run_step(title: str, argv: list[str], *, done: Path | None, quiet: bool) -> None:
@@ -154,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
         quiet=args.quiet,
     )
     samplers = {}
-    for modality, extra in (("visual", ["--inputs", VISUAL_INPUTS]), ("audio", [])):
+    for modality, extra in (("visual", ["--inputs", VISUAL_INPUTS, "--motion-step", str(MOTION_STEP)]), ("audio", [])):
         run_dir = out / f"{modality}-sampler"
         run_step(
             f"4. train the {modality} sampler (SAL-RANK)" + (", inputs chosen on validation" if modality == "visual" else ""),

@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 
 from scsampler.cli._common import add_command, add_output_flags, device_type, print_training_summary
+from scsampler.errors import UsageError
 
 
 def input_size_type(text: str) -> tuple[int | None, dict[str, int]]:
@@ -99,6 +100,11 @@ def register(subparsers) -> None:
         "'64,motion=16' (the motion grid of a 320x240 video is 15x20 macroblocks)",
     )
     parser.add_argument("--width", type=int, default=16, help="visual tiny backbone: channels of its first layer (16)")
+    parser.add_argument(
+        "--motion-step", type=int, default=None, metavar="FRAMES",
+        help="visual: the motion input from the first P-frame of each run of FRAMES frames (e.g. 16: one per 16-frame clip), "
+        "whose H.264 packets alone are then decoded; default: the mean over every P-frame of the clip",
+    )
     parser.add_argument("--signals-cache", type=Path, default=None, help="folder of cached network inputs (RUN_DIR/signals)")
     parser.add_argument("--recipe", choices=SAMPLER_PRESETS, default="paper", help="training preset (paper)")
     parser.add_argument("--epochs", type=int, default=None, help="total epochs (recipe's)")
@@ -134,6 +140,12 @@ def run(args) -> int:
     from scsampler.training.train_sampler import LAST_CHECKPOINT, METRICS_FILE, SamplerTrainConfig, train_sampler
 
     alternatives = parse_input_alternatives(args.inputs)
+    if args.motion_step is not None:
+        from scsampler.signals.motion import check_motion_step
+
+        check_motion_step(args.motion_step)
+        if not any("motion" in alternative for alternative in alternatives):
+            raise UsageError(f"--motion-step applies to the motion input, which --inputs {args.inputs!r} does not take.")
     backbone = args.backbone or ("tiny" if args.recipe == "cpu" else ("resnet18" if args.modality == "visual" else "vggish"))
     if not args.resume:
         for name in (LAST_CHECKPOINT, METRICS_FILE):
@@ -154,6 +166,7 @@ def run(args) -> int:
         input_size=args.input_size[0],
         input_sizes=args.input_size[1],
         width=args.width,
+        motion_step=args.motion_step,
         signals_cache=args.signals_cache,
         preset=args.recipe,
         epochs=args.epochs,

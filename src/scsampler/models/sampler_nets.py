@@ -264,8 +264,11 @@ class VisualSamplerNet(nn.Module):
         input_sizes: Mapping[str, int] | None = None,
         width: int = 16,
         pretrained: str | os.PathLike | None = None,
+        motion_step: int | None = None,
     ) -> None:
         super().__init__()
+        from scsampler.signals.motion import check_motion_step
+
         backbone = canonical_backbone(backbone)
         if backbone not in VISUAL_BACKBONES:
             raise UsageError(f"unknown visual backbone {backbone!r}; choose one of {', '.join(VISUAL_BACKBONES)} (or shufflenet).")
@@ -283,6 +286,9 @@ class VisualSamplerNet(nn.Module):
             raise UsageError("the tiny backbone has no ImageNet weights; drop --pretrained or pick resnet18/shufflenet.")
         input_size = int(input_size or (64 if backbone == "tiny" else 112))
         sizes = check_input_sizes(input_sizes, inputs)
+        motion_step = check_motion_step(motion_step)
+        if motion_step is not None and "motion" not in inputs:
+            raise UsageError(f"a motion step applies to the motion input, which these inputs lack: {','.join(inputs)}.")
         self.config = {
             "modality": "visual",
             "inputs": list(inputs),
@@ -294,6 +300,8 @@ class VisualSamplerNet(nn.Module):
         }
         if sizes:  # only when set, so that older configs (and their signal-cache keys) stay as they were
             self.config["input_sizes"] = sizes
+        if motion_step is not None:  # which P-frames make the motion input (signals/motion.py); set only when chosen
+            self.config["motion_step"] = motion_step
         self.inputs = inputs
         self.branches = nn.ModuleDict(
             {

@@ -67,13 +67,16 @@ def signals_for_net(net_config: Mapping[str, Any]) -> tuple[str, ...]:
 def signal_options(net_config: Mapping[str, Any]) -> dict[str, Any]:
     """The ``extract_signals`` options for a network: the audio window it was trained with (older
     networks, which do not record one, used the clip's own); for a visual one, its RGB inputs'
-    sizes as ``shrink`` where they are smaller than the images are extracted."""
+    sizes as ``shrink`` where they are smaller than the images are extracted, and its motion step."""
     if net_config["modality"] == "audio":
         return {"audio_window": net_config.get("audio_window", "clip")}
     # RGB inputs smaller than extracted are shrunk as they are taken: the same bits, far less memory
     sizes = _rgb_input_sizes(net_config)
     shrink = {name: size for name, size in sizes.items() if size < min(IMAGE_SIZE)}
-    return {"shrink": shrink} if shrink else {}
+    options: dict[str, Any] = {"shrink": shrink} if shrink else {}
+    if net_config.get("motion_step") is not None:
+        options["motion_step"] = int(net_config["motion_step"])
+    return options
 
 
 def _rgb_input_sizes(net_config: Mapping[str, Any]) -> dict[str, int]:
@@ -116,6 +119,8 @@ def net_inputs_key(net_config: Mapping[str, Any]) -> dict[str, Any]:
         key["input_sizes"] = rgb_sizes
     if net_config.get("audio_window", "clip") != "clip":  # the clip's own window keeps its older cache entries
         key["audio_window"] = net_config["audio_window"]
+    if net_config.get("motion_step") is not None:
+        key["motion_step"] = net_config["motion_step"]
     key["format"] = NET_INPUTS_FORMAT
     return key
 

@@ -71,18 +71,27 @@ class MotionSampler(ScoringSampler):
 
     The magnitude is that of :attr:`ClipSignals.motion`: by default the mean of the clip's
     P-frame vectors (B-frames are not decoded), or of every inter-coded frame with
-    ``motion_frames="all"``.
+    ``motion_frames="all"``; with ``motion_step`` S, of the first P-frame of each run of S frames
+    (:func:`~scsampler.signals.motion.extract_motion`: far less decoding on H.264).
     """
 
     name = "motion"
     zero_training = True
 
     def __init__(
-        self, *, cache_dir: str | os.PathLike | None = None, thread_type: str = "NONE", motion_frames: str = "p_frames"
+        self,
+        *,
+        cache_dir: str | os.PathLike | None = None,
+        thread_type: str = "NONE",
+        motion_frames: str = "p_frames",
+        motion_step: int | None = None,
     ) -> None:
+        from scsampler.signals.motion import check_motion_step
+
         self.cache_dir = cache_dir
         self.thread_type = thread_type
         self.motion_frames = motion_frames
+        self.motion_step = check_motion_step(motion_step)
 
     def score(self, video: VideoInfo, grid: ClipGrid, *, stride: int = 1) -> ClipScores:
         scored = _scored_grid(grid, stride)
@@ -94,6 +103,7 @@ class MotionSampler(ScoringSampler):
             cache_dir=self.cache_dir,
             thread_type=self.thread_type,
             motion_frames=self.motion_frames,
+            motion_step=self.motion_step,
         )
         motion = signals.motion.to(torch.float32)
         magnitude = torch.sqrt(motion[:, 0] ** 2 + motion[:, 1] ** 2).mean(dim=(1, 2))

@@ -12,7 +12,7 @@ from scsampler.errors import UsageError
 from scsampler.signals.audio import AUDIO_WINDOWS, extract_audio
 from scsampler.signals.cache import cache_key, load_entry, save_entry
 from scsampler.signals.keyframes import extract_iframes
-from scsampler.signals.motion import MOTION_FRAMES, extract_motion
+from scsampler.signals.motion import MOTION_FRAMES, check_motion_step, extract_motion
 from scsampler.signals.shrink import check_shrink
 from scsampler.signals.types import MEL_FRAMES, SIGNAL_NAMES, ClipSignals
 from scsampler.types import ClipGrid, VideoInfo
@@ -67,6 +67,7 @@ def extract_signals(
     clipframe_size: tuple[int, int] = IMAGE_SIZE,
     audio_window: str = "clip",
     shrink: Mapping[str, int] | None = None,
+    motion_step: int | None = None,
 ) -> ClipSignals:
     """The requested cheap signals of every clip of ``grid`` (see :class:`ClipSignals`).
 
@@ -82,6 +83,9 @@ def extract_signals(
     grid to a fixed size (adaptive average); None keeps it. ``motion_frames`` picks the frames whose
     vectors make a clip's motion: ``"p_frames"`` (CoViAR's choice; B-frames are then not
     decoded at all, which makes the pass much cheaper) or ``"all"`` inter-coded frames.
+    ``motion_step`` S (frames) keeps only the first P-frame of each run of S frames, whose packets alone
+    are then decoded where the codec allows (:func:`~scsampler.signals.motion.extract_motion`); None
+    keeps every P-frame.
     ``thread_type`` is the motion pass's decoder threading (see
     :func:`~scsampler.signals.motion.extract_motion`; "NONE" spends the least CPU).
     ``shrink`` (``{"iframe": s, "clipframe": s}``, either optional) shrinks those images further, to s x s,
@@ -106,6 +110,9 @@ def extract_signals(
         raise UsageError(f"mel_frames must be {MEL_FRAMES} (the audio sampler's input), got {mel_frames!r}.")
     if motion_frames not in MOTION_FRAMES:
         raise UsageError(f"motion_frames must be one of {', '.join(MOTION_FRAMES)}, got {motion_frames!r}.")
+    motion_step = check_motion_step(motion_step)
+    if motion_step is not None and motion_frames != "p_frames":
+        raise UsageError(f"motion_step keeps P-frames only: it needs motion_frames='p_frames', got {motion_frames!r}.")
     shrink = {name: check_shrink(size) for name, size in (shrink or {}).items() if size is not None}
     if set(shrink) - {"iframe", "clipframe"}:
         raise UsageError(f"shrink applies to iframe and clipframe only, got {sorted(shrink)}.")
@@ -121,7 +128,8 @@ def extract_signals(
         )
     params = {
         "iframe": {"size": list(iframe_size)} | ({"shrink": shrink["iframe"]} if "iframe" in shrink else {}),
-        "motion": {"size": list(motion_size) if motion_size else None, "frames": motion_frames},
+        "motion": {"size": list(motion_size) if motion_size else None, "frames": motion_frames}
+        | ({} if motion_step is None else {"step": motion_step}),
         "residual": {},
         # the window enters the key only when it is not the clip's own (older caches stay valid)
         "audio": {"mel_frames": mel_frames} | ({} if audio_window == "clip" else {"window": audio_window}),
@@ -160,6 +168,7 @@ def extract_signals(
             # the motion pass decodes the keyframes anyway: where it can, the I-frames come from it
             iframe_size=tuple(iframe_size) if want_iframe else None,
             shrink=shrink,
+            step=motion_step,
         )
         if want_iframe and result.iframe is not None:
             store("iframe", result.iframe, {})

@@ -15,7 +15,16 @@ in decoding order (AVI) decode the B-frames and drop their vectors instead. When
 keeps clip frames, it skips only non-reference frames (``skip_frame="NONREF"``): B-frames that
 other frames are predicted from must be decoded for those frames' pixels to be right, and the
 P-frames decoded, hence the motion, stay the same. ``frames="all"``
-averages every inter-coded frame instead. Exported vectors are gridded for many frames
+averages every inter-coded frame instead.
+
+With ``step`` S, a clip's motion is the mean over fewer P-frames: the first P-frame of each run of S
+frames (frames 0..S-1, S..2S-1, ...; with 16-frame clips and S=8, about two per clip). Where the
+packets' picture types can be read before decoding (:mod:`scsampler.signals.packet_types`: H.264 in
+containers with presentation timestamps), the decoder is handed only
+those P-frames' packets and the keyframes: a P-frame's vectors are parsed from its own bitstream, so
+they are the same whether or not the frames between were decoded (tested against the full pass, which
+other codecs and containers take, keeping the same frames). On the 5-minute benchmark video the pass
+then decodes about a seventh of the P-frames. Exported vectors are gridded for many frames
 at once (one ``bincount`` per batch of frames), not frame by frame.
 """
 
@@ -35,6 +44,7 @@ from scsampler.errors import UsageError, VideoError
 from scsampler.signals._clips import ClipMeans, needed_frames
 from scsampler.signals.clipframes import ClipFrames
 from scsampler.signals.keyframes import KeyframeImages
+from scsampler.signals.packet_types import packet_picture_type_reader
 from scsampler.signals.residual import RESIDUAL_POOL, pool, residual_map
 from scsampler.types import ClipGrid, VideoInfo
 from scsampler.video._container import open_input
@@ -48,6 +58,7 @@ __all__ = [
     "MACROBLOCK",
     "WORK_PIXELS_PER_MB",
     "MOTION_FRAMES",
+    "check_motion_step",
 ]
 
 MACROBLOCK = 16  # pixels per macroblock side (H.264, MPEG-2/4)
@@ -55,6 +66,8 @@ WORK_PIXELS_PER_MB = 4  # the low-resolution luma used by the fallback and the r
 _DECODE_ERRORS = (av.error.FFmpegError,)  # a damaged packet is skipped, not fatal
 #: Which inter-coded frames' vectors make a clip's motion: "p_frames" (CoViAR) or "all" (P and B).
 MOTION_FRAMES = ("p_frames", "all")
+#: A step (frames per P-frame kept) at most this long: a clip's motion from fewer frames than that says little.
+MAX_MOTION_STEP = 256
 _BATCH_RECORDS = 1 << 18  # exported vectors gridded together (a reused 10 MB buffer)
 _BATCH_FRAMES = 256
 # container formats (FFmpeg names) whose timestamps give each frame's display position
@@ -68,6 +81,33 @@ class MotionResult:
     source: str  # "motion_vectors" or "frame_difference"
     clipframe: torch.Tensor | None = None  # uint8 [L, 3, H, W] (scsampler.signals.clipframes)
     iframe: torch.Tensor | None = None  # uint8 [L, 3, H, W] (scsampler.signals.keyframes), when asked and vectors served
+
+
+def check_motion_step(step: object) -> int | None:
+    """``step`` as an int in 1..MAX_MOTION_STEP, or None (every P-frame); a UsageError otherwise."""
+    if step is None:
+        return None
+    if isinstance(step, bool) or not isinstance(step, (int, np.integer)) or not 1 <= step <= MAX_MOTION_STEP:
+        raise UsageError(f"the motion step must be a whole number of frames from 1 to {MAX_MOTION_STEP} (or None), got {step!r}.")
+    return int(step)
+
+
+class _FirstPFrameEachStep:
+    """Keeps the first P-frame of each run of ``step`` frames: frames arrive in display order."""
+
+    def __init__(self, step: int) -> None:
+        self.step, self._run = step, -1
+
+    def taken(self, index: int) -> bool:
+        """Whether the run of frame ``index`` has had its P-frame (frames come in display order)."""
+        return index // self.step == self._run
+
+    def take(self, index: int) -> bool:
+        run = index // self.step
+        if run == self._run:
+            return False
+        self._run = run
+        return True
 
 
 def macroblock_grid(info: VideoInfo) -> tuple[int, int]:
@@ -163,6 +203,7 @@ def extract_motion(
     clipframe_size: tuple[int, int] | None = None,
     iframe_size: tuple[int, int] | None = None,
     shrink: Mapping[str, int] | None = None,
+    step: int | None = None,
 ) -> MotionResult:
     """Motion (and optionally the residual and the clip frames) of each clip of ``grid``, in one decoding pass.
 
@@ -184,9 +225,15 @@ def extract_motion(
     asked, whose pixels are those of a pass without any loop filter; otherwise ``iframe`` is None.
     ``shrink`` (``{"iframe": s, "clipframe": s}``, either optional) shrinks those images to s x s as they
     are taken (:mod:`scsampler.signals.shrink`).
+    ``step`` (frames; with ``frames="p_frames"`` only) averages only the first P-frame of each run of
+    ``step`` frames, and decodes little more than those where their packets can be told apart (see the
+    module docstring); the frame-difference fallback ignores it.
     """
     if frames not in MOTION_FRAMES:
         raise UsageError(f"motion frames must be one of {', '.join(MOTION_FRAMES)}, got {frames!r}.")
+    step = check_motion_step(step)
+    if step is not None and frames != "p_frames":
+        raise UsageError(f"a motion step keeps P-frames only: it needs frames='p_frames', got {frames!r}.")
     options = dict(
         motion=motion, residual=residual, thread_type=thread_type, p_frames=frames == "p_frames", clipframe_size=clipframe_size,
         shrink=dict(shrink or {}),
@@ -195,9 +242,9 @@ def extract_motion(
         options["iframe_size"] = iframe_size
     if info.motion_vectors:
         try:
-            result = _motion_pass(path, grid, info=info, use_vectors=True, skip_b_frames=True, **options)
+            result = _motion_pass(path, grid, info=info, use_vectors=True, skip_b_frames=True, step=step, **options)
         except _Unplaced:  # frames without a known timestamp: decode them all and count instead
-            result = _motion_pass(path, grid, info=info, use_vectors=True, skip_b_frames=False, **options)
+            result = _motion_pass(path, grid, info=info, use_vectors=True, skip_b_frames=False, step=step, **options)
         if result is not None:
             return result
     options.pop("iframe_size", None)  # the fallback's pixels: I-frames come from their own pass
@@ -274,6 +321,7 @@ def _motion_pass(
     clipframe_size: tuple[int, int] | None = None,
     iframe_size: tuple[int, int] | None = None,
     shrink: Mapping[str, int],
+    step: int | None = None,
 ) -> MotionResult | None:
     rows, cols = macroblock_grid(info)
     work_h, work_w = rows * WORK_PIXELS_PER_MB, cols * WORK_PIXELS_PER_MB
@@ -307,6 +355,7 @@ def _motion_pass(
     vector_type_frames = vector_frames = 0  # frames that should carry vectors, and those that did
     picture_type = av.video.frame.PictureType
     gray = VideoReformatter()  # one scaler for the pass; frame.reformat builds one per frame
+    kept_p_frames = _FirstPFrameEachStep(step) if step is not None and use_vectors and p_frames else None
 
     with open_input(path) as container:
         stream = container.streams.video[0]
@@ -324,6 +373,9 @@ def _motion_pass(
             # (the levels nest: BIDIR discards every non-reference frame too, so the P-frames are the same)
             stream.codec_context.skip_frame = "NONREF" if clip_frames is not None else "BIDIR"
         stream.thread_type = thread_type
+        keep_packet = None
+        if kept_p_frames is not None and skip_b_frames and clip_frames is None and residual_means is None:
+            keep_packet = _PacketChooser(stream, step, pts_to_index)
         # start at the keyframe before the first frame that matters (one frame earlier for a "previous")
         start_key = info.keyframe_at_or_before(max(first_needed - 1, 0))
         position = 0
@@ -333,7 +385,7 @@ def _motion_pass(
         previous: np.ndarray | None = None
         previous_index = -2
         decoded_any = False
-        for frame in _decoded(container, stream):
+        for frame in _decoded(container, stream, keep=keep_packet):
             decoded_any = True
             index = position
             if skip_b_frames:  # skipped frames leave no trace: every frame is placed by its timestamp
@@ -365,6 +417,8 @@ def _motion_pass(
                 kind = frame.pict_type
                 inter = not frame.key_frame and kind != picture_type.I
                 counted = inter and not (p_frames and kind == picture_type.B)
+                if counted and kept_p_frames is not None:
+                    counted = kept_p_frames.take(index)
                 vector_type_frames += counted
                 # a B-frame's vectors still serve the residual when it is asked for
                 side = frame.side_data.get("MOTION_VECTORS") if counted or (inter and residual_means is not None) else None
@@ -404,10 +458,43 @@ def _motion_pass(
     )
 
 
-def _decoded(container, stream):
-    """Frames in display order; packets that fail to decode are skipped, not fatal."""
+class _PacketChooser:
+    """Which packets the decoder is handed when only the first P-frame of each run of ``step`` frames serves.
+
+    Keyframes and packets of an unknown type or position are always decoded (the frames' own types then
+    decide, as in the full pass); B-frames and other I-frames never; a P-frame when it is the first of its
+    run. P-frames are decoded in display order, so this is the rule the pass applies to the decoded frames.
+    """
+
+    def __init__(self, stream, step: int, pts_to_index: Mapping[int, int]) -> None:
+        context = stream.codec_context
+        self._read = packet_picture_type_reader(context.name, context.extradata)
+        self._first = _FirstPFrameEachStep(step)
+        self._pts_to_index = pts_to_index
+
+    def __call__(self, packet) -> bool:
+        if self._read is None or packet.size == 0 or packet.is_keyframe:
+            return True  # (an empty packet flushes the decoder)
+        index = self._pts_to_index.get(packet.pts) if packet.pts is not None else None
+        if index is None:
+            return True
+        if self._first.taken(index):
+            return False  # its run has its P-frame: whatever this packet is, it is not needed (no header read)
+        kind = self._read(memoryview(packet))
+        if kind is None:
+            return True
+        return kind == "P" and self._first.take(index)
+
+
+def _decoded(container, stream, *, keep=None):
+    """Frames in display order; packets that fail to decode are skipped, not fatal.
+
+    ``keep(packet)``, when given, says which packets the decoder is handed.
+    """
     try:
         for packet in container.demux(stream):
+            if keep is not None and not keep(packet):
+                continue
             try:
                 yield from packet.decode()
             except _DECODE_ERRORS:

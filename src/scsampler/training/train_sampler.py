@@ -134,6 +134,7 @@ class SamplerTrainConfig:
     input_size: int | None = None  # visual: backbone input size (None: 112, or 64 for tiny)
     input_sizes: dict[str, int] = field(default_factory=dict)  # visual: per-input sizes (e.g. {"motion": 16}) where they differ
     width: int = 16  # visual tiny backbone: channels of its first layer
+    motion_step: int | None = None  # visual: the motion input from the first P-frame of each run of this many frames (None: every P-frame)
     signals_cache: Path | None = None  # cached network inputs (None: RUN_DIR/signals)
     preset: str = "cpu"
     epochs: int | None = None
@@ -247,12 +248,15 @@ def _net_options(config: SamplerTrainConfig, *, num_classes: int) -> dict:
             raise UsageError("--frozen-at applies to the audio sampler only.")
         if config.audio_window != "clip":
             raise UsageError("--audio-window applies to the audio sampler only.")
-        return dict(
+        options = dict(
             modality="visual", inputs=tuple(config.inputs), backbone=backbone, out_features=out, fusion=config.fusion,
             input_size=config.input_size, width=config.width,
             # an alternative without an input leaves its size out (--inputs 'iframe|iframe,motion' with motion=16)
             input_sizes={name: size for name, size in config.input_sizes.items() if name in config.inputs},
         )  # fmt: skip
+        if config.motion_step is not None and "motion" in config.inputs:  # (an alternative without motion leaves it out)
+            options["motion_step"] = config.motion_step
+        return options
     if config.modality == "audio":
         if config.backbone not in AUDIO_LAYOUTS:
             raise UsageError(f"--backbone {config.backbone!r} is not an audio backbone; choose one of {', '.join(AUDIO_LAYOUTS)}.")
