@@ -1,13 +1,15 @@
 """The sampler networks' scoring time and peak memory against their forward batch, on this CPU.
 
     PYTHONPATH=src .venv/bin/python benchmarks/sampler_batch.py [--batch 16 --batch 64] [--clips 562] [--repeats 3]
+        [--layout channels-last --layout contiguous]
 
 Each (network, batch) runs in a process of its own: ``LearnedSampler.score_inputs`` (eager, random
 weights, ``dedup`` off so that every clip is computed) on ``--clips`` random inputs of the 5-minute
 480x360 benchmark video's shapes (I-frame 3x112x112 and motion 2x23x30 for the visual networks, a
 40x200 log-MEL for the audio ones), one untimed call on one batch first. Printed: the median and best
 seconds for all the clips over ``--repeats`` runs, and the process's peak resident memory (docs/models.md,
-"Sampler batch size and memory": why the default stays 64).
+"Sampler batch size and memory": why the default stays 64). ``--layout`` picks the eager runner's memory
+layout: ``channels-last`` (the library's on a CPU) and/or ``contiguous`` (before it).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ NETWORKS = {  # name -> build_sampler_net arguments
 }
 
 
-def measure(name: str, batch: int, clips: int, repeats: int) -> dict:
+def measure(name: str, batch: int, clips: int, repeats: int, layout: str = "channels-last") -> dict:
     import torch
 
     from scsampler.models.sampler_nets import build_sampler_net
@@ -39,6 +41,10 @@ def measure(name: str, batch: int, clips: int, repeats: int) -> dict:
     torch.manual_seed(0)
     net = build_sampler_net(**NETWORKS[name])
     sampler = LearnedSampler(net, loss="sal-rank", batch_size=batch, dedup=False)
+    if layout == "contiguous":  # the eager layout before channels-last
+        from scsampler.models.sampler_backends import EagerRunner
+
+        sampler._runner = EagerRunner(net, channels_last=False)
     if net.config["modality"] == "audio":
         inputs = {"audio": torch.randn(clips, 1, 40, 200)}
     else:
@@ -59,17 +65,19 @@ def main() -> None:
     parser.add_argument("--batch", type=int, action="append", help="forward batches (default: 16 and 64)")
     parser.add_argument("--clips", type=int, default=562, help="clips scored (default: 562, the 5-minute video's)")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--measure", nargs=2, help=argparse.SUPPRESS)
+    parser.add_argument("--layout", action="append", choices=("channels-last", "contiguous"), help="eager memory layout(s) (channels-last)")
+    parser.add_argument("--measure", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:
-        print(json.dumps(measure(args.measure[0], int(args.measure[1]), args.clips, args.repeats)))
+        print(json.dumps(measure(args.measure[0], int(args.measure[1]), args.clips, args.repeats, args.measure[2])))
         return
-    print(f"{'network':<16} {'batch':>5} {'median s':>9} {'best s':>7} {'peak MB':>8}   ({args.clips} clips)")
+    print(f"{'network':<16} {'layout':<13} {'batch':>5} {'median s':>9} {'best s':>7} {'peak MB':>8}   ({args.clips} clips)")
     for name in NETWORKS:
-        for batch in args.batch or [16, 64]:
-            command = [sys.executable, __file__, "--measure", name, str(batch), "--clips", str(args.clips), "--repeats", str(args.repeats)]
-            row = json.loads(subprocess.run(command, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1])
-            print(f"{name:<16} {batch:5d} {row['median_s']:9.2f} {row['best_s']:7.2f} {row['peak_mb']:8.0f}", flush=True)
+        for layout in args.layout or ["channels-last"]:
+            for batch in args.batch or [16, 64]:
+                command = [sys.executable, __file__, "--measure", name, str(batch), layout, "--clips", str(args.clips), "--repeats", str(args.repeats)]
+                row = json.loads(subprocess.run(command, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1])
+                print(f"{name:<16} {layout:<13} {batch:5d} {row['median_s']:9.2f} {row['best_s']:7.2f} {row['peak_mb']:8.0f}", flush=True)
 
 
 if __name__ == "__main__":

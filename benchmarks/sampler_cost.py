@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/sampler_cost.py [--repeats 3] [--seconds 300] [--threads N] [--quick]
         [--backend eager --backend onnx] [--batch 64] [--batch-sweep] [--no-networks]
-        [--motion-step 8 ...] [--end-to-end-only]
+        [--motion-step 8 ...] [--end-to-end-only] [--flops]
 
 1. One MC3-18 clip evaluation (torchvision ``mc3_18``, 16 x 112 x 112, batch 8, random weights:
    cost does not depend on their values) is the unit, measured in this run.
@@ -23,6 +23,10 @@
    scores every clip, the audio part in a thread beside the visual one; with each ``--motion-step``
    (the motion input from the first P-frame of each run of that many frames) beside every P-frame,
    and at the smaller motion size too. ``--end-to-end-only`` skips part 3's table.
+
+``--flops`` prints only the floating-point operations of each network per clip (``torch.utils.flop_counter``:
+convolutions and matrix products) and for every clip of a 5-minute 480x360 video (562 clips), in MC3-18
+clip evaluations' FLOPs: what no backend or machine changes.
 
 Best of ``--repeats`` runs after one warm-up. CPU timings on a shared machine vary; compare
 numbers from the same run only.
@@ -109,7 +113,11 @@ def main() -> None:
     parser.add_argument("--no-networks", action="store_true", help="skip the per-network table")
     parser.add_argument("--motion-step", type=int, action="append", default=None, help="motion step(s) to measure besides every P-frame")
     parser.add_argument("--end-to-end-only", action="store_true", help="of the whole video, only the end-to-end samplers")
+    parser.add_argument("--flops", action="store_true", help="only the networks' FLOPs, in MC3-18 clips' FLOPs")
     args = parser.parse_args()
+    if args.flops:
+        flop_table()
+        return
     backends = args.backend or ["eager", "onnx"]
     warnings.simplefilter("ignore")
     if args.threads:
@@ -126,6 +134,37 @@ def main() -> None:
         network_table(unit=unit, repeats=args.repeats, quick=args.quick)
     whole_video(args, backends, unit=unit)
     end_to_end(args, backends, unit=unit)
+
+
+def flop_table(clips: int = 562) -> None:
+    """FLOPs per clip of each sampler network, and for ``clips`` clips, in MC3-18 clip evaluations' FLOPs."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from scsampler.models.sampler_nets import build_sampler_net
+
+    def flops(module: torch.nn.Module, x) -> int:
+        with FlopCounterMode(display=False) as counter, torch.inference_mode():
+            module.eval()(x)
+        return counter.get_total_flops()
+
+    unit = flops(get_model("mc3_18", num_classes=400), torch.zeros(1, 3, 16, 112, 112))
+    print(f"one MC3-18 clip (16x112x112): {unit / 1e9:.1f} GFLOPs; 5-minute 480x360 video: {clips} clips (motion grid 23x30)")
+    mel = torch.zeros(1, 1, 40, 200)
+    frame, motion = torch.zeros(1, 3, 112, 112), torch.zeros(1, 2, 23, 30)
+    rows = [
+        ("VGGish", dict(modality="audio", layout="vggish"), mel),
+        ("tiny audio", dict(modality="audio", layout="tiny"), mel),
+        ("ResNet-18, I-frame branch (112)", dict(modality="visual", backbone="resnet18", inputs=("iframe",)), {"iframe": frame}),
+        ("ResNet-18, motion branch (112)", dict(modality="visual", backbone="resnet18", inputs=("motion",)), {"motion": motion}),
+        ("ResNet-18, motion branch (32)", dict(modality="visual", backbone="resnet18", inputs=("motion",), input_sizes={"motion": 32}),
+         {"motion": motion}),
+        ("tiny visual, I-frame + motion (64)", dict(modality="visual", backbone="tiny", inputs=("iframe", "motion")),
+         {"iframe": frame, "motion": motion}),
+    ]  # fmt: skip
+    print(f"{'network':<36} {'GFLOPs per clip':>16} {'x ' + str(clips) + ' clips, MC3-18 clips':>26}")
+    for label, config, x in rows:
+        per_clip = flops(build_sampler_net(**config), x)
+        print(f"{label:<36} {per_clip / 1e9:16.3f} {clips * per_clip / unit:26.2f}")
 
 
 def batch_sweep(backends: list[str], *, unit: float, repeats: int, quick: bool) -> None:

@@ -285,3 +285,12 @@ def test_eager_runs_channels_last_and_matches_the_contiguous_network(config, mak
     np.testing.assert_allclose(scores, direct, rtol=0, atol=1e-5 * scale)
     for k in (1, 5, 10):
         assert top_k_agree(direct, scores, k=k, tolerance=1e-5)
+
+
+def test_eager_runner_layout_can_be_forced() -> None:
+    net = random_net(VISUAL)
+    EagerRunner(net, channels_last=False)
+    convolutions = [m.weight for m in net.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert all(w.is_contiguous() for w in convolutions)
+    runner = EagerRunner(net, channels_last=True)
+    assert runner.channels_last and any(not w.is_contiguous() for w in convolutions)

@@ -96,7 +96,7 @@ _BACKEND_FLAGS: dict[str, tuple[tuple[str, ...], str]] = {
         SAMPLER_BACKEND_CHOICES,
         "how learned samplers' networks run: eager (PyTorch, default) or onnx (exported once, cached in "
         "~/.cache/scsampler/onnx or $SCSAMPLER_CACHE_DIR, run by ONNX Runtime on the CPU: the same scores within 1e-4 "
-        "of their scale; 1.45-1.7x faster for VGGish and ResNet-18, slower for the tiny nets; docs/models.md, \"Cost\")",
+        "of their scale; within 10%% of eager's time, either way, now that eager runs channels-last; docs/models.md, \"Cost\")",
     ),
     "classifier": (
         CLASSIFIER_BACKEND_CHOICES,

@@ -12,14 +12,14 @@ of a visual net's parts stays in PyTorch (``VisualSamplerNet.fuse``).
 Backends (``--sampler-backend``):
 
 ``eager`` (default)
-    The PyTorch modules themselves: the reference.
+    The PyTorch modules themselves: the reference; channels-last on the CPU (:class:`EagerRunner`).
 ``onnx``
     Each part exported with ``torch.onnx.export(dynamo=False)`` (the TorchScript exporter: in
     torch 2.14 it imports ``onnx``, pinned beside ``onnxruntime``, but not ``onnxscript``) and run by ``onnxruntime``'s CPU provider with
     ``torch.get_num_threads()`` threads. Outputs equal eager's within ``ONNX_TOLERANCE`` (relative
     to the outputs' scale) and keep the top-K of a video's ranking (tests/test_sampler_backends.py);
-    on the 2-core test machine it scores ResNet-18 and VGGish 1.45-1.7x faster and the tiny nets slower
-    (docs/models.md, "Cost").
+    on the 2-core test machine it scored ResNet-18 and VGGish 1.45-1.7x faster than contiguous eager, and
+    is within 10% of channels-last eager either way (docs/models.md, "Cost").
 
 Export, cache and session come from :mod:`scsampler.models.onnx_support` (shared with the clip
 classifier's backend): exported files are kept in ``onnx_cache_dir()`` (``$SCSAMPLER_CACHE_DIR/onnx``,
@@ -113,16 +113,18 @@ class EagerRunner:
 
     On the CPU the network's convolution weights are put channels-last (in place: the sampler owns its
     network) and so is every input: oneDNN's convolutions and pools run 1.4-1.6x faster that way on
-    VGGish, ResNet-18 and the tiny audio net (``benchmarks/sampler_batch.py --memory-format``); the outputs
+    VGGish, ResNet-18 and the tiny audio net (``benchmarks/sampler_batch.py --layout``); the outputs
     differ from the contiguous layout's by float32 rounding (a few 1e-6 of their scale at most).
+    ``channels_last`` forces either layout (None: channels-last on the CPU only).
     """
 
     name = "eager"
 
-    def __init__(self, net: nn.Module) -> None:
-        self.channels_last = next(net.parameters()).device.type == "cpu"
-        if self.channels_last:
-            net.to(memory_format=torch.channels_last)
+    def __init__(self, net: nn.Module, *, channels_last: bool | None = None) -> None:
+        if channels_last is None:
+            channels_last = next(net.parameters()).device.type == "cpu"
+        self.channels_last = bool(channels_last)
+        net.to(memory_format=torch.channels_last if self.channels_last else torch.contiguous_format)
         self.parts = net_parts(net)
 
     def run(self, part: str, x: torch.Tensor) -> torch.Tensor:
