@@ -30,7 +30,8 @@ the log-MEL's FFTs); their sum is the least keyframes + audio can cost as the si
 
 Motion uses P-frames only by default (B-frames are not decoded); ``motion all-frames``
 averages every inter-coded frame (``motion_frames="all"``); ``motion step16`` and ``step8`` the first
-P-frame of each run of 16 or 8 frames (``motion_step``), whose packets alone reach the decoder. ``motion+clipframe`` takes each
+P-frame of each run of 16 or 8 frames (``motion_step``), whose packets alone reach the decoder; the
+``stride4`` rows score every 4th clip only (a sampling stride). ``motion+clipframe`` takes each
 clip's middle frame from the motion pass (which then also decodes the B-frames other frames
 refer to), ``clipframe`` runs that pass alone, without exporting vectors.
 ``--clipframe-fidelity`` compares the clip frames (decoded without the loop filter) with the
@@ -80,6 +81,9 @@ MEASUREMENTS: dict[str, tuple[tuple[str, ...], dict] | None] = {
     "iframe+audio centred-2s": (("iframe", "audio"), {"audio_window": "centred-2s"}),
     "iframe+motion": (("iframe", "motion"), {}),  # one pass where vectors serve (the I-frames from the motion pass)
     "iframe+motion step16": (("iframe", "motion"), {"motion_step": 16}),
+    # a sampling stride of 4 (every 4th clip scored): with a step, the clips between are not decoded at all
+    "iframe+motion stride4": (("iframe", "motion"), {"stride": 4}),
+    "iframe+motion step8 stride4": (("iframe", "motion"), {"motion_step": 8, "stride": 4}),
     "all (iframe+motion+audio)": (("iframe", "motion", "audio"), {}),
     "all+residual": (("iframe", "motion", "residual", "audio"), {}),
     # the library calls iframe+audio cannot avoid, each alone (see FLOORS)
@@ -168,8 +172,9 @@ def measure(what: str, video: str) -> dict:
         extra["frames"] = count
     elif what != "import-only":
         names, options = MEASUREMENTS[what]
+        options = dict(options)
         info = probe(video)
-        grid = clip_grid(info)
+        grid = clip_grid(info).strided(options.pop("stride", 1))
         signals = extract_signals(video, grid, signals=names, info=info, **options)
         extra["clips"] = len(grid)
         extra["motion_source"] = signals.motion_source

@@ -368,3 +368,27 @@ def test_the_motion_sampler_takes_a_motion_step(b_pyramid):
     assert not np.allclose(stepped, MotionSampler().score(info, grid).scores)
     with pytest.raises(UsageError, match="motion step"):
         MotionSampler(motion_step=0)
+
+
+def test_motion_step_on_a_strided_grid_decodes_only_the_scored_clips(b_pyramid, monkeypatch):
+    import scsampler.signals.motion as motion_module
+
+    path, info, _ = b_pyramid
+    every_clip = clip_grid(info, frames_per_clip=6)
+    strided = every_clip.strided(2)  # frames 0-5, 12-17, 24-29, ...: runs of 4 frames straddle the clips' edges
+    decoded_frames = []
+    real_decoded = motion_module._decoded
+
+    def counting(container, stream, *, keep=None):
+        decoded_frames.append(0)
+        for frame in real_decoded(container, stream, keep=keep):
+            decoded_frames[-1] += 1
+            yield frame
+
+    monkeypatch.setattr(motion_module, "_decoded", counting)
+    chosen = motion_module.extract_motion(path, strided, info=info, step=4).motion
+    motion_module.extract_motion(path, every_clip, info=info, step=4)
+    monkeypatch.setattr(motion_module, "packet_picture_type_reader", lambda codec, extradata: None)
+    full = motion_module.extract_motion(path, strided, info=info, step=4).motion
+    assert torch.equal(chosen, full) and float(chosen.float().abs().max()) > 1.0
+    assert decoded_frames[0] < decoded_frames[1] < decoded_frames[2]

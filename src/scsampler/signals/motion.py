@@ -18,7 +18,8 @@ P-frames decoded, hence the motion, stay the same. ``frames="all"``
 averages every inter-coded frame instead.
 
 With ``step`` S, a clip's motion is the mean over fewer P-frames: the first P-frame of each run of S
-frames (frames 0..S-1, S..2S-1, ...; with 16-frame clips and S=8, about two per clip). Where the
+frames (frames 0..S-1, S..2S-1, ...; with 16-frame clips and S=8, about two per clip), among the frames
+the clips hold (the gaps of a strided grid are not decoded at all). Where the
 packets' picture types can be read before decoding (:mod:`scsampler.signals.packet_types`: H.264 in
 containers with presentation timestamps), the decoder is handed only
 those P-frames' packets and the keyframes: a P-frame's vectors are parsed from its own bitstream, so
@@ -375,7 +376,7 @@ def _motion_pass(
         stream.thread_type = thread_type
         keep_packet = None
         if kept_p_frames is not None and skip_b_frames and clip_frames is None and residual_means is None:
-            keep_packet = _PacketChooser(stream, step, pts_to_index)
+            keep_packet = _PacketChooser(stream, step, pts_to_index, needed=needed_mask)
         # start at the keyframe before the first frame that matters (one frame earlier for a "previous")
         start_key = info.keyframe_at_or_before(max(first_needed - 1, 0))
         position = 0
@@ -464,20 +465,25 @@ class _PacketChooser:
     Keyframes and packets of an unknown type or position are always decoded (the frames' own types then
     decide, as in the full pass); B-frames and other I-frames never; a P-frame when it is the first of its
     run. P-frames are decoded in display order, so this is the rule the pass applies to the decoded frames.
+    Frames that no clip holds (``needed``, by frame index: the gaps of a strided grid) are not decoded at
+    all: a run without a clip's frame leaves the others' choices unchanged.
     """
 
-    def __init__(self, stream, step: int, pts_to_index: Mapping[int, int]) -> None:
+    def __init__(self, stream, step: int, pts_to_index: Mapping[int, int], *, needed: np.ndarray) -> None:
         context = stream.codec_context
         self._read = packet_picture_type_reader(context.name, context.extradata)
         self._first = _FirstPFrameEachStep(step)
         self._pts_to_index = pts_to_index
+        self._needed = needed  # bool per frame index, up to one past the last frame a clip holds
 
     def __call__(self, packet) -> bool:
         if self._read is None or packet.size == 0 or packet.is_keyframe:
             return True  # (an empty packet flushes the decoder)
         index = self._pts_to_index.get(packet.pts) if packet.pts is not None else None
-        if index is None:
-            return True
+        if index is None or index >= len(self._needed) - 1:
+            return True  # (a frame past the last clip ends the pass)
+        if not self._needed[index]:
+            return False
         if self._first.taken(index):
             return False  # its run has its P-frame: whatever this packet is, it is not needed (no header read)
         kind = self._read(memoryview(packet))
