@@ -301,20 +301,28 @@ def test_motion_step_averages_the_first_p_frame_of_each_run(b_pyramid, step):
     np.testing.assert_allclose(signals.motion.float().numpy(), expected, rtol=2e-3, atol=1e-2)
 
 
-def test_motion_step_decodes_fewer_frames_with_the_same_bits(b_pyramid, monkeypatch):
+@pytest.fixture
+def decoded_frames(monkeypatch) -> list[int]:
+    """Frames the motion pass decodes, one count per pass from here on."""
     import scsampler.signals.motion as motion_module
 
-    path, info, grid = b_pyramid
-    decoded_frames = []
+    counts: list[int] = []
     real_decoded = motion_module._decoded
 
     def counting(container, stream, *, keep=None):
-        decoded_frames.append(0)
+        counts.append(0)
         for frame in real_decoded(container, stream, keep=keep):
-            decoded_frames[-1] += 1
+            counts[-1] += 1
             yield frame
 
     monkeypatch.setattr(motion_module, "_decoded", counting)
+    return counts
+
+
+def test_motion_step_decodes_fewer_frames_with_the_same_bits(b_pyramid, decoded_frames, monkeypatch):
+    import scsampler.signals.motion as motion_module
+
+    path, info, grid = b_pyramid
     chosen = motion_module.extract_motion(path, grid, info=info, iframe_size=(64, 64), step=8)
     monkeypatch.setattr(motion_module, "packet_picture_type_reader", lambda codec, extradata: None)  # every packet decoded
     full = motion_module.extract_motion(path, grid, info=info, iframe_size=(64, 64), step=8)
@@ -370,22 +378,12 @@ def test_the_motion_sampler_takes_a_motion_step(b_pyramid):
         MotionSampler(motion_step=0)
 
 
-def test_motion_step_on_a_strided_grid_decodes_only_the_scored_clips(b_pyramid, monkeypatch):
+def test_motion_step_on_a_strided_grid_decodes_only_the_scored_clips(b_pyramid, decoded_frames, monkeypatch):
     import scsampler.signals.motion as motion_module
 
     path, info, _ = b_pyramid
     every_clip = clip_grid(info, frames_per_clip=6)
     strided = every_clip.strided(2)  # frames 0-5, 12-17, 24-29, ...: runs of 4 frames straddle the clips' edges
-    decoded_frames = []
-    real_decoded = motion_module._decoded
-
-    def counting(container, stream, *, keep=None):
-        decoded_frames.append(0)
-        for frame in real_decoded(container, stream, keep=keep):
-            decoded_frames[-1] += 1
-            yield frame
-
-    monkeypatch.setattr(motion_module, "_decoded", counting)
     chosen = motion_module.extract_motion(path, strided, info=info, step=4).motion
     motion_module.extract_motion(path, every_clip, info=info, step=4)
     monkeypatch.setattr(motion_module, "packet_picture_type_reader", lambda codec, extradata: None)

@@ -110,9 +110,7 @@ def extract_signals(
         raise UsageError(f"mel_frames must be {MEL_FRAMES} (the audio sampler's input), got {mel_frames!r}.")
     if motion_frames not in MOTION_FRAMES:
         raise UsageError(f"motion_frames must be one of {', '.join(MOTION_FRAMES)}, got {motion_frames!r}.")
-    motion_step = check_motion_step(motion_step)
-    if motion_step is not None and motion_frames != "p_frames":
-        raise UsageError(f"motion_step keeps P-frames only: it needs motion_frames='p_frames', got {motion_frames!r}.")
+    motion_step = check_motion_step(motion_step, frames=motion_frames)  # before the cache, which a hit would skip
     shrink = {name: check_shrink(size) for name, size in (shrink or {}).items() if size is not None}
     if set(shrink) - {"iframe", "clipframe"}:
         raise UsageError(f"shrink applies to iframe and clipframe only, got {sorted(shrink)}.")

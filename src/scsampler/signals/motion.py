@@ -84,12 +84,15 @@ class MotionResult:
     iframe: torch.Tensor | None = None  # uint8 [L, 3, H, W] (scsampler.signals.keyframes), when asked and vectors served
 
 
-def check_motion_step(step: object) -> int | None:
-    """``step`` as an int in 1..MAX_MOTION_STEP, or None (every P-frame); a UsageError otherwise."""
+def check_motion_step(step: object, *, frames: str = "p_frames") -> int | None:
+    """``step`` as an int in 1..MAX_MOTION_STEP, or None (every P-frame); a UsageError otherwise, or when
+    ``frames`` (the motion's frames, :data:`MOTION_FRAMES`) is not P-frames only, which a step keeps."""
     if step is None:
         return None
     if isinstance(step, bool) or not isinstance(step, (int, np.integer)) or not 1 <= step <= MAX_MOTION_STEP:
         raise UsageError(f"the motion step must be a whole number of frames from 1 to {MAX_MOTION_STEP} (or None), got {step!r}.")
+    if frames != "p_frames":
+        raise UsageError(f"a motion step keeps P-frames only: it needs the motion frames 'p_frames', got {frames!r}.")
     return int(step)
 
 
@@ -104,10 +107,10 @@ class _FirstPFrameEachStep:
         return index // self.step == self._run
 
     def take(self, index: int) -> bool:
-        run = index // self.step
-        if run == self._run:
+        """Whether frame ``index``, a P-frame, is its run's first (and from now on its run is taken)."""
+        if self.taken(index):
             return False
-        self._run = run
+        self._run = index // self.step
         return True
 
 
@@ -232,9 +235,7 @@ def extract_motion(
     """
     if frames not in MOTION_FRAMES:
         raise UsageError(f"motion frames must be one of {', '.join(MOTION_FRAMES)}, got {frames!r}.")
-    step = check_motion_step(step)
-    if step is not None and frames != "p_frames":
-        raise UsageError(f"a motion step keeps P-frames only: it needs frames='p_frames', got {frames!r}.")
+    step = check_motion_step(step, frames=frames)
     options = dict(
         motion=motion, residual=residual, thread_type=thread_type, p_frames=frames == "p_frames", clipframe_size=clipframe_size,
         shrink=dict(shrink or {}),

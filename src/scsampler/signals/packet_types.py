@@ -19,13 +19,10 @@ from __future__ import annotations
 
 from typing import Callable
 
-__all__ = ["PICTURE_TYPE_CODECS", "packet_picture_type_reader"]
+__all__ = ["packet_picture_type_reader"]
 
 _H264_SLICE_TYPES = {0: "P", 1: "B", 2: "I", 3: "P", 4: "I"}  # slice_type % 5: P, B, I, SP, SI
 _H264_SLICE_NALS = {1, 5}  # coded slice of a non-IDR / an IDR picture
-
-#: The codecs (FFmpeg's names) whose packets' picture types can be read.
-PICTURE_TYPE_CODECS = ("h264",)
 
 
 def packet_picture_type_reader(codec: str, extradata: bytes | None) -> Callable[[bytes | memoryview], str | None] | None:
