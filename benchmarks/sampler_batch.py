@@ -1,7 +1,7 @@
 """The sampler networks' scoring time and peak memory against their forward batch, on this CPU.
 
     PYTHONPATH=src .venv/bin/python benchmarks/sampler_batch.py [--batch 16 --batch 64] [--clips 562] [--repeats 3]
-        [--layout channels-last --layout contiguous]
+        [--layout channels-last --layout contiguous] [--fold on --fold off]
 
 Each (network, batch) runs in a process of its own: ``LearnedSampler.score_inputs`` (eager, random
 weights, ``dedup`` off so that every clip is computed) on ``--clips`` random inputs of the 5-minute
@@ -9,7 +9,8 @@ weights, ``dedup`` off so that every clip is computed) on ``--clips`` random inp
 40x200 log-MEL for the audio ones), one untimed call on one batch first. Printed: the median and best
 seconds for all the clips over ``--repeats`` runs, and the process's peak resident memory (docs/models.md,
 "Sampler batch size and memory": why the default stays 64). ``--layout`` picks the eager runner's memory
-layout: ``channels-last`` (the library's on a CPU) and/or ``contiguous`` (before it).
+layout: ``channels-last`` (the library's on a CPU) and/or ``contiguous`` (before it); ``--fold`` whether
+batch norm is folded into the convolutions (``on``, the library's for a network in eval mode) or not.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ NETWORKS = {  # name -> build_sampler_net arguments
 }
 
 
-def measure(name: str, batch: int, clips: int, repeats: int, layout: str = "channels-last") -> dict:
+def measure(name: str, batch: int, clips: int, repeats: int, layout: str = "channels-last", fold: str = "on") -> dict:
     import torch
 
     from scsampler.models.sampler_nets import build_sampler_net
@@ -41,10 +42,10 @@ def measure(name: str, batch: int, clips: int, repeats: int, layout: str = "chan
     torch.manual_seed(0)
     net = build_sampler_net(**NETWORKS[name])
     sampler = LearnedSampler(net, loss="sal-rank", batch_size=batch, dedup=False)
-    if layout == "contiguous":  # the eager layout before channels-last
+    if layout == "contiguous" or fold == "off":  # the eager runner before channels-last, or before folding
         from scsampler.models.sampler_backends import EagerRunner
 
-        sampler._runner = EagerRunner(net, channels_last=False)
+        sampler._runner = EagerRunner(net, channels_last=layout == "channels-last", fold_batch_norm=fold == "on")
     if net.config["modality"] == "audio":
         inputs = {"audio": torch.randn(clips, 1, 40, 200)}
     else:
@@ -66,18 +67,23 @@ def main() -> None:
     parser.add_argument("--clips", type=int, default=562, help="clips scored (default: 562, the 5-minute video's)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--layout", action="append", choices=("channels-last", "contiguous"), help="eager memory layout(s) (channels-last)")
-    parser.add_argument("--measure", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--fold", action="append", choices=("on", "off"), help="batch norm folded into the convolutions (on)")
+    parser.add_argument("--measure", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:
-        print(json.dumps(measure(args.measure[0], int(args.measure[1]), args.clips, args.repeats, args.measure[2])))
+        name, batch, layout, fold = args.measure
+        print(json.dumps(measure(name, int(batch), args.clips, args.repeats, layout, fold)))
         return
-    print(f"{'network':<16} {'layout':<13} {'batch':>5} {'median s':>9} {'best s':>7} {'peak MB':>8}   ({args.clips} clips)")
+    print(f"{'network':<16} {'layout':<13} {'fold':<4} {'batch':>5} {'median s':>9} {'best s':>7} {'peak MB':>8}   ({args.clips} clips)")
     for name in NETWORKS:
         for layout in args.layout or ["channels-last"]:
-            for batch in args.batch or [16, 64]:
-                command = [sys.executable, __file__, "--measure", name, str(batch), layout, "--clips", str(args.clips), "--repeats", str(args.repeats)]
-                row = json.loads(subprocess.run(command, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1])
-                print(f"{name:<16} {layout:<13} {batch:5d} {row['median_s']:9.2f} {row['best_s']:7.2f} {row['peak_mb']:8.0f}", flush=True)
+            for fold in args.fold or ["on"]:
+                for batch in args.batch or [16, 64]:
+                    command = [sys.executable, __file__, "--measure", name, str(batch), layout, fold,
+                               "--clips", str(args.clips), "--repeats", str(args.repeats)]  # fmt: skip
+                    row = json.loads(subprocess.run(command, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1])
+                    print(f"{name:<16} {layout:<13} {fold:<4} {batch:5d} {row['median_s']:9.2f} {row['best_s']:7.2f} "
+                          f"{row['peak_mb']:8.0f}", flush=True)  # fmt: skip
 
 
 if __name__ == "__main__":

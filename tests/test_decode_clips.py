@@ -102,3 +102,75 @@ def test_garbage_in_the_middle_still_decodes_with_a_named_warning(tmp_path):
     assert frame_numbers(clips[:1]) == [list(range(16))]
     for warning in caught:
         assert str(damaged) in str(warning.message)
+
+
+# --------------------------------------------------------------------------- one decoder for all the clips
+
+
+def test_a_dense_pass_in_chunks_seeks_once_and_decodes_each_frame_once(tmp_path, monkeypatch):
+    import scsampler.video.decode as decode
+    from scsampler.video.chunks import decode_in_file_order
+    from tests.media import write_numbered_video
+
+    path = write_numbered_video(tmp_path / "long-gop.mp4", frames=96, fps=25, gop=96)  # one GOP: 6 clips
+    info = probe(path)
+    grid = clip_grid(info, frames_per_clip=16)
+    seeks, decoded = [], []
+    real_seek, real_frames = decode._seek, decode._decoded_frames
+    monkeypatch.setattr(decode, "_seek", lambda *a, **k: seeks.append(a[-1]) or real_seek(*a, **k))
+
+    def counted_frames(*args, **kwargs):
+        for frame in real_frames(*args, **kwargs):
+            decoded.append(frame.pts)
+            yield frame
+
+    monkeypatch.setattr(decode, "_decoded_frames", counted_frames)
+    chunks = list(decode_in_file_order(path, grid, info=info, size=(48, 64), chunk=1))
+    assert [int(ranks[0]) for ranks, _, _ in chunks] == list(range(len(grid)))
+    assert [frame_numbers(pixels)[0] for _, pixels, _ in chunks] == [list(range(16 * i, 16 * i + 16)) for i in range(6)]
+    assert len(seeks) <= 1  # a decoder per chunk went back to the keyframe for each of the 6
+    assert len(decoded) == len(set(decoded)) == 96
+
+
+def test_clips_come_as_soon_as_they_are_decoded_in_file_order(numbered_video):
+    from scsampler.video import iter_clips
+    from scsampler.training.clip_dataset import grid_from_starts
+
+    info = probe(numbered_video)
+    picks = [9, 2, 5, 3, 0]
+    subset = grid_from_starts(info, np.array([4 * p for p in picks]), frames_per_clip=8)  # overlapping clips: frames shared
+    stream = iter_clips(numbered_video, subset, size=(48, 64), info=info)
+    first_position, first_clip = next(stream)
+    assert picks[first_position] == 0  # the earliest clip first, before the later ones are decoded
+    rest = list(stream)
+    assert [picks[p] for p, _ in rest] == [2, 3, 5, 9]
+    whole = decode_clips(numbered_video, subset, size=(48, 64), info=info)
+    for position, clip in [(first_position, first_clip), *rest]:
+        assert torch_equal(clip, whole[position])
+        assert frame_numbers(clip[None])[0] == list(range(4 * picks[position], 4 * picks[position] + 8))
+
+
+def test_a_lost_frame_takes_the_one_decoded_before_it(numbered_video, monkeypatch):
+    import scsampler.video.decode as decode
+    from scsampler.video import VideoWarning
+
+    real = decode.iter_frames
+    lost = {20, 21, 40}
+
+    def losing(*args, **kwargs):  # the decoder skipping damaged frames, as iter_frames does then
+        yield from ((index, image) for index, image in real(*args, **kwargs) if index not in lost)
+
+    monkeypatch.setattr(decode, "iter_frames", losing)
+    info = probe(numbered_video)
+    grid = clip_grid(info, frames_per_clip=16)
+    with pytest.warns(VideoWarning, match=r"3 of the 96 frames asked for could not be decoded \(damaged or truncated: frames 20..21, 40\)"):
+        clips = decode_clips(numbered_video, grid, size=(48, 64), info=info)
+    numbers = [n for clip in frame_numbers(clips) for n in clip]
+    expected = [19 if i in (20, 21) else 39 if i == 40 else i for i in range(96)]
+    assert numbers == expected
+
+
+def torch_equal(a, b) -> bool:
+    import torch
+
+    return bool(torch.equal(a, b))

@@ -294,3 +294,42 @@ def test_eager_runner_layout_can_be_forced() -> None:
     assert all(w.is_contiguous() for w in convolutions)
     runner = EagerRunner(net, channels_last=True)
     assert runner.channels_last and any(not w.is_contiguous() for w in convolutions)
+
+
+# --------------------------------------------------------------------------- eager: batch norm folded
+
+
+@pytest.mark.parametrize("config", [VISUAL, AUDIO], ids=["visual", "audio"])
+def test_eager_folds_batch_norm_into_a_copy_and_leaves_the_network_as_it_was(config) -> None:
+    net = random_net(config)
+    before = {key: value.clone() for key, value in net.state_dict().items()}
+    runner = EagerRunner(net)
+    assert all(runner.folded.values())
+    for part in runner.parts.values():
+        assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in part.modules())
+    after = net.state_dict()  # what a bundle saves: the network's own weights and its batch norms
+    assert after.keys() == before.keys() and all(torch.equal(after[key], before[key]) for key in before)
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in net.modules())
+    unfolded = EagerRunner(random_net(config), fold_batch_norm=False)
+    assert not any(unfolded.folded.values())
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for part in unfolded.parts.values() for m in part.modules())
+
+
+def test_a_network_in_training_mode_is_not_folded() -> None:
+    runner = EagerRunner(random_net(AUDIO).train())
+    assert runner.folded == {"audio": False}
+
+
+@pytest.mark.parametrize("config, make_inputs", [(VISUAL, visual_inputs), (AUDIO, audio_inputs)], ids=["visual", "audio"])
+def test_folded_scores_match_the_unfolded_network_and_keep_the_top_k(config, make_inputs) -> None:
+    inputs = make_inputs()
+    folded = LearnedSampler(random_net(config), loss="sal-rank", batch_size=16)
+    assert all(folded._runner.folded.values())
+    reference = LearnedSampler(random_net(config), loss="sal-rank", batch_size=16)
+    reference._runner = EagerRunner(reference.net, fold_batch_norm=False)
+    expected, got = reference.score_inputs(inputs), folded.score_inputs(inputs)
+    scale = np.abs(expected).max()
+    assert not np.array_equal(expected, got)  # folding really changed the arithmetic, within rounding
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-5 * scale)
+    for k in (1, 5, 10):
+        assert top_k_agree(expected, got, k=k, tolerance=1e-5)

@@ -516,3 +516,32 @@ def test_an_error_in_the_composites_audio_part_reaches_the_caller() -> None:
     sampler = CompositeSampler(_MeetingSampler(visual_in, audio_in, phase=0.0), _MeetingSampler(audio_in, visual_in, phase=1.0, fail=True))
     with pytest.raises(VideoError, match="damaged audio"):
         sampler.score(info, clip_grid(info))
+
+
+class _ThreadCountingSampler(WaveSampler):
+    """Records torch's intra-op thread count while it scores."""
+
+    def score(self, video: VideoInfo, grid: ClipGrid, *, stride: int = 1) -> ClipScores:
+        import torch
+
+        self.threads = torch.get_num_threads()
+        return super().score(video, grid, stride=stride)
+
+
+@pytest.mark.parametrize("threads", [2, 4])
+def test_the_composites_parts_share_torchs_threads_while_together_then_it_is_restored(threads) -> None:
+    import torch
+
+    info = fake_video_info(frames=400)
+    visual, audio = _ThreadCountingSampler(phase=0.0), _ThreadCountingSampler(phase=1.0)
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        CompositeSampler(visual, audio, combination="convex-score", k=5).score(info, clip_grid(info))
+        assert (visual.threads, audio.threads) == (threads // 2, threads // 2)
+        assert torch.get_num_threads() == threads
+        alone = _ThreadCountingSampler(phase=0.0)
+        CompositeSampler(alone, None, k=5).score(info, clip_grid(info))
+        assert alone.threads == threads  # a part alone keeps them all
+    finally:
+        torch.set_num_threads(before)

@@ -7,6 +7,7 @@ The one decode loop behind both ways clips reach the classifier: ``classify_vide
 
 from __future__ import annotations
 
+import itertools
 import os
 import time
 from collections.abc import Iterator
@@ -16,7 +17,7 @@ import numpy as np
 
 from scsampler.errors import UsageError
 from scsampler.types import ClipGrid, VideoInfo
-from scsampler.video.decode import decode_clips
+from scsampler.video.decode import iter_clips
 
 if TYPE_CHECKING:
     import torch
@@ -30,16 +31,21 @@ def decode_in_file_order(
     """Decode ``clips`` ``chunk`` at a time, sorted by clip index: ``(ranks, pixels, seconds)`` per chunk.
 
     ``ranks`` are the chunk's positions in ``clips`` (so a caller puts results back in ``clips``'
-    order), ``pixels`` its uint8 ``[n, 3, T, H, W]`` (:func:`decode_clips` at ``size``), ``seconds``
-    the time decoding it took. File order lets one forward pass of the decoder serve neighbouring
-    clips; ``chunk`` bounds the memory a long video's clips take.
+    order), ``pixels`` its uint8 ``[n, 3, T, H, W]`` at ``size``, ``seconds`` the time decoding it
+    took. One decoder serves every chunk (:func:`scsampler.video.decode.iter_clips`): in file order
+    it runs forward from one chunk into the next, so a dense pass decodes each frame once, and it
+    seeks only where that skips frames; ``chunk`` bounds the memory a long video's clips take.
     """
+    import torch
+
     if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
         raise UsageError(f"chunk must be a positive integer, got {chunk!r}.")
     in_file_order = np.argsort(clips.index, kind="stable")
-    for start in range(0, len(in_file_order), chunk):
-        ranks = in_file_order[start : start + chunk]
-        part = clips.take(ranks)  # by position: no per-chunk lookup of indices over the whole grid
+    stream = iter_clips(path, clips.take(in_file_order), size=size, info=info)
+    while True:
         began = time.perf_counter()
-        pixels = decode_clips(path, part, size=size, info=info)
-        yield ranks, pixels, time.perf_counter() - began
+        decoded = list(itertools.islice(stream, chunk))
+        if not decoded:
+            return
+        positions = np.array([position for position, _ in decoded])
+        yield in_file_order[positions], torch.stack([clip for _, clip in decoded]), time.perf_counter() - began

@@ -20,7 +20,7 @@ from scsampler.types import ClipGrid, VideoInfo
 from scsampler.video._container import open_input
 from scsampler.video.probe import probe
 
-__all__ = ["decode_clips", "iter_frames", "VideoWarning"]
+__all__ = ["decode_clips", "iter_clips", "iter_frames", "VideoWarning"]
 
 
 class VideoWarning(UserWarning):
@@ -46,60 +46,128 @@ def decode_clips(
     clips the decoder seeks to the keyframe at or before the first frame
     needed, then decodes forward; clips that share a GOP, or follow each other
     closely, share that one forward pass. A padded clip (video shorter than T
-    frames) repeats its last frame.
+    frames) repeats its last frame. The clips one at a time, as each is
+    decoded: :func:`iter_clips`.
 
     Raises:
         VideoError: the file cannot be opened or none of the frames decode.
     """
-    if size is not None and (len(size) != 2 or min(size) < 1):
-        raise UsageError(f"size must be (height, width) with positive values or None, got {size!r}.")
     info = info if info is not None else probe(path)
+    height, width = _checked_size(size, info)
+    import torch  # here: the video layer's probe and grid must not pay for importing torch
+
+    output = torch.empty((len(clips), 3, clips.frames_per_clip, height, width), dtype=torch.uint8)
+    for position, clip in iter_clips(path, clips, size=size, info=info):
+        output[position] = clip
+    return output
+
+
+def iter_clips(
+    path: str | os.PathLike,
+    clips: ClipGrid,
+    *,
+    size: tuple[int, int] | None = (112, 112),
+    info: VideoInfo | None = None,
+) -> Iterator[tuple[int, torch.Tensor]]:
+    """Yield ``(position in clips, uint8 [3, T, H, W])`` for every clip, each as soon as its frames are decoded.
+
+    One forward pass of one decoder serves all the clips (seeking to a keyframe only where that
+    skips frames, as :func:`decode_clips` does), so the clips come in the order their last frame
+    is reached: file order, for a grid's clips. Only the clips under way are held in memory: a
+    dense pass over a long video, a few clips at a time, decodes every frame once instead of
+    going back to a keyframe for each batch (``scsampler.video.chunks.decode_in_file_order``).
+
+    A frame that cannot be decoded (damaged or truncated data) is replaced by the frame decoded
+    before it (the first one decoded, when it came before any), with one warning at the end that
+    counts and lists them.
+
+    Raises:
+        VideoError: the file cannot be opened or none of the frames decode.
+    """
+    info = info if info is not None else probe(path)
+    height, width = _checked_size(size, info)
     if clips.video_frames != info.frames:
         raise UsageError(
             f"the clip grid was made for a video of {clips.video_frames} frames, but {path} has {info.frames}; "
             "build the grid from this video's probe()."
         )
-    height, width = size if size is not None else (info.height, info.width)
-    frames_per_clip = clips.frames_per_clip
-    import torch  # here: the video layer's probe and grid must not pay for importing torch
+    import torch
 
-    output = torch.empty((len(clips), 3, frames_per_clip, height, width), dtype=torch.uint8)
-
-    # frame index -> list of (clip position, time position) that need it
+    # frame index -> the (clip position, time position) slots that need it
     wanted: dict[int, list[tuple[int, int]]] = {}
     for position, clip in enumerate(clips):
         for t, frame in enumerate(clip.frames):
-            wanted.setdefault(frame, []).append((position, t))
+            wanted.setdefault(int(frame), []).append((position, t))
     if not wanted:
-        return output
-    requested = len(wanted)
+        return
+    targets = sorted(wanted)
+    unfilled = {position: len(clip.frames) for position, clip in enumerate(clips)}
+    under_way: dict[int, torch.Tensor] = {}
+    missing: list[int] = []
+    orphans: list[int] = []  # frames lost before any frame was decoded: they take the first one decoded
+
+    def fill(index: int, image: np.ndarray) -> list[int]:
+        """Put ``image`` in every slot of frame ``index``; the positions of the clips it completes."""
+        pixels = torch.from_numpy(image).permute(2, 0, 1)
+        done = []
+        for position, t in wanted[index]:
+            clip = under_way.get(position)
+            if clip is None:
+                clip = under_way[position] = torch.empty((3, clips.frames_per_clip, height, width), dtype=torch.uint8)
+            clip[:, t] = pixels
+            unfilled[position] -= 1
+            if unfilled[position] == 0:
+                done.append(position)
+        return done
 
     last_image: np.ndarray | None = None
     damage = _Damage()
-    for index, image in iter_frames(path, sorted(wanted), info=info, size=(height, width), damage=damage):
-        for position, t in wanted.pop(index):
-            output[position, :, t] = torch.from_numpy(image).permute(2, 0, 1)
+    cursor = 0  # targets[cursor] is the next frame expected
+    for index, image in iter_frames(path, targets, info=info, size=(height, width), damage=damage):
+        done = []
+        while targets[cursor] < index:  # skipped by the decoder: lost
+            missing.append(targets[cursor])
+            if last_image is None:
+                orphans.append(targets[cursor])
+            else:
+                done += fill(targets[cursor], last_image)
+            cursor += 1
+        for orphan in orphans:
+            done += fill(orphan, image)
+        orphans.clear()
+        done += fill(index, image)
+        cursor += 1
         last_image = image
-    if wanted:
-        if last_image is None:
-            raise VideoError(path, "no frame of the requested clips could be decoded.")
-        missing = sorted(wanted)
+        for position in sorted(done):
+            yield position, under_way.pop(position)
+    if last_image is None:
+        raise VideoError(path, "no frame of the requested clips could be decoded.")
+    done = []
+    for index in targets[cursor:]:  # after the last frame decoded: truncated
+        missing.append(index)
+        done += fill(index, last_image)
+    for position in sorted(done):
+        yield position, under_way.pop(position)
+    if missing:
         warnings.warn(
-            f"{path}: {len(missing)} of the {requested} frames asked for could not be decoded "
-            f"(damaged or truncated: {_frame_ranges(missing)}); the last decoded frame stands in for them.",
+            f"{path}: {len(missing)} of the {len(targets)} frames asked for could not be decoded "
+            f"(damaged or truncated: {_frame_ranges(missing)}); the frame decoded before each stands in for it.",
             VideoWarning,
             stacklevel=2,
         )
-        for index in missing:
-            for position, t in wanted[index]:
-                output[position, :, t] = torch.from_numpy(last_image).permute(2, 0, 1)
     if damage.packets:
         warnings.warn(
             f"{path}: {damage.packets} damaged video packets could not be decoded and were skipped.",
             VideoWarning,
             stacklevel=2,
         )
-    return output
+
+
+def _checked_size(size: tuple[int, int] | None, info: VideoInfo) -> tuple[int, int]:
+    """``(height, width)`` of the decoded frames: ``size``, or the video's own when None."""
+    if size is not None and (len(size) != 2 or min(size) < 1):
+        raise UsageError(f"size must be (height, width) with positive values or None, got {size!r}.")
+    return tuple(size) if size is not None else (info.height, info.width)
 
 
 class _Damage:
