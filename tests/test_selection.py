@@ -7,6 +7,7 @@ import inspect
 import json
 import math
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -519,29 +520,66 @@ def test_an_error_in_the_composites_audio_part_reaches_the_caller() -> None:
 
 
 class _ThreadCountingSampler(WaveSampler):
-    """Records torch's intra-op thread count while it scores."""
+    """Records torch's intra-op thread count when it starts scoring, then (after ``wait_for``) when it takes its share."""
+
+    def __init__(self, *, phase: float, started: threading.Event, wait_for: threading.Event | None = None) -> None:
+        super().__init__(phase=phase)
+        self.started, self.wait_for = started, wait_for
 
     def score(self, video: VideoInfo, grid: ClipGrid, *, stride: int = 1) -> ClipScores:
         import torch
 
-        self.threads = torch.get_num_threads()
+        from scsampler.signals._threads import take_thread_share
+
+        self.threads_at_start = torch.get_num_threads()
+        self.started.set()
+        if self.wait_for is not None:
+            assert self.wait_for.wait(timeout=20)
+            time.sleep(0.05)  # the partner's part has returned: let it give its share back
+        take_thread_share()  # what a learned sampler does before each forward batch
+        self.threads_later = torch.get_num_threads()
         return super().score(video, grid, stride=stride)
 
 
 @pytest.mark.parametrize("threads", [2, 4])
-def test_the_composites_parts_share_torchs_threads_while_together_then_it_is_restored(threads) -> None:
+def test_the_composites_parts_share_torchs_threads_and_the_last_takes_them_all(threads) -> None:
     import torch
 
     info = fake_video_info(frames=400)
-    visual, audio = _ThreadCountingSampler(phase=0.0), _ThreadCountingSampler(phase=1.0)
+    visual_started, audio_started = threading.Event(), threading.Event()
+    visual = _ThreadCountingSampler(phase=0.0, started=visual_started, wait_for=audio_started)
+    # the audio part (in the composite's thread) starts, then waits for the visual part to have ended
+    audio = _ThreadCountingSampler(phase=1.0, started=audio_started, wait_for=None)
+    visual_done = threading.Event()
+    audio.wait_for = visual_done
+    original = visual.score
+
+    def visual_score(*args, **kwargs):
+        try:
+            return original(*args, **kwargs)
+        finally:
+            visual_done.set()
+
+    visual.score = visual_score
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
-        CompositeSampler(visual, audio, combination="convex-score", k=5).score(info, clip_grid(info))
-        assert (visual.threads, audio.threads) == (threads // 2, threads // 2)
-        assert torch.get_num_threads() == threads
-        alone = _ThreadCountingSampler(phase=0.0)
-        CompositeSampler(alone, None, k=5).score(info, clip_grid(info))
-        assert alone.threads == threads  # a part alone keeps them all
+        together = CompositeSampler(visual, audio, combination="convex-score", k=5).score(info, clip_grid(info))
+        assert (visual.threads_at_start, audio.threads_at_start) == (threads // 2, threads // 2)
+        assert visual.threads_later == threads // 2  # the audio part was still running
+        assert audio.threads_later == threads  # the visual part had ended: all of them
+        assert torch.get_num_threads() == threads  # restored for the caller
     finally:
         torch.set_num_threads(before)
+    apart = CompositeSampler(WaveSampler(phase=0.0), WaveSampler(phase=1.0), combination="convex-score", k=5).score(info, clip_grid(info))
+    assert np.array_equal(together.scores, apart.scores)
+
+
+def test_outside_a_composite_a_part_keeps_every_thread() -> None:
+    import torch
+
+    from scsampler.signals._threads import take_thread_share
+
+    before = torch.get_num_threads()
+    take_thread_share()
+    assert torch.get_num_threads() == before

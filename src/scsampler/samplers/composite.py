@@ -204,22 +204,28 @@ class CompositeSampler(ScoringSampler):
 
         The two read the file separately (the visual sampler its video stream, the audio one its sound track),
         and FFmpeg's decoding and PyTorch's kernels release the GIL, so on two cores the audio's decoding and
-        log-MEL overlap the visual sampler's decoding pass (measured in docs/models.md). Meanwhile each part
-        has half of torch's intra-op threads (one each on two cores): with both pools as wide as the machine,
-        their threads fought the other part's decoding for the cores (the demo's pair, 5-minute video: 1.13 s
-        together, 0.97 s on one thread each). Each part's scores are what it gives alone; an error in either
-        is raised here.
+        log-MEL overlap the visual sampler's decoding pass (measured in docs/models.md). The two share torch's
+        intra-op threads (:class:`~scsampler.signals._threads.ThreadShare`: half each while both run, all of
+        them for the one left): with both pools as wide as the machine, their threads fought the other
+        part's decoding for the cores (the demo's pair, 5-minute video: 1.13 s together, 0.97 s on one
+        thread each). Each part's scores are what it gives alone; an error in either is raised here.
         """
         if self.visual is None or not use_audio:
             visual = None if self.visual is None else self.visual.score(video, grid, stride=stride)
             return visual, self.audio.score(video, grid, stride=stride) if use_audio else None
         import torch  # here: the command line's start-up imports this module, not torch
 
-        from scsampler.signals._threads import torch_threads
+        from scsampler.signals._threads import ThreadShare, torch_threads
 
-        with torch_threads(torch.get_num_threads() // 2), ThreadPoolExecutor(max_workers=1, thread_name_prefix="scsampler-audio") as pool:
-            audio = pool.submit(self.audio.score, video, grid, stride=stride)
-            visual = self.visual.score(video, grid, stride=stride)  # an error here waits for the audio's end, then rises
+        share = ThreadShare(torch.get_num_threads(), parts=2)
+
+        def on_share(part: ScoringSampler) -> ClipScores:
+            with share.part():
+                return part.score(video, grid, stride=stride)
+
+        with torch_threads(share.total), ThreadPoolExecutor(max_workers=1, thread_name_prefix="scsampler-audio") as pool:
+            audio = pool.submit(on_share, self.audio)
+            visual = on_share(self.visual)  # an error here waits for the audio's end, then rises
             return visual, audio.result()
 
     def select(self, video: VideoInfo, grid: ClipGrid, *, k: int | None, stride: int = 1) -> ClipSelection:

@@ -268,9 +268,12 @@ class LearnedSampler(ScoringSampler):
 
     def _part_output(self, part: str, rows: torch.Tensor, prepare) -> torch.Tensor:
         """One part's output for every row (each distinct run of rows computed once), in fixed-size batches."""
+        from scsampler.signals._threads import take_thread_share
+
         distinct, inverse = distinct_consecutive_rows(rows) if self.dedup else (rows, None)
         outputs = []
         for start in range(0, len(distinct), self.batch_size):
+            take_thread_share()  # beside another part (a composite's): the threads it has left, if it ended
             batch = distinct[start : start + self.batch_size]
             real = len(batch)
             if real < self.batch_size:  # pad: every pass has one shape, so a row's output never depends on its batch
