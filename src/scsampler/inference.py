@@ -135,7 +135,8 @@ def classify_video(
     Returns:
         A :class:`VideoPrediction`: top-5 labels with probabilities, all class
         probabilities (in ``classifier.classes`` order), the clips used, and
-        ``seconds`` split into ``probe``, ``sampler``, ``decode`` and ``classifier``.
+        ``seconds`` split into ``probe``, ``sampler``, ``decode`` and ``classifier`` (the decoding of
+        the next clips runs beside the classifier, so ``decode`` overlaps ``classifier``).
 
     Raises:
         VideoError: the file cannot be read or decoded.
