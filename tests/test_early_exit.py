@@ -109,17 +109,17 @@ class _StubClassifier:
 
 @pytest.fixture()
 def decoded(monkeypatch) -> list[list[int]]:
-    """The clip indices of each decode_clips call that classify_video makes (through the shared decode loop)."""
+    """The clip indices of each decoder that classify_video starts (through the shared decode loop, one per call)."""
     from scsampler.video import chunks
 
     calls: list[list[int]] = []
-    real = chunks.decode_clips
+    real = chunks.iter_clips
 
     def spy(path, grid, **kwargs):
         calls.append(grid.index.tolist())
         return real(path, grid, **kwargs)
 
-    monkeypatch.setattr(chunks, "decode_clips", spy)
+    monkeypatch.setattr(chunks, "iter_clips", spy)
     return calls
 
 

@@ -18,7 +18,7 @@ import scsampler
 #: Bottom first. One entry per top-level module or package of ``scsampler``.
 LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"errors"}),
-    frozenset({"types", "_atomic", "_device", "probabilities"}),
+    frozenset({"types", "_atomic", "_device", "_prefetch", "probabilities"}),
     frozenset({"metrics"}),
     frozenset({"video"}),
     frozenset({"signals", "data"}),
