@@ -174,3 +174,25 @@ def torch_equal(a, b) -> bool:
     import torch
 
     return bool(torch.equal(a, b))
+
+
+@pytest.mark.parametrize("device, expected", [("cpu", "SLICE"), ("cuda:0", None)])
+def test_beside_a_cpu_classifier_the_decoder_takes_slice_threads(numbered_video, monkeypatch, device, expected):
+    import scsampler.video.decode as decode
+    from scsampler.inference import classify_clips
+    from tests.test_early_exit import _StubClassifier
+
+    asked = []
+    real = decode.iter_frames
+
+    def spy(*args, **kwargs):
+        asked.append(kwargs.get("thread_type"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(decode, "iter_frames", spy)
+    classifier = _StubClassifier([1.0, 0.0, 0.0])
+    classifier.device = device  # only read to choose the decoder's threads; the stub computes nothing
+    info = probe(numbered_video)
+    grid = clip_grid(info, frames_per_clip=16)
+    logits, _, _ = classify_clips(numbered_video, grid.subset([0, 1]), classifier=classifier, info=info, batch_size=1)
+    assert asked == [expected] and logits.shape == (2, 3)

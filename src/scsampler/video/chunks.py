@@ -26,7 +26,13 @@ __all__ = ["decode_in_file_order"]
 
 
 def decode_in_file_order(
-    path: str | os.PathLike, clips: ClipGrid, *, info: VideoInfo, size: tuple[int, int] | None, chunk: int
+    path: str | os.PathLike,
+    clips: ClipGrid,
+    *,
+    info: VideoInfo,
+    size: tuple[int, int] | None,
+    chunk: int,
+    thread_type: str | None = None,
 ) -> Iterator[tuple[np.ndarray, torch.Tensor, float]]:
     """Decode ``clips`` ``chunk`` at a time, sorted by clip index: ``(ranks, pixels, seconds)`` per chunk.
 
@@ -35,13 +41,14 @@ def decode_in_file_order(
     took. One decoder serves every chunk (:func:`scsampler.video.decode.iter_clips`): in file order
     it runs forward from one chunk into the next, so a dense pass decodes each frame once, and it
     seeks only where that skips frames; ``chunk`` bounds the memory a long video's clips take.
+    ``thread_type``: the decoder's threading (None: chosen by :func:`~scsampler.video.decode.iter_frames`).
     """
     import torch
 
     if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
         raise UsageError(f"chunk must be a positive integer, got {chunk!r}.")
     in_file_order = np.argsort(clips.index, kind="stable")
-    stream = iter_clips(path, clips.take(in_file_order), size=size, info=info)
+    stream = iter_clips(path, clips.take(in_file_order), size=size, info=info, thread_type=thread_type)
     while True:
         began = time.perf_counter()
         decoded = list(itertools.islice(stream, chunk))

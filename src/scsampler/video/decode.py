@@ -68,6 +68,7 @@ def iter_clips(
     *,
     size: tuple[int, int] | None = (112, 112),
     info: VideoInfo | None = None,
+    thread_type: str | None = None,
 ) -> Iterator[tuple[int, torch.Tensor]]:
     """Yield ``(position in clips, uint8 [3, T, H, W])`` for every clip, each as soon as its frames are decoded.
 
@@ -79,7 +80,7 @@ def iter_clips(
 
     A frame that cannot be decoded (damaged or truncated data) is replaced by the frame decoded
     before it (the first one decoded, when it came before any), with one warning at the end that
-    counts and lists them.
+    counts and lists them. ``thread_type``: the decoder's threading (:func:`iter_frames`).
 
     Raises:
         VideoError: the file cannot be opened or none of the frames decode.
@@ -123,7 +124,7 @@ def iter_clips(
     last_image: np.ndarray | None = None
     damage = _Damage()
     cursor = 0  # targets[cursor] is the next frame expected
-    for index, image in iter_frames(path, targets, info=info, size=(height, width), damage=damage):
+    for index, image in iter_frames(path, targets, info=info, size=(height, width), damage=damage, thread_type=thread_type):
         done = []
         while targets[cursor] < index:  # skipped by the decoder: lost
             missing.append(targets[cursor])
@@ -185,8 +186,12 @@ def iter_frames(
     size: tuple[int, int] | None = None,
     pixel_format: str = "rgb24",
     damage: "_Damage | None" = None,
+    thread_type: str | None = None,
 ) -> Iterator[tuple[int, np.ndarray]]:
     """Yield ``(frame_index, HxWxC array)`` for the sorted ``frame_indices``.
+
+    ``thread_type`` is the decoder's threading (``"SLICE"``, ``"FRAME"``, ``"AUTO"``, ``"NONE"``); None
+    chooses by the frames asked for: frame threads for a long run of them, slice threads otherwise.
 
     Seeks to the keyframe before a wanted frame whenever that skips frames
     that would otherwise be decoded for nothing. Frame numbers count decoded
@@ -206,7 +211,7 @@ def iter_frames(
 
     with open_input(path) as container:
         stream = container.streams.video[0]
-        stream.thread_type = _thread_type(targets)
+        stream.thread_type = thread_type or _thread_type(targets)
         position = 0  # index of the next frame the decoder will return
         damage = damage if damage is not None else _Damage()
         frames = _decoded_frames(container, stream, damage)
