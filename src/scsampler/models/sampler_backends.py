@@ -20,7 +20,8 @@ Backends (``--sampler-backend``):
     ``torch.get_num_threads()`` threads. Outputs equal eager's within ``ONNX_TOLERANCE`` (relative
     to the outputs' scale) and keep the top-K of a video's ranking (tests/test_sampler_backends.py);
     on the 2-core test machine it scored ResNet-18 and VGGish 1.45-1.7x faster than contiguous eager, and
-    is within 10% of channels-last eager either way (docs/models.md, "Cost").
+    is within 10% of channels-last eager either way; against eager with batch norm folded too, onnx was 7%
+    faster end to end for ResNet-18 + VGGish and 10-17% slower for the demo's tiny networks (docs/models.md).
 
 Export, cache and session come from :mod:`scsampler.models.onnx_support` (shared with the clip
 classifier's backend): exported files are kept in ``onnx_cache_dir()`` (``$SCSAMPLER_CACHE_DIR/onnx``,
