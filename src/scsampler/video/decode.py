@@ -94,15 +94,18 @@ def iter_clips(
         )
     import torch
 
-    # frame index -> the (clip position, time position) slots that need it
-    wanted: dict[int, list[tuple[int, int]]] = {}
-    for position, clip in enumerate(clips):
-        for t, frame in enumerate(clip.frames):
-            wanted.setdefault(int(frame), []).append((position, t))
-    if not wanted:
+    # Every (clip, time) slot's frame, as arrays: a dict of slots per frame took 20 MB for an hour's clips.
+    # A padded clip (shorter than T frames) repeats its last frame.
+    frames_per_clip = clips.frames_per_clip
+    if len(clips) == 0:
         return
-    targets = sorted(wanted)
-    unfilled = {position: len(clip.frames) for position, clip in enumerate(clips)}
+    slot_frames = np.minimum(
+        clips.start_frame[:, None] + np.arange(frames_per_clip), clips.end_frame[:, None] - 1
+    ).ravel()  # slot s = position * T + t
+    by_frame = np.argsort(slot_frames, kind="stable")
+    sorted_frames = slot_frames[by_frame]
+    targets = np.unique(sorted_frames).tolist()
+    unfilled = np.full(len(clips), frames_per_clip, dtype=np.int64)
     under_way: dict[int, torch.Tensor] = {}
     missing: list[int] = []
     orphans: list[int] = []  # frames lost before any frame was decoded: they take the first one decoded
@@ -110,11 +113,13 @@ def iter_clips(
     def fill(index: int, image: np.ndarray) -> list[int]:
         """Put ``image`` in every slot of frame ``index``; the positions of the clips it completes."""
         pixels = torch.from_numpy(image).permute(2, 0, 1)
+        first, last = np.searchsorted(sorted_frames, [index, index + 1])
         done = []
-        for position, t in wanted[index]:
+        for slot in by_frame[first:last].tolist():
+            position, t = divmod(slot, frames_per_clip)
             clip = under_way.get(position)
             if clip is None:
-                clip = under_way[position] = torch.empty((3, clips.frames_per_clip, height, width), dtype=torch.uint8)
+                clip = under_way[position] = torch.empty((3, frames_per_clip, height, width), dtype=torch.uint8)
             clip[:, t] = pixels
             unfilled[position] -= 1
             if unfilled[position] == 0:
