@@ -15,6 +15,7 @@ from typing import Literal
 import numpy as np
 import torch
 
+from scsampler._prefetch import prefetched
 from scsampler.early_exit import DEFAULT_BATCH_SIZE, EarlyExitRule, classify_until_confident
 from scsampler.errors import UsageError
 from scsampler.models.classifier import Classifier
@@ -22,7 +23,6 @@ from scsampler.samplers.base import ClipSampler, Own, resolve_k_and_stride
 from scsampler.samplers.registry import get_sampler
 from scsampler.types import ClipGrid, ClipSelection, LabelProbability, VideoInfo, VideoPrediction
 from scsampler.video import clip_grid, probe
-from scsampler._prefetch import prefetched
 from scsampler.video.chunks import decode_in_file_order
 
 __all__ = ["classify_video", "aggregate_clip_logits", "classify_clips", "AGGREGATES"]

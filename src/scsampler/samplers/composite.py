@@ -223,6 +223,7 @@ class CompositeSampler(ScoringSampler):
             with share.part():
                 return part.score(video, grid, stride=stride)
 
+        # each part sets its thread's count as its share changes: torch_threads puts the caller's back after
         with torch_threads(share.total), ThreadPoolExecutor(max_workers=1, thread_name_prefix="scsampler-audio") as pool:
             audio = pool.submit(on_share, self.audio)
             visual = on_share(self.visual)  # an error here waits for the audio's end, then rises

@@ -92,7 +92,7 @@ def iter_clips(
             f"the clip grid was made for a video of {clips.video_frames} frames, but {path} has {info.frames}; "
             "build the grid from this video's probe()."
         )
-    import torch
+    import torch  # here, as in decode_clips: probe and the grid must not pay for importing torch
 
     # Every (clip, time) slot's frame, as arrays: a dict of slots per frame took 20 MB for an hour's clips.
     # A padded clip (shorter than T frames) repeats its last frame.
