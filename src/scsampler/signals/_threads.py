@@ -1,7 +1,8 @@
 """Torch's intra-op threads for a stretch of work: small tensor work on one thread, parts side by side on a share each.
 
-On a busy machine a thread pool spins more than it saves: the log-MEL runs on one thread, and the
-parts of a composite sampler, run side by side, share the threads (:class:`ThreadShare`).
+On a busy machine a thread pool spins more than it saves: the log-MEL and the decoding passes (each image
+shrunk as it is taken) run on one thread, and the parts of a composite sampler, run side by side, share the
+threads (:class:`ThreadShare`).
 """
 
 from __future__ import annotations

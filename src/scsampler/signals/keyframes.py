@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from scsampler.errors import UsageError, VideoError
+from scsampler.signals._threads import one_torch_thread
 from scsampler.signals.shrink import check_shrink, shrink_image
 from scsampler.signals.warnings import SignalWarning
 from scsampler.types import ClipGrid, VideoInfo
@@ -86,7 +87,7 @@ def extract_iframes(
         raise VideoError(path, "the probe holds no frame timestamps, so keyframes cannot be located.")
     pts_to_index = {int(p): i for i, p in enumerate(info.frame_pts)}
 
-    with open_input(path) as container:
+    with open_input(path) as container, one_torch_thread():  # (each image's shrink: see the motion pass)
         stream = container.streams.video[0]
         stream.codec_context.skip_frame = "NONKEY"
         # one thread: a few dozen independent keyframes do not repay starting slice or frame threads

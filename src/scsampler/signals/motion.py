@@ -43,6 +43,7 @@ from av.video.reformatter import VideoReformatter
 
 from scsampler.errors import UsageError, VideoError
 from scsampler.signals._clips import ClipMeans, needed_frames
+from scsampler.signals._threads import one_torch_thread
 from scsampler.signals.clipframes import ClipFrames
 from scsampler.signals.keyframes import KeyframeImages
 from scsampler.signals.packet_types import packet_picture_type_reader
@@ -242,15 +243,18 @@ def extract_motion(
     )  # fmt: skip
     if iframe_size is not None and not residual and clipframe_size is None:
         options["iframe_size"] = iframe_size
-    if info.motion_vectors:
-        try:
-            result = _motion_pass(path, grid, info=info, use_vectors=True, skip_b_frames=True, step=step, **options)
-        except _Unplaced:  # frames without a known timestamp: decode them all and count instead
-            result = _motion_pass(path, grid, info=info, use_vectors=True, skip_b_frames=False, step=step, **options)
-        if result is not None:
-            return result
-    options.pop("iframe_size", None)  # the fallback's pixels: I-frames come from their own pass
-    fallback = _motion_pass(path, grid, info=info, use_vectors=False, skip_b_frames=False, **options)
+    # one intra-op thread for the passes' small tensor work (each image shrunk as it is taken): a pool's
+    # workers spin between such calls, a core's worth of CPU taken from whatever runs beside
+    with one_torch_thread():
+        if info.motion_vectors:
+            try:
+                result = _motion_pass(path, grid, info=info, use_vectors=True, skip_b_frames=True, step=step, **options)
+            except _Unplaced:  # frames without a known timestamp: decode them all and count instead
+                result = _motion_pass(path, grid, info=info, use_vectors=True, skip_b_frames=False, step=step, **options)
+            if result is not None:
+                return result
+        options.pop("iframe_size", None)  # the fallback's pixels: I-frames come from their own pass
+        fallback = _motion_pass(path, grid, info=info, use_vectors=False, skip_b_frames=False, **options)
     assert fallback is not None
     return fallback
 
