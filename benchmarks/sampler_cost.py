@@ -22,7 +22,9 @@
    visual and the audio network (random weights) whose ``score`` extracts the signals (no cache) and
    scores every clip, the audio part in a thread beside the visual one; with each ``--motion-step``
    (the motion input from the first P-frame of each run of that many frames) beside every P-frame,
-   and at the smaller motion size too. ``--end-to-end-only`` skips part 3's table.
+   and at the smaller motion size too; and the visual part alone (a visual sampler on its own: with a
+   step, its pass runs in stretches side by side on torch's threads). ``--end-to-end-only`` skips part
+   3's table.
 
 ``--flops`` prints only the floating-point operations of each network per clip (``torch.utils.flop_counter``:
 convolutions and matrix products) and for every clip of a 5-minute 480x360 video (562 clips), in MC3-18
@@ -303,6 +305,9 @@ def end_to_end(args: argparse.Namespace, backends: list[str], *, unit: float) ->
                     seconds = best_seconds(lambda sampler=sampler: sampler.score(info, grid), repeats=args.repeats)
                     motion = ("every P" if step is None else f"step {step}") + (f", {input_sizes['motion']}px" if input_sizes else "")
                     print(f"{label:<40} {motion:<16} {backend:<8} {seconds:8.2f} {seconds / unit:10.2f}", flush=True)
+                    if input_sizes is None:  # the visual part alone, its pass split across the threads (where it can be)
+                        alone = best_seconds(lambda sampler=sampler: sampler.visual.score(info, grid), repeats=args.repeats)
+                        print(f"{'  its visual part alone':<40} {motion:<16} {backend:<8} {alone:8.2f} {alone / unit:10.2f}", flush=True)
 
 
 def score_before(net: torch.nn.Module, inputs: dict[str, torch.Tensor], batch: int = 64) -> None:

@@ -12,6 +12,7 @@ from av.video.frame import PictureType
 
 from scsampler.errors import UsageError
 from scsampler.signals import extract_signals
+from scsampler.signals._threads import torch_threads
 from scsampler.signals.motion import block_motion, mv_grid, mv_grids
 from scsampler.signals.residual import warp
 from scsampler.video import clip_grid, probe
@@ -390,3 +391,87 @@ def test_motion_step_on_a_strided_grid_decodes_only_the_scored_clips(b_pyramid, 
     full = motion_module.extract_motion(path, strided, info=info, step=4).motion
     assert torch.equal(chosen, full) and float(chosen.float().abs().max()) > 1.0
     assert decoded_frames[0] < decoded_frames[1] < decoded_frames[2]
+
+
+# --------------------------------------------------------------------------- the step's pass in stretches side by side
+
+
+@pytest.fixture
+def passes(monkeypatch) -> list[tuple[int, int]]:
+    """(first clip's start frame, clips) of each motion pass from here on, stretches as small as two clips."""
+    import scsampler.signals.motion as motion_module
+
+    monkeypatch.setattr(motion_module, "_SEGMENT_CLIPS", 2)
+    seen: list[tuple[int, int]] = []
+    real = motion_module._motion_pass
+
+    def counting(path, grid, **kwargs):
+        seen.append((int(grid.start_frame[0]), len(grid)))
+        return real(path, grid, **kwargs)
+
+    monkeypatch.setattr(motion_module, "_motion_pass", counting)
+    return seen
+
+
+@pytest.mark.parametrize("stride", [None, 12, 4])
+def test_the_steps_pass_split_across_threads_gives_the_one_passs_bits(b_pyramid, passes, stride):
+    """With two threads the step's pass runs in stretches side by side, each from its own keyframe: the same
+    motion and I-frames as one pass; stretches start on a multiple of the step after every earlier clip
+    (clips of 8 frames every 12: gaps; every 4: overlapping clips, which leave no place to cut)."""
+    from scsampler.signals.motion import extract_motion
+
+    path, info, _ = b_pyramid
+    split_here = path.suffix == ".mp4"  # MPEG-TS seeks by bytes: its pass stays whole
+    grid = clip_grid(info, frames_per_clip=8, stride_frames=stride)
+    with torch_threads(1):
+        one = extract_motion(path, grid, info=info, iframe_size=(64, 64), shrink={"iframe": 32}, step=4)
+    assert len(passes) == 1
+    passes.clear()
+    with torch_threads(2):
+        split = extract_motion(path, grid, info=info, iframe_size=(64, 64), shrink={"iframe": 32}, step=4)
+    assert torch.equal(split.motion, one.motion) and torch.equal(split.iframe, one.iframe)
+    assert float(one.motion.float().abs().max()) > 1.0
+    if stride == 4 or not split_here:
+        assert len(passes) == 1
+    else:
+        assert len(passes) > 1 and sum(clips for _, clips in passes) == len(grid)
+        assert all(start % 4 == 0 for start, _ in passes)
+
+
+def test_only_the_steps_pass_on_h264_is_split(b_pyramid, passes):
+    from scsampler.signals.motion import extract_motion
+
+    path, info, grid = b_pyramid
+    if path.suffix != ".mp4":
+        pytest.skip("the MP4 holds the H.264 whose step's pass is split")
+    with torch_threads(2):
+        extract_motion(path, grid, info=info)  # every P-frame: the whole stream is decoded, once
+        extract_motion(path, grid, info=info, residual=True, step=4)
+        extract_motion(path, grid, info=info, clipframe_size=(32, 32), step=4)
+        assert len(passes) == 3
+        extract_motion(path, grid, info=info, step=4)
+        assert len(passes) > 4
+
+
+def test_a_stretch_that_fails_leaves_the_one_pass_to_decide(b_pyramid, passes, monkeypatch):
+    import scsampler.signals.motion as motion_module
+    from scsampler.errors import VideoError
+
+    path, info, grid = b_pyramid
+    if path.suffix != ".mp4":
+        pytest.skip("the MP4 holds the H.264 whose step's pass is split")
+    with torch_threads(1):
+        one = motion_module.extract_motion(path, grid, info=info, step=4)
+    real = motion_module._motion_pass
+    failed: list[int] = []
+
+    def second_stretch_fails(path, grid, **kwargs):
+        if int(grid.start_frame[0]) > 0:
+            failed.append(int(grid.start_frame[0]))
+            raise VideoError(path, "none of its frames could be decoded (a damaged stretch)")
+        return real(path, grid, **kwargs)
+
+    monkeypatch.setattr(motion_module, "_motion_pass", second_stretch_fails)
+    with torch_threads(2):
+        again = motion_module.extract_motion(path, grid, info=info, step=4)
+    assert failed and torch.equal(again.motion, one.motion)
