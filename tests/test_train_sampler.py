@@ -18,6 +18,7 @@ import torch
 
 from scsampler.cli import main
 from scsampler.data.manifest import ACTION_KINDS, read_manifest, read_segments
+from scsampler.errors import UsageError
 from scsampler.samplers import get_sampler
 from scsampler.samplers.learned import LearnedSampler
 from scsampler.training.targets import TARGET_COLUMNS, read_targets, write_targets
@@ -200,6 +201,9 @@ def test_sampler_quality_against_segments_by_hand():
     assert quality["precision_at_k"] == pytest.approx((0.5 + 0.0) / 2)  # oracle top-2: {1, 2} and {4, 5}
     assert quality["segment_videos"] == 2
     assert selection_measure(quality) == ("segment_precision", quality["segment_precision"])
+    # the values each mean is taken over, video by video in the table's order
+    assert quality["segment_precision_per_video"] == pytest.approx([0.5, 0.5])
+    assert quality["precision_at_k_per_video"] == pytest.approx([0.5, 0.0])
     # Without known segments the oracle precision decides.
     table.in_segment = torch.full((8,), float("nan"))
     unknown = sampler_quality(saliency, table, k=2)
@@ -232,6 +236,48 @@ def test_validation_chooses_the_inputs(dataset, tmp_path):
     assert tuple(kept.net.config["inputs"]) == choice.chosen
     for inputs in alternatives:
         assert (run_dir / "inputs" / "+".join(inputs) / "sampler").is_dir()
+
+
+def test_the_cheapest_inputs_not_worse_than_the_best_on_validation_are_chosen():
+    """cheapest-not-worse takes the first alternative (cheapest listed first) whose paired interval against
+    the best reaches 0; best takes the best; without per-video values, the best."""
+    from scsampler.training.input_choice import choose_inputs
+
+    best_values = [1.0, 1.0, 0.0, 1.0, 1.0, 0.0, 1.0, 1.0]
+    close = [1.0, 0.0, 0.0, 1.0, 1.0, 0.0, 1.0, 1.0]  # one video worse: not distinguishable on eight
+    far = [0.0] * 8  # worse on every video the best gets right
+    values = np.array([np.mean(far), np.mean(close), np.mean(best_values)])
+    position, differences = choose_inputs(values, [far, close, best_values], rule="cheapest-not-worse")
+    assert position == 1
+    assert differences[2] == (0.0, 0.0, 0.0) and differences[0][2] < 0.0 <= differences[1][2]
+    assert differences[1][0] == pytest.approx(-0.125)
+    assert choose_inputs(values, [far, close, best_values], rule="best")[0] == 2
+    assert choose_inputs(values, [far, None, best_values], rule="cheapest-not-worse")[0] == 2  # not logged: the best
+    # equal measures: the first listed is the best, and is chosen either way
+    assert choose_inputs(np.array([0.5, 0.5]), [[0.5], [0.5]], rule="best")[0] == 0
+    with pytest.raises(UsageError, match="inputs rule"):
+        choose_inputs(values, [far, close, best_values], rule="cheapest")
+
+
+def test_the_inputs_rule_decides_what_the_run_keeps(dataset, tmp_path, capsys):
+    """The CLI's --inputs-rule reaches the choice; inputs.csv records each alternative's paired difference from
+    the best, and the rule."""
+    run_dir = tmp_path / "rule"
+    code = main([
+        "train-sampler", str(dataset["targets"]), "--modality", "visual", "--loss", "sal-rank", "--recipe", "cpu",
+        "--inputs", "iframe|motion", "--inputs-rule", "cheapest-not-worse", "--epochs", "2", "--input-size", "32",
+        "--signals-cache", str(tmp_path / "cache"), "-o", str(run_dir),
+    ])  # fmt: skip
+    assert code == 0
+    table = pd.read_csv(run_dir / "inputs.csv")
+    assert set(table["rule"]) == {"cheapest-not-worse"}
+    best = int(table["value"].idxmax())
+    assert table.loc[best, "vs_best"] == 0.0
+    first_not_worse = int(np.flatnonzero(table["vs_best_high"].to_numpy() >= 0.0)[0])
+    assert table["chosen"].tolist() == [i == first_not_worse for i in range(len(table))]
+    assert "inputs chosen on validation (cheapest-not-worse)" in capsys.readouterr().out
+    kept = get_sampler(str(run_dir / "sampler"))
+    assert tuple(kept.net.config["inputs"]) == tuple(table.loc[first_not_worse, "inputs"].split(","))
 
 
 def test_sal_rank_batches_hold_several_clips_of_one_video(dataset, tmp_path):

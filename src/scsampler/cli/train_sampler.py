@@ -34,6 +34,7 @@ def input_size_type(text: str) -> tuple[int | None, dict[str, int]]:
 def register(subparsers) -> None:
     from scsampler.samplers.saliency import LOSSES
     from scsampler.samplers.selection import DEFAULT_K
+    from scsampler.training.input_choice import INPUT_RULES
     from scsampler.training.recipes import SAMPLER_PRESETS
     from scsampler.training.train_sampler import SAMPLER_TARGETS
 
@@ -81,8 +82,13 @@ def register(subparsers) -> None:
     parser.add_argument(
         "--inputs", default="iframe,motion",
         help="visual inputs, comma-separated: iframe, clipframe, motion, residual (iframe,motion); alternatives "
-        "separated by '|' (e.g. 'iframe|iframe,motion') are each trained in RUN_DIR/inputs/ and the best on the "
-        "validation measure becomes RUN_DIR/sampler (RUN_DIR/inputs.csv compares them; ties go to the first)",
+        "separated by '|', cheapest first (e.g. 'iframe|iframe,motion'), are each trained in RUN_DIR/inputs/ and "
+        "the one --inputs-rule chooses becomes RUN_DIR/sampler (RUN_DIR/inputs.csv compares them)",
+    )
+    parser.add_argument(
+        "--inputs-rule", choices=INPUT_RULES, default="best",
+        help="with alternatives: best (the best validation measure; ties go to the first) or cheapest-not-worse "
+        "(the first whose measure is not below the best's at 95%%, a paired bootstrap over the validation videos) (best)",
     )
     parser.add_argument("--fusion", choices=("mean", "learned"), default="mean", help="late fusion of the visual inputs' scores (mean)")
     parser.add_argument("--frozen-at", choices=("conv4_2", "pool4", "fc1"), default=None, help="audio: train one FC layer on this frozen layer")
@@ -188,11 +194,12 @@ def run(args) -> int:
 
         on_start = (lambda inputs: print(f"== inputs {','.join(inputs)}", flush=True)) if verbose else None
         choice = train_sampler_choosing_inputs(
-            config, alternatives, on_start=on_start, on_epoch=_print_epoch if verbose else None, on_skip=on_skip
-        )
+            config, alternatives, on_start=on_start, on_epoch=_print_epoch if verbose else None, on_skip=on_skip,
+            rule=args.inputs_rule,
+        )  # fmt: skip
         result = choice.result
         if verbose:
-            print(f"inputs chosen on validation: {','.join(choice.chosen)} (all alternatives: {choice.table})")
+            print(f"inputs chosen on validation ({choice.rule}): {','.join(choice.chosen)} (all alternatives: {choice.table})")
     else:
         result = train_sampler(config, on_epoch=_print_epoch if verbose else None, on_skip=on_skip)
     print_training_summary(

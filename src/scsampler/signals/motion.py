@@ -288,15 +288,16 @@ def _segments(
     """The stretches of ``grid`` whose passes run side by side (:func:`run_side_by_side`); one when they should not.
 
     Only where the pass hands the decoder its chosen packets alone (a motion step on H.264, without residual
-    or clip frames) in an MP4/MOV, whose index makes a seek land on the keyframe asked for (in MPEG-TS it may
-    land past it, and a stretch lost its first frames): a stretch's pass then seeks to its keyframe and decodes that
-    and its own chosen P-frames, whose vectors do not depend on what was decoded before, so the stretches give
-    the bits of the one pass (tested). Each stretch starts at a clip beginning on a multiple of ``step`` (runs
-    of ``step`` frames are not cut) and after every earlier clip's last frame (no frame is shared). A pass costs
-    about 10 ms to start (open, seek, a keyframe), so a stretch holds at least ``_SEGMENT_CLIPS`` clips, and
-    there are two per thread the pass may use now, none on one thread: the stretches' CPU is the one pass's and
-    more, so they pay only where a thread would otherwise idle (a composite's part on two cores has one thread
-    while the other part runs, and ran slower split; the part that ends first still joins in where there are).
+    or clip frames) in an MP4/MOV, whose index makes a seek land on the keyframe asked for (in MPEG-TS it
+    may land past it, and a stretch lost its first frames): a stretch's pass then seeks to its keyframe and
+    decodes that and its own chosen P-frames, whose vectors do not depend on what was decoded before, so
+    the stretches give the bits of the one pass (tested). Each stretch starts at a clip beginning on a
+    multiple of ``step`` (runs of ``step`` frames are not cut) and after every earlier clip's last frame
+    (no frame is shared). A pass costs 10-15 ms to start (open, seek, a keyframe), so a stretch holds at
+    least ``_SEGMENT_CLIPS`` clips, and there are two per thread the pass may use now, none on one thread:
+    the stretches' CPU is the one pass's and more, so they pay only where a thread would otherwise idle (a
+    composite's part on two cores has one thread while the other part runs, and ran slower split; where
+    parts have two or more, the part that ends first takes the stretches the other still has waiting).
     """
     if not (
         motion and p_frames and step is not None and not residual and clipframe_size is None and info.motion_vectors

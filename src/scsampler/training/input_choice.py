@@ -4,10 +4,21 @@ Which compressed inputs help (the I-frame alone, I-frame + motion vectors, a fra
 itself) depends on the footage: on the synthetic benchmark the motion of distractors misled a
 small network, on real footage motion lifted it. So ``train-sampler --inputs 'iframe|iframe,motion'``
 trains one sampler per alternative, each in ``RUN_DIR/inputs/<alternative>/`` (all sharing one
-signal cache), and the alternative with the best validation *selection measure* (see
-:func:`scsampler.training.sampler_validation.selection_measure`) becomes ``RUN_DIR/sampler`` and
-``RUN_DIR/sampler.pt``. ``RUN_DIR/inputs.csv`` lists every alternative with its best epoch and
-measure. Reruns resume each alternative, like a single run.
+signal cache), and one alternative becomes ``RUN_DIR/sampler`` and ``RUN_DIR/sampler.pt``, by one of
+:data:`INPUT_RULES`:
+
+- ``best``: the best validation *selection measure* (see
+  :func:`scsampler.training.sampler_validation.selection_measure`); ties go to the first listed.
+- ``cheapest-not-worse``: the first listed (list them cheapest first) whose measure is not below the
+  best one's at 95%: the paired bootstrap interval over the validation videos of its per-video values
+  minus the best alternative's (:func:`scsampler.evaluation.intervals.paired_difference_interval`)
+  reaches 0. A few validation videos rarely tell inputs apart, and the dearer inputs cost every video
+  scored (on the demo's 5-minute test video the demo pair with I-frame, clip frame and motion costs 2.0 s,
+  with the I-frame alone 0.6 s: docs/models.md). Where an alternative has no per-video values (a run
+  trained before they were logged), the rule falls back to ``best``.
+
+``RUN_DIR/inputs.csv`` lists every alternative with its best epoch and measure, its difference from the
+best with that interval, and which was chosen. Reruns resume each alternative, like a single run.
 """
 
 from __future__ import annotations
@@ -17,10 +28,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
 import pandas as pd
 
 from scsampler._atomic import atomic_output
 from scsampler.errors import UsageError
+from scsampler.evaluation.intervals import paired_difference_interval
 from scsampler.training.train_sampler import (
     BEST_CHECKPOINT,
     BUNDLE_FOLDER,
@@ -31,9 +44,11 @@ from scsampler.training.train_sampler import (
     write_bundle,
 )
 
-__all__ = ["parse_input_alternatives", "InputChoice", "train_sampler_choosing_inputs"]
+__all__ = ["parse_input_alternatives", "InputChoice", "train_sampler_choosing_inputs", "choose_inputs", "INPUT_RULES"]
 
 CHOICE_TABLE = "inputs.csv"
+#: How validation chooses among input alternatives (see the module docstring).
+INPUT_RULES = ("best", "cheapest-not-worse")
 
 
 def parse_input_alternatives(text: str) -> list[tuple[str, ...]]:
@@ -57,6 +72,7 @@ class InputChoice:
     result: SamplerTrainResult
     results: dict[tuple[str, ...], SamplerTrainResult]
     table: Path
+    rule: str = "best"
 
 
 def _folder_name(inputs: tuple[str, ...]) -> str:
@@ -70,8 +86,12 @@ def train_sampler_choosing_inputs(
     on_start: Callable[[tuple[str, ...]], None] | None = None,
     on_epoch: Callable[[dict], None] | None = None,
     on_skip: Callable[[str, str], None] | None = None,
+    rule: str = "best",
 ) -> InputChoice:
-    """Train ``config`` once per input alternative; copy the best one's sampler to ``config.run_dir``."""
+    """Train ``config`` once per input alternative; copy the one ``rule`` chooses (:data:`INPUT_RULES`) to
+    ``config.run_dir``."""
+    if rule not in INPUT_RULES:
+        raise UsageError(f"unknown inputs rule {rule!r}; choose one of {', '.join(INPUT_RULES)}.")
     if config.modality != "visual":
         raise UsageError("alternatives of --inputs apply to the visual sampler only.")
     if len(alternatives) < 2:
@@ -79,7 +99,7 @@ def train_sampler_choosing_inputs(
     run_dir = Path(config.run_dir)
     cache = Path(config.signals_cache) if config.signals_cache else run_dir / "signals"
     results: dict[tuple[str, ...], SamplerTrainResult] = {}
-    rows = []
+    rows, per_video = [], []
     for inputs in alternatives:
         if on_start is not None:
             on_start(inputs)
@@ -101,11 +121,13 @@ def train_sampler_choosing_inputs(
             "precision_vs_segments": metrics.get("val_segment_precision"),
             "validation_videos": metrics.get("val_videos"),
         })
+        per_video.append(metrics.get(f"val_{measure}_per_video"))
     table = pd.DataFrame(rows)
-    # The first alternative wins ties: list the cheaper inputs first.
-    position = int(table["value"].astype(float).fillna(float("-inf")).to_numpy().argmax())
+    position, differences = choose_inputs(table["value"].astype(float).to_numpy(), per_video, rule=rule)
     chosen = alternatives[position]
+    table["vs_best"], table["vs_best_low"], table["vs_best_high"] = zip(*differences)
     table["chosen"] = [i == position for i in range(len(alternatives))]
+    table["rule"] = rule
     with atomic_output(run_dir / CHOICE_TABLE) as temporary:
         table.to_csv(temporary, index=False)
     winner = results[chosen]
@@ -113,7 +135,38 @@ def train_sampler_choosing_inputs(
         _replace_file(winner.checkpoint, run_dir / BEST_CHECKPOINT)
         write_bundle(run_dir / BEST_CHECKPOINT, run_dir / BUNDLE_FOLDER)  # atomic, as after every best epoch
     kept = replace(winner, run_dir=run_dir, checkpoint=run_dir / BEST_CHECKPOINT, bundle=run_dir / BUNDLE_FOLDER)
-    return InputChoice(chosen=chosen, result=kept, results=results, table=run_dir / CHOICE_TABLE)
+    return InputChoice(chosen=chosen, result=kept, results=results, table=run_dir / CHOICE_TABLE, rule=rule)
+
+
+def choose_inputs(
+    values: np.ndarray, per_video: list[list[float] | None], *, rule: str = "best"
+) -> tuple[int, list[tuple[float, float, float]]]:
+    """The position of the alternative ``rule`` chooses, and each one's ``(difference, low, high)`` from the best.
+
+    ``values`` holds each alternative's validation measure (NaN: none), in the order listed (cheapest
+    first); ``per_video`` the per-video values it is the mean of (None where not logged). The best is the
+    highest value, the first listed among equals. The differences are paired bootstrap intervals over
+    the videos (NaN without per-video values); ``cheapest-not-worse`` takes the first alternative whose
+    interval's upper end reaches 0, ``best`` (or any alternative without per-video values) the best.
+    """
+    if rule not in INPUT_RULES:
+        raise UsageError(f"unknown inputs rule {rule!r}; choose one of {', '.join(INPUT_RULES)}.")
+    scores = np.where(np.isfinite(values), values, -np.inf)
+    best = int(scores.argmax())
+    nan = float("nan")
+    reference = per_video[best]
+    differences = []
+    for values_here in per_video:
+        if reference is None or values_here is None or len(values_here) != len(reference) or not len(reference):
+            differences.append((nan, nan, nan))
+        else:
+            differences.append(paired_difference_interval(values_here, reference))
+    if rule == "best" or any(np.isnan(difference[0]) for difference in differences):
+        return best, differences
+    for position, (_, _, high) in enumerate(differences):
+        if high >= 0.0:
+            return position, differences
+    return best, differences
 
 
 def _replace_file(source: Path, target: Path) -> None:

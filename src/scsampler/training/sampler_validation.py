@@ -44,7 +44,7 @@ def _best_first(values: np.ndarray) -> np.ndarray:
     return np.lexsort((np.arange(len(values)), -values))
 
 
-def sampler_quality(saliency: np.ndarray, table: ClipTable, *, k: int) -> dict[str, float]:
+def sampler_quality(saliency: np.ndarray, table: ClipTable, *, k: int) -> dict[str, float | list[float]]:
     """How well the saliency ranks each video's clips; means over videos.
 
     - ``precision_at_k``: of the top-K (``K = min(k, L)``), the fraction among the oracle's
@@ -58,6 +58,9 @@ def sampler_quality(saliency: np.ndarray, table: ClipTable, *, k: int) -> dict[s
     - ``spearman``: rank correlation of the saliency with the true-class probability.
     - ``target_precision``: of the top-K, the fraction among the top-K by ``rank_target`` (the
       confidence or margin a sampler was trained on without labels); NaN without one.
+    - ``<measure>_per_video`` for ``precision_at_k``, ``segment_precision`` and ``target_precision``:
+      the values the mean is taken over, one per video counted, in the table's video order (so two
+      samplers validated on the same table can be compared video by video).
 
     Unlabelled videos (true-class probability NaN) have no oracle: they count in neither
     ``precision_at_k`` nor ``spearman`` (``oracle_videos`` counts those that do).
@@ -97,6 +100,9 @@ def sampler_quality(saliency: np.ndarray, table: ClipTable, *, k: int) -> dict[s
         "videos": len(randoms),
         "oracle_videos": len(precisions),
         "segment_videos": len(on_segments),
+        "precision_at_k_per_video": [float(value) for value in precisions],
+        "segment_precision_per_video": on_segments,
+        "target_precision_per_video": [float(value) for value in on_target],
     }
 
 
