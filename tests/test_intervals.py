@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from scsampler.evaluation.intervals import bootstrap_interval, paired_difference_interval
+from scsampler.intervals import bootstrap_interval, paired_difference_interval
 from scsampler.evaluation.metrics import topk_correct
 from scsampler.metrics import video_probabilities
 from scsampler.evaluation.runner import INTERVAL_COLUMNS, MAIN_COLUMNS, EvaluationConfig, _main_table

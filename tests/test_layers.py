@@ -19,7 +19,7 @@ import scsampler
 LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"errors"}),
     frozenset({"types", "_atomic", "_device", "_prefetch", "probabilities"}),
-    frozenset({"metrics"}),
+    frozenset({"metrics", "intervals"}),
     frozenset({"video"}),
     frozenset({"signals", "data"}),
     frozenset({"models"}),

@@ -12,7 +12,7 @@ The threshold is chosen on the tuning (validation) records only, by
 
 1. the best fixed K on validation: the highest video top-1 of the ``scsampler`` strategy among
    the K values (ties to the smaller K), and the 95% bootstrap interval of that top-1
-   (:func:`~scsampler.evaluation.intervals.bootstrap_interval`);
+   (:func:`~scsampler.intervals.bootstrap_interval`);
 2. every threshold of :data:`THRESHOLDS` whose validation top-1 is at least that interval's low
    end "matches" it; among those, the one with the fewest mean clips per video (ties: the higher
    top-1, then the higher threshold);
@@ -34,7 +34,7 @@ import pandas as pd
 
 from scsampler.early_exit import DEFAULT_BATCH_SIZE, DEFAULT_THRESHOLDS, ExitTrace, exit_trace
 from scsampler.evaluation.cache import VideoRecord
-from scsampler.evaluation.intervals import bootstrap_interval
+from scsampler.intervals import bootstrap_interval
 from scsampler.evaluation.metrics import topk_correct
 from scsampler.evaluation.k_column import k_text
 from scsampler.evaluation.strategies import Strategy, choose, per_video_correct

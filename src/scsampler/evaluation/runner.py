@@ -30,7 +30,7 @@ from scsampler.early_exit import DEFAULT_K_MAX, DEFAULT_K_RULE, EarlyExitRule
 from scsampler.errors import ScsamplerError, UsageError
 from scsampler.evaluation.cache import DenseRecord, EvaluationCache, SamplerRecord, VideoRecord, video_key
 from scsampler.evaluation.early_exit import AutoChoice, auto_curve, fixed_threshold, simulate, traces, tune_threshold
-from scsampler.evaluation.intervals import bootstrap_interval, paired_difference_interval
+from scsampler.intervals import bootstrap_interval, paired_difference_interval
 from scsampler.evaluation.metrics import segment_precision, topk_correct
 from scsampler.metrics import precision_at_k, video_probabilities
 from scsampler.evaluation.runtime import HEAVY_CLASSIFIER, classifier_cost_per_clip_s, random_access_decode_per_clip_s
@@ -562,7 +562,7 @@ def _with_auto(table: pd.DataFrame, records, found, choice: TunedChoice, auto: A
 
 
 MAIN_COLUMNS = ["strategy", "k", "top1", "top5", "sampler_s", "decode_s", "classifier_s", "total_s"]
-# 95% percentile-bootstrap intervals over videos (evaluation/intervals.py), all fractions like top1.
+# 95% percentile-bootstrap intervals over videos (intervals.py), all fractions like top1.
 INTERVAL_COLUMNS = [
     "videos", "top1_low", "top1_high", "top5_low", "top5_high",
     "top1_vs_dense", "top1_vs_dense_low", "top1_vs_dense_high",

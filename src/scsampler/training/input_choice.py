@@ -11,7 +11,7 @@ signal cache), and one alternative becomes ``RUN_DIR/sampler`` and ``RUN_DIR/sam
   :func:`scsampler.training.sampler_validation.selection_measure`); ties go to the first listed.
 - ``cheapest-not-worse``: the first listed (list them cheapest first) whose measure is not below the
   best one's at 95%: the paired bootstrap interval over the validation videos of its per-video values
-  minus the best alternative's (:func:`scsampler.evaluation.intervals.paired_difference_interval`)
+  minus the best alternative's (:func:`scsampler.intervals.paired_difference_interval`)
   reaches 0. A few validation videos rarely tell inputs apart, and the dearer inputs cost every video
   scored (on the demo's 5-minute test video the demo pair with I-frame, clip frame and motion costs 2.0 s,
   with the I-frame alone 0.6 s: docs/models.md). Where an alternative has no per-video values (a run
@@ -33,7 +33,7 @@ import pandas as pd
 
 from scsampler._atomic import atomic_output
 from scsampler.errors import UsageError
-from scsampler.evaluation.intervals import paired_difference_interval
+from scsampler.intervals import paired_difference_interval
 from scsampler.training.train_sampler import (
     BEST_CHECKPOINT,
     BUNDLE_FOLDER,

@@ -1,7 +1,8 @@
 """95% bootstrap intervals over videos for accuracies and for differences between strategies.
 
 Method (the one every interval in ``main_table.csv``, ``accuracy_vs_k.csv``, the
-report and ``scsampler evaluate`` uses): a **percentile bootstrap over videos**.
+report and ``scsampler evaluate`` uses, and ``train-sampler --inputs-rule cheapest-not-worse``
+on the validation videos): a **percentile bootstrap over videos**.
 The unit is the test video, because videos, not clips, are what a strategy is
 judged on: each video contributes one number (1.0 or 0.0 for correct or wrong;
 for Random, the fraction of its seeds that were correct). ``resamples`` times
