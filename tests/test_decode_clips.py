@@ -196,3 +196,39 @@ def test_beside_a_cpu_classifier_the_decoder_takes_slice_threads(numbered_video,
     grid = clip_grid(info, frames_per_clip=16)
     logits, _, _ = classify_clips(numbered_video, grid.subset([0, 1]), classifier=classifier, info=info, batch_size=1)
     assert asked == [expected] and logits.shape == (2, 3)
+
+
+def test_classify_clips_keeps_no_batchs_output_alive_once_it_has_its_logits(numbered_video):
+    """Each batch's logits are copied out: a kept view pinned its batch's output amid the freed activations,
+    and over a dense pass the heap grew by a clip's frames per clip (5-minute video: 3.2 GB). Logits come
+    back in the clips' order whatever the decoding order."""
+    import weakref
+
+    import torch
+
+    from scsampler.inference import classify_clips
+
+    info = probe(numbered_video)
+    grid = clip_grid(info, frames_per_clip=16)
+
+    class Recording:
+        decode_size = staticmethod(lambda *, height, width: (32, 32))
+        device = "cpu"
+
+        def __init__(self) -> None:
+            self.outputs: list[weakref.ref] = []
+            self.alive_at_call: list[int] = []
+
+        def __call__(self, clips: torch.Tensor) -> torch.Tensor:
+            self.alive_at_call.append(sum(ref() is not None for ref in self.outputs))
+            first_frame = clips.float().mean(dim=(1, 2, 3, 4))  # the numbered frames differ: one value per clip
+            out = torch.stack([first_frame, -first_frame], dim=1)
+            self.outputs.append(weakref.ref(out))
+            return out
+
+    classifier = Recording()
+    order = [2, 0, 1]
+    logits, _, _ = classify_clips(numbered_video, grid.subset(order), classifier=classifier, info=info, batch_size=1)
+    assert len(classifier.alive_at_call) == 3 and classifier.alive_at_call == [0, 0, 0]
+    alone = [classify_clips(numbered_video, grid.subset([i]), classifier=Recording(), info=info, batch_size=1)[0][0] for i in order]
+    assert torch.equal(logits, torch.stack(alone)) and len(set(logits[:, 0].tolist())) == 3
