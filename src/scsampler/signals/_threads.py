@@ -115,13 +115,11 @@ def run_side_by_side(tasks: Sequence[Callable[[], T]]) -> list[T]:
     extra = max(0, min(side_by_side_threads(), len(tasks)) - 1)
     if share is not None:
         share._offer(board)
+    helpers = ThreadPoolExecutor(max_workers=extra, thread_name_prefix="scsampler-side") if extra else contextlib.nullcontext()
     try:
-        if extra == 0:
-            board.work()
-            return board.results()
-        with ThreadPoolExecutor(max_workers=extra, thread_name_prefix="scsampler-side") as pool:
+        with helpers:
             for _ in range(extra):
-                pool.submit(board.work)
+                helpers.submit(board.work)
             board.work()
             return board.results()
     finally:

@@ -301,7 +301,7 @@ def _segments(
     """
     if not (
         motion and p_frames and step is not None and not residual and clipframe_size is None and info.motion_vectors
-        and info.codec == "h264" and info.frame_pts is not None
+        and packet_picture_type_reader(info.codec, None) is not None and info.frame_pts is not None
         and set(info.container.split(",")) & _SEEKS_TO_KEYFRAMES
     ):  # fmt: skip
         return [slice(0, len(grid))]
@@ -312,12 +312,13 @@ def _segments(
     starts = np.asarray(grid.start_frame, dtype=np.int64)
     ends_before = np.maximum.accumulate(np.asarray(grid.end_frame, dtype=np.int64))  # the last frame + 1 up to each clip
     can_start = (starts % step == 0) & np.concatenate([[True], ends_before[:-1] <= starts[1:]])
-    bounds = [0]
+    bounds = [0]  # increasing, each the first clip from its target on that a stretch can start at
     for target in (round(k * len(grid) / count) for k in range(1, count)):
-        candidates = np.flatnonzero(can_start[max(target, bounds[-1] + 1) :])
+        first = max(target, bounds[-1] + 1)
+        candidates = np.flatnonzero(can_start[first:])
         if len(candidates):
-            bounds.append(max(target, bounds[-1] + 1) + int(candidates[0]))
-    bounds = sorted(set(b for b in bounds if b < len(grid))) + [len(grid)]
+            bounds.append(first + int(candidates[0]))
+    bounds.append(len(grid))
     return [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
 
 

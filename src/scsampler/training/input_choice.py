@@ -90,8 +90,7 @@ def train_sampler_choosing_inputs(
 ) -> InputChoice:
     """Train ``config`` once per input alternative; copy the one ``rule`` chooses (:data:`INPUT_RULES`) to
     ``config.run_dir``."""
-    if rule not in INPUT_RULES:
-        raise UsageError(f"unknown inputs rule {rule!r}; choose one of {', '.join(INPUT_RULES)}.")
+    _check_rule(rule)
     if config.modality != "visual":
         raise UsageError("alternatives of --inputs apply to the visual sampler only.")
     if len(alternatives) < 2:
@@ -149,8 +148,7 @@ def choose_inputs(
     the videos (NaN without per-video values); ``cheapest-not-worse`` takes the first alternative whose
     interval's upper end reaches 0, ``best`` (or any alternative without per-video values) the best.
     """
-    if rule not in INPUT_RULES:
-        raise UsageError(f"unknown inputs rule {rule!r}; choose one of {', '.join(INPUT_RULES)}.")
+    _check_rule(rule)
     scores = np.where(np.isfinite(values), values, -np.inf)
     best = int(scores.argmax())
     nan = float("nan")
@@ -167,6 +165,11 @@ def choose_inputs(
         if high >= 0.0:
             return position, differences
     return best, differences
+
+
+def _check_rule(rule: str) -> None:
+    if rule not in INPUT_RULES:
+        raise UsageError(f"unknown inputs rule {rule!r}; choose one of {', '.join(INPUT_RULES)}.")
 
 
 def _replace_file(source: Path, target: Path) -> None:
