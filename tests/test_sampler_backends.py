@@ -15,7 +15,15 @@ from scsampler.cli import main
 from scsampler.cli._common import SAMPLER_BACKEND_CHOICES
 from scsampler.cli.train_sampler import input_size_type
 from scsampler.errors import UsageError
-from scsampler.models.sampler_backends import ONNX_TOLERANCE, SAMPLER_BACKENDS, EagerRunner, OnnxRunner, build_runner
+from scsampler.models.sampler_backends import (
+    ONNX_TOLERANCE,
+    SAMPLER_BACKENDS,
+    EagerRunner,
+    OnnxRunner,
+    build_runner,
+    net_parts,
+    pairwise_max_pool2d,
+)
 from scsampler.models.sampler_nets import VisualSamplerNet, build_sampler_net
 from scsampler.pipeline.stages import load_sampler
 from scsampler.samplers.bundle import save_sampler
@@ -318,6 +326,35 @@ def test_eager_folds_batch_norm_into_a_copy_and_leaves_the_network_as_it_was(con
 def test_a_network_in_training_mode_is_not_folded() -> None:
     runner = EagerRunner(random_net(AUDIO).train())
     assert runner.folded == {"audio": False}
+    assert runner.pair_pools == {"audio": 0}  # nor its pools rewritten: their gradients stay max_pool2d's
+
+
+# --------------------------------------------------------------------------- eager: 2x2 max pools as two maxima
+
+
+@pytest.mark.parametrize("shape", [(3, 8, 200, 40), (2, 32, 25, 5), (1, 4, 7, 9)], ids=["even", "odd-width", "odd-both"])
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last], ids=["contiguous", "channels-last"])
+def test_pairwise_max_pool_gives_max_pool2d_values(shape, layout) -> None:
+    x = torch.randn(shape, generator=torch.Generator().manual_seed(0)).contiguous(memory_format=layout)
+    x[0, 0, 0, 1] = float("nan")  # a NaN wins its window in both
+    expected, got = torch.nn.functional.max_pool2d(x, 2, 2), pairwise_max_pool2d(x)
+    assert got.shape == expected.shape
+    assert torch.equal(torch.isnan(got), torch.isnan(expected)) and bool(torch.isnan(got).any())
+    assert torch.equal(got.nan_to_num(0.0), expected.nan_to_num(0.0))
+    assert got.is_contiguous(memory_format=layout)  # the layout the next convolution expects
+
+
+def test_eager_runs_the_audio_nets_pools_pairwise_with_the_networks_own_bits() -> None:
+    net = random_net(AUDIO)
+    runner = EagerRunner(net, fold_batch_norm=False)  # traced for the pools alone: the arithmetic is the network's
+    assert runner.pair_pools == {"audio": 4} and runner.folded == {"audio": False}
+    assert sum(isinstance(m, torch.nn.MaxPool2d) for m in net.modules()) == 4  # the network keeps its own pools
+    x = (audio_inputs()["audio"][:16].transpose(2, 3)).contiguous(memory_format=torch.channels_last)
+    with torch.inference_mode():
+        own = net_parts(net)["audio"](x)
+        assert torch.equal(runner.run("audio", x), own)
+    assert EagerRunner(random_net(AUDIO)).pair_pools == {"audio": 4}  # folded, and its pools rewritten too
+    assert EagerRunner(random_net(VISUAL)).pair_pools == {"iframe": 0, "motion": 0}  # no 2x2 pools there
 
 
 @pytest.mark.parametrize("config, make_inputs", [(VISUAL, visual_inputs), (AUDIO, audio_inputs)], ids=["visual", "audio"])

@@ -10,10 +10,10 @@ Steps, each skipped when its output is already there (a rerun resumes):
 2. train a CPU clip classifier (``r2plus1d_tiny``, recipe ``cpu-tiny``);
 3. run it densely over the training and validation videos once: the saliency targets;
 4. train the visual sampler, one per input alternative (keyframe; keyframe + motion vectors;
-   keyframe + a frame of the clip + motion vectors), keeping the one best on validation, and
-   the audio sampler (log-MEL), all with SAL-RANK; the motion is that of the first P-frame of
-   each run of 8 frames (``--motion-step 8``: far less decoding, no measurable loss, see
-   docs/signals.md);
+   keyframe + a frame of the clip + motion vectors), keeping the cheapest one not worse than
+   the best on validation at 95% (``--inputs-rule cheapest-not-worse``), and the audio
+   sampler (log-MEL), all with SAL-RANK; the motion is that of the first P-frame of each run
+   of 8 frames (``--motion-step 8``: far less decoding, no measurable loss, see docs/signals.md);
 5. evaluate every sampler and baseline on the test split, with the choices the paper tuned
    (the combination, K', alpha, the samplers) made on the validation split; measure runtime
    at paper scale with torchvision's R(2+1)D-18, and write ``report.html``.

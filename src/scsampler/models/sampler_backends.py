@@ -126,6 +126,9 @@ class EagerRunner:
     outputs within float32 rounding again (tested). The network itself is left as it is, so a sampler
     saves the weights it was given; the copy is made here, so build a new runner after changing them.
     A part that ``torch.fx`` cannot trace runs unfolded (:attr:`folded` says which parts were).
+
+    In eval mode each 2x2 max pool of stride 2 (the audio nets': VGGish's layout) runs as
+    :func:`pairwise_max_pool2d` in the traced copy, the same values (:attr:`pair_pools` counts them).
     """
 
     name = "eager"
@@ -140,11 +143,14 @@ class EagerRunner:
         net.to(memory_format=layout)
         self.parts = net_parts(net)
         self.folded: dict[str, bool] = {}
+        self.pair_pools: dict[str, int] = {}
         for part, module in self.parts.items():
             folded = _fold_batch_norm(module) if fold_batch_norm else None
             self.folded[part] = folded is not None
-            if folded is not None:
-                self.parts[part] = folded.to(memory_format=layout)
+            traced = folded if folded is not None else (None if module.training else _traced(module))
+            self.pair_pools[part] = _use_pairwise_max_pools(traced) if traced is not None else 0
+            if traced is not None and (folded is not None or self.pair_pools[part]):
+                self.parts[part] = traced.to(memory_format=layout)
 
     def run(self, part: str, x: torch.Tensor) -> torch.Tensor:
         if self.channels_last and x.dim() == 4:
@@ -168,6 +174,56 @@ def _fold_batch_norm(module: nn.Module) -> nn.Module | None:
         return fuse(module, inplace=True)
     except Exception:  # noqa: BLE001 - any tracing failure: the unfolded module is the reference anyway
         return None
+
+
+def pairwise_max_pool2d(x: torch.Tensor) -> torch.Tensor:
+    """``F.max_pool2d(x, 2, 2)`` as the elementwise maximum of neighbouring rows, then of neighbouring columns.
+
+    The same values (a maximum is exact; NaN propagates in both), without the indices that PyTorch's CPU
+    pool computes and drops: on the tiny audio net's four pools in channels-last, 6.8 -> 1.9 ms per 64
+    clips on one thread, 0.05 -> 0.01 s of CPU for the 562 clips of a 5-minute video (docs/models.md).
+    """
+    height, width = x.shape[-2] // 2 * 2, x.shape[-1] // 2 * 2  # an odd last row or column is dropped, as the pool does
+    rows = torch.maximum(x[..., 0:height:2, :width], x[..., 1:height:2, :width])
+    return torch.maximum(rows[..., 0::2], rows[..., 1::2])
+
+
+def _is_pair_pool(module: nn.Module | None) -> bool:
+    """Whether ``module`` is a max pool that :func:`pairwise_max_pool2d` computes exactly."""
+    if not isinstance(module, nn.MaxPool2d) or module.ceil_mode or module.return_indices:
+        return False
+    settings = (module.kernel_size, module.stride, module.padding, module.dilation)  # nn.MaxPool2d sets stride
+    return tuple((v, v) if isinstance(v, int) else tuple(v) for v in settings) == ((2, 2), (2, 2), (0, 0), (1, 1))
+
+
+def _traced(module: nn.Module):
+    """``module`` traced by ``torch.fx`` (new containers around the same layers), or None when it cannot be."""
+    from torch import fx
+
+    try:
+        return fx.symbolic_trace(module)
+    except Exception:  # noqa: BLE001 - any tracing failure: the module runs as it is
+        return None
+
+
+def _use_pairwise_max_pools(graph_module) -> int:
+    """Rewrite ``graph_module``'s calls of 2x2 stride-2 max pools into :func:`pairwise_max_pool2d`; how many.
+
+    Only the graph changes: the pool modules stay where they are (shared with the network), unused.
+    """
+    modules = dict(graph_module.named_modules())
+    graph = graph_module.graph
+    replaced = 0
+    for node in list(graph.nodes):
+        if node.op == "call_module" and _is_pair_pool(modules.get(node.target)):
+            with graph.inserting_after(node):
+                pairwise = graph.call_function(pairwise_max_pool2d, node.args)
+            node.replace_all_uses_with(pairwise)
+            graph.erase_node(node)
+            replaced += 1
+    if replaced:
+        graph_module.recompile()
+    return replaced
 
 
 class OnnxRunner:
