@@ -145,11 +145,13 @@ class EagerRunner:
         self.folded: dict[str, bool] = {}
         self.pair_pools: dict[str, int] = {}
         for part, module in self.parts.items():
-            folded = _fold_batch_norm(module) if fold_batch_norm else None
+            # one trace per eval-mode part (new containers around the network's layers), rewritten in place
+            traced = None if module.training else _traced(module)
+            folded = _fold_batch_norm(traced) if fold_batch_norm and traced is not None else None
+            traced = folded if folded is not None else traced
             self.folded[part] = folded is not None
-            traced = folded if folded is not None else (None if module.training else _traced(module))
             self.pair_pools[part] = _use_pairwise_max_pools(traced) if traced is not None else 0
-            if traced is not None and (folded is not None or self.pair_pools[part]):
+            if folded is not None or self.pair_pools[part]:
                 self.parts[part] = traced.to(memory_format=layout)
 
     def run(self, part: str, x: torch.Tensor) -> torch.Tensor:
@@ -161,18 +163,18 @@ class EagerRunner:
 _BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
 
 
-def _fold_batch_norm(module: nn.Module) -> nn.Module | None:
-    """An eval-mode copy of ``module`` with each batch norm that follows a convolution folded into it,
-    or None when it has no batch norm or ``torch.fx`` cannot trace it (then it runs as it is)."""
+def _fold_batch_norm(traced) -> nn.Module | None:
+    """A copy of the traced eval-mode part ``traced`` with each batch norm that follows a convolution folded
+    into it, or None when it has no batch norm or folding fails (then it runs as it is)."""
     from torch.fx.experimental.optimization import fuse
 
-    if module.training or not any(isinstance(m, _BATCH_NORMS) for m in module.modules()):
+    if not any(isinstance(m, _BATCH_NORMS) for m in traced.modules()):
         return None
     try:
-        # inplace=True skips fuse's deep copy of the whole module: the trace is a new module that shares the
-        # original's unfolded layers and gets new folded convolutions; the original keeps its own (tested)
-        return fuse(module, inplace=True)
-    except Exception:  # noqa: BLE001 - any tracing failure: the unfolded module is the reference anyway
+        # inplace=True skips fuse's deep copy, no_trace=True its second trace: the folded convolutions go into
+        # the trace's own containers, which share the original's unfolded layers; the original keeps its own (tested)
+        return fuse(traced, inplace=True, no_trace=True)
+    except Exception:  # noqa: BLE001 - any folding failure: the unfolded module is the reference anyway
         return None
 
 
